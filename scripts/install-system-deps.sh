@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs (Python/PyTorch for training/, promtool),
+# only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
+set -euo pipefail
+PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
+missing=()
+for p in "${PY_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy" 
