@@ -1,0 +1,275 @@
+// The batching driver of one model version: admits requests into the bounded queue, owns the
+// one re-armed timer, asks the pure policy what to do, hands batches to the runner on a free
+// instance, and answers every waiter exactly once. It knows nothing of images or sessions.
+import { performance } from 'node:perf_hooks';
+import { GatewayError } from '../errors.js';
+import { LatencyModel } from './latency.js';
+import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
+import { BoundedQueue, type QueueEntry } from './queue.js';
+
+/** Runs one batch on one instance; must return exactly one result per item, in order. */
+export type BatchRunner<I, R> = (items: readonly I[], instance: number) => Promise<readonly R[]>;
+
+/** A request's answer plus where its time went. */
+export interface Batched<R> {
+  readonly result: R;
+  /** Time from enqueue to the start of its batch, ms. */
+  readonly queueMs: number;
+  /** session time of the whole batch, ms. */
+  readonly inferenceMs: number;
+  readonly batchSize: number;
+}
+
+export interface SubmitOptions {
+  /** Relative deadline in ms from now; omitted = none. */
+  readonly timeoutMs?: number;
+  /** Aborting removes the request from the queue (client went away). */
+  readonly signal?: AbortSignal;
+}
+
+/** Observers for metrics; all optional, all synchronous and cheap. */
+export interface BatcherHooks {
+  onBatch?(batchSize: number, durationMs: number, reason: DispatchReason): void;
+  onQueued?(queueMs: number): void;
+  onShed?(reason: 'deadline' | 'cancelled', count: number): void;
+  onDepth?(queueLength: number, pending: number): void;
+}
+
+export interface BatcherOptions {
+  /** Monotonic clock in ms; tests inject a fake one. */
+  readonly clock?: () => number;
+  readonly latency?: LatencyModel;
+  readonly hooks?: BatcherHooks;
+}
+
+/** Dynamic batcher: queue + policy + driver for one model version. */
+export class Batcher<I, R> {
+  readonly latency: LatencyModel;
+  private readonly queue: BoundedQueue<I, Batched<R>>;
+  private readonly clock: () => number;
+  private readonly hooks: BatcherHooks;
+  private readonly idleInstances: number[];
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Infinity;
+  private inFlight = 0;
+  private closedReason: GatewayError | undefined;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly config: BatchingConfig,
+    private readonly runner: BatchRunner<I, R>,
+    options: BatcherOptions = {},
+  ) {
+    this.queue = new BoundedQueue(config.maxQueueSize);
+    this.clock = options.clock ?? (() => performance.now());
+    this.latency = options.latency ?? new LatencyModel();
+    this.hooks = options.hooks ?? {};
+    this.idleInstances = Array.from({ length: Math.max(1, config.instances) }, (_, i) => i).reverse();
+  }
+
+  /** Requests queued or in a running batch. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Queues one item; resolves with its result once its batch ran. Rejects with QUEUE_FULL at
+   * once when the queue is full, DEADLINE_EXCEEDED when it can no longer meet its deadline,
+   * CANCELLED when its signal aborts first, or the batch's error.
+   */
+  submit(item: I, options: SubmitOptions = {}): Promise<Batched<R>> {
+    if (this.closedReason) return Promise.reject(this.closedReason);
+    if (options.signal?.aborted) return Promise.reject(cancelled());
+    const nowMs = this.clock();
+    const deadlineMs = options.timeoutMs === undefined ? Infinity : nowMs + options.timeoutMs;
+    if (deadlineMs <= nowMs + this.latency.estimateMs(1)) {
+      this.hooks.onShed?.('deadline', 1);
+      return Promise.reject(deadlineError(options.timeoutMs ?? 0, this.latency.estimateMs(1)));
+    }
+    return new Promise<Batched<R>>((resolve, reject) => {
+      const entry: QueueEntry<I, Batched<R>> = {
+        item,
+        enqueuedAtMs: nowMs,
+        deadlineMs,
+        settled: false,
+        resolve: (value) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          entry.detach();
+          resolve(value);
+        },
+        reject: (error) => {
+          if (entry.settled) return;
+          entry.settled = true;
+          entry.detach();
+          reject(error);
+        },
+        detach: () => {},
+      };
+      this.queue.push(entry); // throws QUEUE_FULL, which rejects this promise
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = (): void => {
+          if (this.queue.remove(entry)) {
+            this.hooks.onShed?.('cancelled', 1);
+            this.reportDepth();
+            this.maybeDrained();
+          }
+          entry.reject(cancelled());
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        entry.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.reportDepth();
+      this.schedule();
+    });
+  }
+
+  /** Resolves once nothing is queued or running. */
+  drain(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Refuses new work with `reason`; with `rejectQueued`, also fails what is still queued. */
+  close(reason: GatewayError, rejectQueued = false): void {
+    this.closedReason = reason;
+    if (rejectQueued) {
+      for (const entry of this.queue.clear()) entry.reject(reason);
+      this.reportDepth();
+      this.maybeDrained();
+    }
+  }
+
+  /** Runs the policy until it says wait or idle, then re-arms the one timer. */
+  private schedule(): void {
+    for (;;) {
+      const nowMs = this.clock();
+      this.shedExpired(nowMs);
+      const decision = decide(
+        this.config,
+        {
+          queueLength: this.queue.length,
+          oldestEnqueuedAtMs: this.queue.oldestEnqueuedAtMs(),
+          earliestDeadlineMs: this.queue.earliestDeadlineMs(),
+          idleInstances: this.idleInstances.length,
+        },
+        nowMs,
+        (n) => this.latency.estimateMs(n),
+      );
+      if (decision.action === 'dispatch') {
+        this.dispatch(decision.size, decision.reason, nowMs);
+        continue;
+      }
+      let wakeMs = decision.action === 'wait' ? nowMs + decision.ms : Infinity;
+      // While requests wait (even with every instance busy), wake when the first becomes hopeless.
+      if (this.queue.length > 0) wakeMs = Math.min(wakeMs, this.queue.earliestDeadlineMs() - this.latency.estimateMs(1));
+      this.arm(wakeMs, nowMs);
+      return;
+    }
+  }
+
+  private arm(wakeMs: number, nowMs: number): void {
+    if (wakeMs === this.timerAtMs) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAtMs = wakeMs;
+    if (!Number.isFinite(wakeMs)) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAtMs = Infinity;
+        this.schedule();
+      },
+      Math.max(0, wakeMs - nowMs),
+    );
+  }
+
+  private shedExpired(nowMs: number): void {
+    const expired = this.queue.removeExpired(nowMs, this.latency.estimateMs(1));
+    if (expired.length === 0) return;
+    this.hooks.onShed?.('deadline', expired.length);
+    const estimate = this.latency.estimateMs(1);
+    for (const entry of expired) {
+      entry.reject(deadlineError(entry.deadlineMs - entry.enqueuedAtMs, estimate));
+    }
+    this.reportDepth();
+    this.maybeDrained();
+  }
+
+  private dispatch(size: number, reason: DispatchReason, startMs: number): void {
+    const entries = this.queue.take(size);
+    const instance = this.idleInstances.pop()!;
+    this.inFlight += entries.length;
+    this.reportDepth();
+    for (const entry of entries) this.hooks.onQueued?.(startMs - entry.enqueuedAtMs);
+
+    const finish = (): void => {
+      this.inFlight -= entries.length;
+      this.idleInstances.push(instance);
+      this.reportDepth();
+      this.maybeDrained();
+      this.schedule();
+    };
+
+    let run: Promise<readonly R[]>;
+    try {
+      run = this.runner(
+        entries.map((e) => e.item),
+        instance,
+      );
+    } catch (err) {
+      run = Promise.reject(err as Error);
+    }
+    run.then(
+      (results) => {
+        const durationMs = this.clock() - startMs;
+        if (results.length !== entries.length) {
+          const error = new GatewayError('INFERENCE_FAILED', `batch runner returned ${results.length} results for ${entries.length} requests`);
+          for (const entry of entries) entry.reject(error);
+        } else {
+          this.latency.observe(entries.length, durationMs);
+          this.hooks.onBatch?.(entries.length, durationMs, reason);
+          entries.forEach((entry, i) =>
+            entry.resolve({ result: results[i]!, queueMs: startMs - entry.enqueuedAtMs, inferenceMs: durationMs, batchSize: entries.length }),
+          );
+        }
+        finish();
+      },
+      (err: unknown) => {
+        const error =
+          err instanceof GatewayError
+            ? err
+            : new GatewayError('INFERENCE_FAILED', `inference failed for a batch of ${entries.length}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        for (const entry of entries) entry.reject(error);
+        finish();
+      },
+    );
+  }
+
+  private reportDepth(): void {
+    this.hooks.onDepth?.(this.queue.length, this.pending);
+  }
+
+  private maybeDrained(): void {
+    if (this.pending !== 0 || this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+function cancelled(): GatewayError {
+  return new GatewayError('CANCELLED', 'request cancelled by the client before inference');
+}
+
+function deadlineError(timeoutMs: number, estimateMs: number): GatewayError {
+  return new GatewayError(
+    'DEADLINE_EXCEEDED',
+    `deadline of ${Math.round(timeoutMs)} ms cannot be met (inference alone takes about ${estimateMs.toFixed(1)} ms); dropped before inference`,
+  );
+}

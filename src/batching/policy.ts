@@ -1,0 +1,83 @@
+// The batching decision as a pure function of queue state and the clock (Triton's "dispatch n
+// now or wait t", without reading the clock or touching state), so it is unit-tested
+// table-driven with a fake clock. The driver in batcher.ts owns timers and I/O.
+
+/** Batching settings of one model version (units in names). */
+export interface BatchingConfig {
+  /** Largest batch handed to one session.run. */
+  readonly maxBatchSize: number;
+  /** Longest time the oldest queued request waits for companions, in ms. */
+  readonly maxQueueDelayMs: number;
+  /** Batch sizes the model runs best at; a queue that reaches the largest dispatches at once. */
+  readonly preferredBatchSizes: readonly number[];
+  /** Queued requests beyond this are refused at once (RESOURCE_EXHAUSTED / 429). */
+  readonly maxQueueSize: number;
+  /** Sessions of the model version that run batches concurrently. */
+  readonly instances: number;
+}
+
+/** What the policy sees of the queue at one instant. */
+export interface QueueSnapshot {
+  readonly queueLength: number;
+  /** Enqueue time of the oldest request, ms on the policy clock (ignored when the queue is empty). */
+  readonly oldestEnqueuedAtMs: number;
+  /** Earliest deadline in the queue, ms on the policy clock; Infinity when none has one. */
+  readonly earliestDeadlineMs: number;
+  /** Instances free to start a batch now. */
+  readonly idleInstances: number;
+}
+
+export type DispatchReason = 'full' | 'preferred' | 'delay' | 'deadline';
+
+export type Decision =
+  | { readonly action: 'idle' }
+  | { readonly action: 'dispatch'; readonly size: number; readonly reason: DispatchReason }
+  | { readonly action: 'wait'; readonly ms: number };
+
+/** Predicted inference time of a batch of n requests, in ms. */
+export type RunTimeEstimate = (batchSize: number) => number;
+
+const IDLE: Decision = { action: 'idle' };
+
+/**
+ * Decides whether to dispatch a batch now (and how big) or how long to wait.
+ *
+ * - Nothing queued, or no idle instance: idle (the driver asks again on enqueue or batch end).
+ * - A full batch, or the largest preferred size, is ready: dispatch it.
+ * - Waiting any longer would make the earliest deadline miss (deadline minus predicted run time
+ *   of the current batch): dispatch now.
+ * - The oldest request waited maxQueueDelayMs: dispatch the largest preferred size that fits, or
+ *   everything queued.
+ * - Otherwise wait until the first of those two instants.
+ */
+export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: number, estimateRunMs: RunTimeEstimate): Decision {
+  const { queueLength } = queue;
+  if (queueLength === 0 || queue.idleInstances <= 0) return IDLE;
+
+  const maxBatch = Math.max(1, config.maxBatchSize);
+  if (queueLength >= maxBatch) return { action: 'dispatch', size: maxBatch, reason: 'full' };
+
+  const preferred = config.preferredBatchSizes.filter((n) => n >= 1 && n <= maxBatch);
+  const largestPreferred = preferred.length > 0 ? Math.max(...preferred) : 0;
+  if (largestPreferred > 0 && queueLength >= largestPreferred) {
+    return { action: 'dispatch', size: largestPreferred, reason: 'preferred' };
+  }
+
+  const slackMs = queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength);
+  if (slackMs <= 0) return { action: 'dispatch', size: queueLength, reason: 'deadline' };
+
+  const delayLeftMs = queue.oldestEnqueuedAtMs + config.maxQueueDelayMs - nowMs;
+  if (delayLeftMs <= 0) {
+    const fitting = preferred.filter((n) => n <= queueLength);
+    const size = fitting.length > 0 ? Math.max(...fitting) : queueLength;
+    return { action: 'dispatch', size, reason: 'delay' };
+  }
+
+  return { action: 'wait', ms: Math.min(delayLeftMs, slackMs) };
+}
+
+/** Largest batch a graph accepts: a fixed first dimension (e.g. 1) caps the configured size. */
+export function effectiveMaxBatchSize(configured: number, graphBatchDim: number | undefined): number {
+  if (graphBatchDim !== undefined && graphBatchDim > 0) return Math.min(configured, graphBatchDim);
+  return configured;
+}

@@ -1,0 +1,86 @@
+// The gateway's one validated configuration object. Sources, later wins: built-in defaults,
+// a JSON file (--config / GATEWAY_CONFIG), GATEWAY_* environment variables, command-line flags.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    /** Interface both servers bind to. */
+    host: z.string().min(1).default('127.0.0.1'),
+    httpPort: port.default(8080),
+    grpcPort: port.default(50051),
+    /** Model repository root: one folder per model. */
+    modelsDir: z.string().min(1).default('models'),
+    /** `auto` = CUDA when its provider library loads, else CPU. */
+    executionProvider: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+    /** onnxruntime intra-op threads per session; 0 lets onnxruntime pick (one per core). */
+    intraOpThreads: z.coerce.number().int().min(0).max(256).default(0),
+    /** Largest encoded image accepted, in bytes (HTTP body and gRPC message limits derive from it). */
+    maxImageBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+    /** Largest decoded image accepted, in pixels (width x height): refuses decompression bombs. */
+    maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
+    /** Largest top_k a request may ask for. */
+    maxTopK: z.coerce.number().int().positive().default(1000),
+    defaultTopK: z.coerce.number().int().positive().default(5),
+    /** Upper bound on any request deadline, in ms, whatever the client asks. */
+    maxTimeoutMs: z.coerce.number().int().positive().default(60_000),
+    /** Time given to queued and in-flight requests on SIGTERM before the process exits. */
+    drainTimeoutMs: z.coerce.number().int().nonnegative().default(30_000),
+    /** Skip the warm-up inference at load (tests of load failures only). */
+    warmup: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof ConfigSchema>;
+
+/** Flag name -> config key, and env var -> config key: the documented surface. */
+const FLAGS: Record<string, keyof GatewayConfig> = {
+  host: 'host',
+  'http-port': 'httpPort',
+  'grpc-port': 'grpcPort',
+  'models-dir': 'modelsDir',
+  'execution-provider': 'executionProvider',
+  'intra-op-threads': 'intraOpThreads',
+  'max-image-bytes': 'maxImageBytes',
+  'max-image-pixels': 'maxImagePixels',
+  'drain-timeout-ms': 'drainTimeoutMs',
+  'log-level': 'logLevel',
+};
+
+function envName(key: string): string {
+  return 'GATEWAY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** Builds the config from argv and env; throws a readable error naming the bad setting. */
+export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+
+  const raw: Record<string, unknown> = {};
+  const file = (values['config'] as string | undefined) ?? env['GATEWAY_CONFIG'];
+  if (file) Object.assign(raw, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const [flag, key] of Object.entries(FLAGS)) {
+    const value = values[flag];
+    if (typeof value === 'string') raw[key] = value;
+  }
+  return parseConfig(raw);
+}
+
+/** Validates a partial config (defaults filled in). */
+export function parseConfig(raw: unknown): GatewayConfig {
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid gateway configuration: ${issues}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,92 @@
+// Composition root: config -> metrics -> model repository -> gRPC and HTTP servers, and the
+// graceful drain on shutdown. main.ts runs it as a process; tests start it in-process on
+// ephemeral loopback ports.
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { ModelRepository } from './models/repository.js';
+import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
+import { type HttpServerHandle, startHttpServer } from './server/http.js';
+import { GatewayService } from './server/service.js';
+
+export interface Gateway {
+  readonly config: GatewayConfig;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly service: GatewayService;
+  readonly repository: ModelRepository;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Settles when every model finished loading (or failed). */
+  readonly loaded: Promise<void>;
+  /** Drains queued and in-flight requests (up to drainTimeoutMs), closes servers, releases sessions. */
+  shutdown(): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig, options: { logger?: Logger; metrics?: Metrics } = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = options.metrics ?? new Metrics();
+  const repository = new ModelRepository(config.modelsDir, (modelName, modelDir) => ({
+    modelName,
+    modelDir,
+    session: { provider: config.executionProvider, intraOpThreads: config.intraOpThreads },
+    limits: { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
+    metrics,
+    logger,
+    warmup: config.warmup,
+  }));
+  const service = new GatewayService(repository, config, metrics, logger);
+  metrics.ready.set(0);
+
+  let grpcServer: GrpcServerHandle | undefined;
+  let httpServer: HttpServerHandle | undefined;
+  try {
+    // The gRPC limit leaves room for the other fields of a request beside the image.
+    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + 64 * 1024 });
+    httpServer = await startHttpServer(service, metrics, { host: config.host, port: config.httpPort, maxImageBytes: config.maxImageBytes });
+  } catch (err) {
+    await grpcServer?.close(0);
+    throw err;
+  }
+  const grpc = grpcServer;
+  const http = httpServer;
+  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
+
+  const loaded = repository.loadAll().then(
+    () => {
+      if (service.draining) return;
+      grpc.setServing(true);
+      metrics.ready.set(1);
+      const models = repository.list();
+      logger.info({ ready: models.filter((m) => m.state === 'READY').map((m) => m.name), unavailable: models.filter((m) => m.state !== 'READY').map((m) => m.name) }, 'gateway ready');
+    },
+    (err: unknown) => {
+      logger.error({ err: (err as Error).message }, 'model repository failed to load');
+      throw err;
+    },
+  );
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    shuttingDown ??= (async () => {
+      service.draining = true;
+      grpc.setServing(false);
+      metrics.ready.set(0);
+      const pending = repository.pending;
+      logger.info({ pending, drainTimeoutMs: config.drainTimeoutMs }, 'draining');
+      const drained = Promise.all(repository.servedVersions().map((v) => v.close()));
+      const timedOut = await Promise.race([drained.then(() => false), delay(config.drainTimeoutMs).then(() => true)]);
+      if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
+      await Promise.all([grpc.close(timedOut ? 0 : 1000), http.close()]);
+      logger.info('gateway stopped');
+    })();
+    return shuttingDown;
+  };
+
+  return { config, grpcPort: grpc.port, httpPort: http.port, service, repository, metrics, logger, loaded, shutdown };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,129 @@
+// Every Prometheus metric of the gateway, declared in one place with fixed label sets. Names
+// follow Prometheus conventions: base units (seconds), `_total` counters, no per-request labels.
+// Model names are bounded by the repository; unknown names are folded into one value.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Label value used for a model name that is not in the repository (keeps cardinality bounded). */
+export const UNKNOWN_MODEL = '__unknown__';
+
+export const MODEL_STATES = ['LOADING', 'READY', 'UNAVAILABLE', 'UNLOADING'] as const;
+export type ModelState = (typeof MODEL_STATES)[number];
+
+const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_SIZE_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256];
+
+/** The gateway's metrics; one instance per process (tests may create more, each with its own registry). */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'gateway_requests_total',
+    help: 'Requests answered, by model, version, protocol and outcome (ok or an error code).',
+    labelNames: ['model', 'version', 'protocol', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly failures = new Counter({
+    name: 'gateway_request_failures_total',
+    help: 'Failed requests by model and reason (error code).',
+    labelNames: ['model', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'gateway_request_duration_seconds',
+    help: 'End-to-end request time inside the gateway, from receipt to answer.',
+    labelNames: ['model', 'protocol'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly queueDuration = new Histogram({
+    name: 'gateway_queue_duration_seconds',
+    help: 'Time a request waited in the batch queue before its batch started.',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly preprocessDuration = new Histogram({
+    name: 'gateway_preprocess_duration_seconds',
+    help: 'Image decode and preprocessing time per request.',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly inferenceDuration = new Histogram({
+    name: 'gateway_inference_duration_seconds',
+    help: 'onnxruntime session.run time per batch.',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly batchSize = new Histogram({
+    name: 'gateway_batch_size',
+    help: 'Requests per executed batch.',
+    labelNames: ['model', 'version'] as const,
+    buckets: BATCH_SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly pendingRequests = new Gauge({
+    name: 'gateway_pending_requests',
+    help: 'Requests queued or in a running batch, per model version.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueLength = new Gauge({
+    name: 'gateway_queue_length',
+    help: 'Requests waiting in the batch queue, per model version.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly shed = new Counter({
+    name: 'gateway_shed_requests_total',
+    help: 'Requests dropped before inference because they could no longer meet their deadline or were cancelled.',
+    labelNames: ['model', 'version', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly modelState = new Gauge({
+    name: 'gateway_model_state',
+    help: '1 for the current state of each model version, 0 for the others.',
+    labelNames: ['model', 'version', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly modelInfo = new Gauge({
+    name: 'gateway_model_info',
+    help: 'Always 1; labels describe a loaded model version and the execution provider serving it.',
+    labelNames: ['model', 'version', 'kind', 'provider'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ready = new Gauge({
+    name: 'gateway_ready',
+    help: '1 when every model finished loading (or failed) and the gateway is not draining.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets the state gauge so exactly one state is 1 for this model version. */
+  setModelState(model: string, version: string, state: ModelState): void {
+    for (const s of MODEL_STATES) this.modelState.set({ model, version, state: s }, s === state ? 1 : 0);
+  }
+
+  /** Drops every series of a model version that was unloaded. */
+  forgetModelVersion(model: string, version: string): void {
+    for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
+    this.pendingRequests.remove({ model, version });
+    this.queueLength.remove({ model, version });
+  }
+}

@@ -1,0 +1,159 @@
+// One served version of an image classifier: its sessions (instances), preprocessor, batcher,
+// and the classify pipeline (preprocess per request -> batch -> session.run -> softmax/top-k
+// per request). Batch tensors are assembled by copying each request's slot into a buffer
+// preallocated per instance: no per-element work on the batch path.
+import { performance } from 'node:perf_hooks';
+import { Batcher } from '../batching/batcher.js';
+import { effectiveMaxBatchSize } from '../batching/policy.js';
+import { GatewayError } from '../errors.js';
+import type { ClassifierManifest } from './manifest.js';
+import { ImagePreprocessor } from './preprocess.js';
+import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
+import { batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import type { ModelSession } from './session.js';
+
+export interface ScoredLabel {
+  readonly label: string;
+  readonly score: number;
+  readonly index: number;
+}
+
+export interface Timing {
+  readonly preprocessMs: number;
+  readonly queueMs: number;
+  readonly inferenceMs: number;
+  readonly totalMs: number;
+}
+
+export interface ClassifyOptions {
+  readonly topK: number;
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ClassifyResult {
+  readonly labels: readonly ScoredLabel[];
+  readonly timing: Timing;
+  readonly batchSize: number;
+}
+
+/** A loaded, warmed-up classifier version. */
+export class ClassifierVersion implements ServedVersion {
+  readonly kind = 'image-classifier';
+  private constructor(
+    readonly info: VersionInfo,
+    private readonly manifest: ClassifierManifest,
+    private readonly sessions: readonly ModelSession[],
+    private readonly preprocessor: ImagePreprocessor,
+    readonly labels: readonly string[],
+    readonly batcher: Batcher<Float32Array, Float32Array>,
+  ) {}
+
+  static async load(manifest: ClassifierManifest, version: string, dir: string, ctx: LoadContext): Promise<ClassifierVersion> {
+    const labels = await readLabels(manifest.labels, dir, ctx.modelDir);
+    const sessions = await openInstances(`${dir}/${manifest.file}`, manifest.batching.instances, ctx);
+    try {
+      const first = sessions[0]!;
+      const input = manifest.inputs[0]!;
+      const output = manifest.outputs[0]!;
+      validateIo(first, [input.name], manifest.outputs.map((o) => o.name));
+      const preprocessor = new ImagePreprocessor(manifest.preprocessing, ctx.limits);
+
+      const graphInput = first.inputs.find((i) => i.name === input.name)!;
+      const batchDim = graphInput.shape[0];
+      const itemShape = graphInput.shape.slice(1);
+      const wanted = preprocessor.itemDims;
+      if (itemShape.length !== wanted.length || itemShape.some((d, i) => typeof d === 'number' && d > 0 && d !== wanted[i])) {
+        throw new Error(`graph input "${input.name}" has shape [${graphInput.shape.join(', ')}], preprocessing produces [N, ${wanted.join(', ')}]`);
+      }
+      const graphOutput = first.outputs.find((o) => o.name === output.name)!;
+      const classes = graphOutput.shape[graphOutput.shape.length - 1];
+      if (typeof classes === 'number' && classes > 0 && classes !== labels.length) {
+        throw new Error(`graph output "${output.name}" has ${classes} classes but ${labels.length} labels were given`);
+      }
+
+      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
+      const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
+      const slot = preprocessor.slotSize;
+      const buffers = sessions.map(() => new Float32Array(maxBatchSize * slot));
+
+      const runner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
+        const buffer = buffers[instance]!;
+        items.forEach((item, i) => buffer.set(item, i * slot));
+        const n = items.length;
+        const outputs = await sessions[instance]!.run({ [input.name]: { data: buffer.subarray(0, n * slot), dims: [n, ...wanted] } }, [output.name]);
+        const logits = outputs[output.name]!;
+        const width = logits.data.length / n;
+        if (!Number.isInteger(width) || logits.dims[0] !== n) {
+          throw new GatewayError('INFERENCE_FAILED', `output "${output.name}" has shape [${logits.dims.join(', ')}] for a batch of ${n}`);
+        }
+        return Array.from({ length: n }, (_, i) => logits.data.slice(i * width, (i + 1) * width));
+      };
+
+      const info: VersionInfo = {
+        model: ctx.modelName,
+        version,
+        kind: 'image-classifier',
+        provider: first.provider,
+        providerNote: first.fallbackReason,
+        batching,
+        labelsCount: labels.length,
+        inputs: [input.name],
+        outputs: [output.name],
+      };
+      const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version) });
+      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher);
+      if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
+      return served;
+    } catch (err) {
+      await releaseAll(sessions);
+      throw err;
+    }
+  }
+
+  /** Decodes, batches and classifies one image; answers the top `topK` labels. */
+  async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
+    const t0 = performance.now();
+    const slot = await this.preprocessor.run(image);
+    const preprocessMs = performance.now() - t0;
+    const remainingMs = options.timeoutMs - (performance.now() - startedAtMs);
+    const batched = await this.batcher.submit(slot, { timeoutMs: remainingMs, signal: options.signal });
+    const scores = this.manifest.postprocessing === 'softmax' ? softmax(batched.result) : batched.result;
+    return {
+      labels: topK(scores, options.topK, this.labels),
+      batchSize: batched.batchSize,
+      timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs, totalMs: performance.now() - startedAtMs },
+    };
+  }
+
+  get pending(): number {
+    return this.batcher.pending;
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.drain();
+    await releaseAll(this.sessions);
+  }
+}
+
+/** Numerically stable softmax into a new array. */
+export function softmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const out = new Float32Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const e = Math.exp(logits[i]! - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < out.length; i++) out[i]! /= sum;
+  return out;
+}
+
+/** The k highest scores with their label and index, best first. */
+export function topK(scores: Float32Array, k: number, labels: readonly string[]): ScoredLabel[] {
+  const indices = Array.from(scores.keys());
+  indices.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  return indices.slice(0, Math.min(k, scores.length)).map((index) => ({ label: labels[index] ?? String(index), score: scores[index]!, index }));
+}

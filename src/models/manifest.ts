@@ -1,0 +1,120 @@
+// The model manifest (model.json): one zod schema, normalized then validated at load, so a typo
+// or a wrong value makes that model UNAVAILABLE with a reason instead of serving it wrongly.
+// The contract is documented in docs/model-repository.md.
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+
+const TensorSpecSchema = z
+  .object({
+    name: z.string().min(1),
+    dtype: z.enum(['float32', 'int64', 'int32']).default('float32'),
+    /** -1 (or a string) marks a dynamic axis. */
+    shape: z.array(z.union([z.number().int(), z.string()])).optional(),
+  })
+  .strict();
+
+export const PreprocessingSchema = z
+  .object({
+    /** [height, width] of the network input. */
+    size: z.tuple([positiveInt, positiveInt]),
+    resizeMode: z.enum(['shorter', 'stretch']).default('shorter'),
+    cropFraction: z.number().gt(0).max(1).default(1),
+    interpolation: z.enum(['bilinear', 'bicubic', 'nearest']).default('bilinear'),
+    scale: z.number().positive().default(255),
+    mean: z.array(z.number()).min(1).max(3).default([0, 0, 0]),
+    std: z.array(z.number().positive()).min(1).max(3).default([1, 1, 1]),
+    channelOrder: z.enum(['RGB', 'BGR', 'GRAY']).default('RGB'),
+    layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const channels = p.channelOrder === 'GRAY' ? 1 : 3;
+    for (const key of ['mean', 'std'] as const) {
+      if (p[key].length !== channels && p[key].length !== 1) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `needs ${channels} value(s) for channelOrder ${p.channelOrder}, got ${p[key].length}` });
+      }
+    }
+  });
+
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+export const BatchingSchema = z
+  .object({
+    maxBatchSize: positiveInt.max(1024).default(32),
+    maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
+    preferredBatchSizes: z.array(positiveInt).default([]),
+    maxQueueSize: positiveInt.max(1_000_000).default(256),
+    instances: positiveInt.max(64).default(1),
+    /** Deadline applied when the client sets none, ms. */
+    defaultTimeoutMs: positiveInt.default(10_000),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    const bad = b.preferredBatchSizes.filter((n) => n > b.maxBatchSize);
+    if (bad.length > 0) ctx.addIssue({ code: 'custom', path: ['preferredBatchSizes'], message: `sizes ${bad.join(', ')} exceed maxBatchSize ${b.maxBatchSize}` });
+  });
+
+export type BatchingSettings = z.infer<typeof BatchingSchema>;
+
+const EncoderSchema = z.object({ file: z.string().min(1), input: z.string().min(1), output: z.string().min(1) }).strict();
+
+export const ClipSettingsSchema = z
+  .object({
+    imageEncoder: EncoderSchema,
+    textEncoder: EncoderSchema,
+    tokenizer: z.string().min(1).default('tokenizer.json'),
+    contextLength: positiveInt.default(77),
+    padTokenId: z.number().int().nonnegative().default(49407),
+    logitScale: z.number().positive().max(1000).default(100),
+    embeddingSize: positiveInt,
+    templates: z.array(z.string().includes('{}')).min(1).default(['a photo of a {}.']),
+  })
+  .strict();
+
+const common = {
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/, 'letters, digits, ".", "_" or "-", at most 128'),
+  description: z.string().default(''),
+  preprocessing: PreprocessingSchema,
+  batching: BatchingSchema.default(BatchingSchema.parse({})),
+};
+
+export const ClassifierManifestSchema = z
+  .object({
+    ...common,
+    kind: z.literal('image-classifier'),
+    /** Graph file inside the version folder. */
+    file: z.string().min(1).default('model.onnx'),
+    inputs: z.array(TensorSpecSchema).length(1),
+    outputs: z.array(TensorSpecSchema).min(1),
+    postprocessing: z.enum(['softmax', 'none']).default('softmax'),
+    labels: z.union([z.string().min(1), z.array(z.string())]).default('labels.txt'),
+  })
+  .strict();
+
+export const ClipManifestSchema = z
+  .object({
+    ...common,
+    kind: z.literal('clip'),
+    clip: ClipSettingsSchema,
+  })
+  .strict();
+
+export const ManifestSchema = z.discriminatedUnion('kind', [ClassifierManifestSchema, ClipManifestSchema]);
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type ClassifierManifest = z.infer<typeof ClassifierManifestSchema>;
+export type ClipManifest = z.infer<typeof ClipManifestSchema>;
+
+/** Validates parsed JSON; throws an Error whose message lists every problem with its path. */
+export function parseManifest(json: unknown, folderName?: string): Manifest {
+  const result = ManifestSchema.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid model.json: ${issues}`);
+  }
+  if (folderName !== undefined && result.data.name !== folderName) {
+    throw new Error(`invalid model.json: name "${result.data.name}" does not match folder "${folderName}"`);
+  }
+  return result.data;
+}

@@ -1,0 +1,159 @@
+// Image decoding and preprocessing with sharp, per request and before batching, so a bad image
+// fails alone. Follows the manifest exactly as training did (timm/torchvision semantics):
+// EXIF orientation, resize of the shorter side to size/cropFraction, center crop, x/scale,
+// (x - mean)/std, into a Float32 slot in NCHW or NHWC. sharp errors become catalog errors here.
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { GatewayError } from '../errors.js';
+import type { Preprocessing } from './manifest.js';
+
+export interface ImageLimits {
+  /** Largest encoded image, bytes. */
+  readonly maxImageBytes: number;
+  /** Largest decoded image, width x height pixels (decompression bombs). */
+  readonly maxImagePixels: number;
+}
+
+const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff']);
+const KERNELS = { bilinear: 'linear', bicubic: 'cubic', nearest: 'nearest' } as const;
+const DECODE_TIMEOUT_SECONDS = 10;
+
+// libvips caches whole operations; a gateway sees every image once, so the cache only costs memory.
+sharp.cache(false);
+
+/** Turns encoded image bytes into the model's input slot. Stateless and safe to share. */
+export class ImagePreprocessor {
+  /** Elements in one request's slot (channels x height x width). */
+  readonly slotSize: number;
+  readonly channels: number;
+  /** Shape of one item, without the batch axis, in the manifest's layout. */
+  readonly itemDims: readonly number[];
+  private readonly lut: Float32Array[];
+
+  constructor(
+    readonly spec: Preprocessing,
+    private readonly limits: ImageLimits,
+  ) {
+    const [height, width] = spec.size;
+    this.channels = spec.channelOrder === 'GRAY' ? 1 : 3;
+    this.slotSize = this.channels * height * width;
+    this.itemDims = spec.layout === 'NCHW' ? [this.channels, height, width] : [height, width, this.channels];
+    // One lookup table per output channel: byte value -> normalized float, so the per-pixel work is a load.
+    this.lut = Array.from({ length: this.channels }, (_, c) => {
+      const mean = spec.mean[c] ?? spec.mean[0]!;
+      const std = spec.std[c] ?? spec.std[0]!;
+      const table = new Float32Array(256);
+      for (let v = 0; v < 256; v++) table[v] = (v / spec.scale - mean) / std;
+      return table;
+    });
+  }
+
+  /** Decodes and preprocesses one image into a new Float32Array of `slotSize`. */
+  async run(bytes: Uint8Array): Promise<Float32Array> {
+    if (bytes.length === 0) throw new GatewayError('INVALID_IMAGE', 'image is empty (0 bytes)');
+    if (bytes.length > this.limits.maxImageBytes) {
+      throw new GatewayError('PAYLOAD_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes} bytes`);
+    }
+    const { data, info } = await this.decode(bytes);
+    const slot = new Float32Array(this.slotSize);
+    const [height, width] = this.spec.size;
+    const plane = height * width;
+    const src = info.channels;
+    // Output channel c reads source channel order[c] (BGR swaps red and blue).
+    const order = this.spec.channelOrder === 'BGR' ? [2, 1, 0] : this.channels === 1 ? [0] : [0, 1, 2];
+    if (this.spec.layout === 'NCHW') {
+      for (let c = 0; c < this.channels; c++) {
+        const lut = this.lut[c]!;
+        const offset = c * plane;
+        const sc = order[c]!;
+        for (let p = 0; p < plane; p++) slot[offset + p] = lut[data[p * src + sc]!]!;
+      }
+    } else {
+      for (let p = 0; p < plane; p++) {
+        for (let c = 0; c < this.channels; c++) slot[p * this.channels + c] = this.lut[c]![data[p * src + order[c]!]!]!;
+      }
+    }
+    return slot;
+  }
+
+  private async decode(bytes: Uint8Array): Promise<{ data: Buffer; info: OutputInfo }> {
+    const [height, width] = this.spec.size;
+    try {
+      const image = sharp(bytes, { limitInputPixels: this.limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: DECODE_TIMEOUT_SECONDS });
+      const meta = await image.metadata();
+      if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
+        throw new GatewayError('INVALID_IMAGE', `unsupported image format "${meta.format ?? 'unknown'}"; supported: ${[...SUPPORTED_FORMATS].join(', ')}`);
+      }
+      const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+      if (pixels > this.limits.maxImagePixels) {
+        throw new GatewayError('IMAGE_TOO_LARGE', `image is ${meta.width}x${meta.height} = ${pixels} pixels; the limit is ${this.limits.maxImagePixels} pixels`);
+      }
+      image.rotate(); // apply EXIF orientation, as PIL's exif_transpose would
+      if (this.channels === 1) image.grayscale();
+      else image.toColourspace('srgb').removeAlpha();
+
+      const kernel = KERNELS[this.spec.interpolation];
+      const oriented = orientedSize(meta);
+      if (this.spec.resizeMode === 'stretch') {
+        image.resize({ width, height, fit: 'fill', kernel });
+      } else {
+        const [rw, rh] = shorterSideResize(oriented.width, oriented.height, height, width, this.spec.cropFraction);
+        image.resize({ width: rw, height: rh, fit: 'fill', kernel });
+        image.extract({ left: roundHalfEven((rw - width) / 2), top: roundHalfEven((rh - height) / 2), width, height });
+      }
+      const out = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (out.info.width !== width || out.info.height !== height) {
+        throw new Error(`preprocessing produced ${out.info.width}x${out.info.height}, expected ${width}x${height}`);
+      }
+      return out;
+    } catch (err) {
+      throw translateSharpError(err, this.limits);
+    }
+  }
+}
+
+/** Image size after EXIF orientation (orientations 5-8 swap width and height). */
+function orientedSize(meta: Metadata): { width: number; height: number } {
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  return (meta.orientation ?? 1) >= 5 ? { width: h, height: w } : { width: w, height: h };
+}
+
+/**
+ * torchvision Resize(int) semantics: the shorter side becomes floor(size / cropFraction) (timm's
+ * scale_size), the longer keeps the aspect ratio truncated to an int. Returns [width, height].
+ */
+export function shorterSideResize(width: number, height: number, targetH: number, targetW: number, cropFraction: number): [number, number] {
+  const scaleSize = Math.floor(Math.min(targetH, targetW) / cropFraction + 1e-9);
+  let rw: number;
+  let rh: number;
+  if (width <= height) {
+    rw = scaleSize;
+    rh = Math.trunc((scaleSize * height) / width);
+  } else {
+    rh = scaleSize;
+    rw = Math.trunc((scaleSize * width) / height);
+  }
+  // Non-square targets: make sure the crop fits.
+  return [Math.max(rw, targetW), Math.max(rh, targetH)];
+}
+
+/** Python's round(): ties go to the even integer (torchvision's center crop offsets use it). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function translateSharpError(err: unknown, limits: ImageLimits): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) {
+    return new GatewayError('IMAGE_TOO_LARGE', `image exceeds the pixel limit of ${limits.maxImagePixels} pixels`, { cause: err });
+  }
+  if (/timeout/i.test(message)) {
+    return new GatewayError('INVALID_IMAGE', `image took longer than ${DECODE_TIMEOUT_SECONDS} s to decode`, { cause: err });
+  }
+  if (/unsupported image format/i.test(message)) {
+    return new GatewayError('INVALID_IMAGE', 'bytes are not an image in a supported format (jpeg, png, webp, gif, tiff)', { cause: err });
+  }
+  return new GatewayError('INVALID_IMAGE', `image could not be decoded: ${message}`, { cause: err });
+}

@@ -1,0 +1,134 @@
+// What every served model version shares, whatever its kind: the load context handed down by
+// the repository, the description shown in ListModels, and the helpers that open instances,
+// check graph I/O against the manifest, read labels, warm up and wire batcher metrics.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { performance } from 'node:perf_hooks';
+import type { BatchRunner, BatcherHooks } from '../batching/batcher.js';
+import type { LatencyModel } from '../batching/latency.js';
+import type { BatchingConfig } from '../batching/policy.js';
+import type { Metrics } from '../metrics.js';
+import type { ImageLimits } from './preprocess.js';
+import { ModelSession, type Provider, type SessionOptions } from './session.js';
+
+/** Everything a loader needs besides the manifest and the version folder. */
+export interface LoadContext {
+  readonly modelName: string;
+  readonly modelDir: string;
+  readonly session: SessionOptions;
+  readonly limits: ImageLimits;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly warmup: boolean;
+}
+
+/** How a loaded version is described to operators (ListModels, /v1/models, logs). */
+export interface VersionInfo {
+  readonly model: string;
+  readonly version: string;
+  readonly kind: 'image-classifier' | 'clip';
+  /** Execution provider actually in use. */
+  readonly provider: Provider;
+  /** Why the provider differs from the configured one, if it does. */
+  readonly providerNote: string | undefined;
+  /** Effective batching (maxBatchSize capped by a fixed graph batch axis). */
+  readonly batching: BatchingConfig & { readonly defaultTimeoutMs: number };
+  readonly labelsCount: number;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+/** A loaded version of any kind. */
+export interface ServedVersion {
+  readonly kind: VersionInfo['kind'];
+  readonly info: VersionInfo;
+  /** Requests queued or running on this version. */
+  readonly pending: number;
+  /** Waits for queued and running work, then releases the sessions. */
+  close(): Promise<void>;
+}
+
+/** Opens `instances` sessions of one graph (each runs one batch at a time). */
+export async function openInstances(path: string, instances: number, ctx: LoadContext): Promise<ModelSession[]> {
+  const sessions: ModelSession[] = [];
+  try {
+    for (let i = 0; i < instances; i++) sessions.push(await ModelSession.open(path, ctx.session));
+  } catch (err) {
+    await releaseAll(sessions);
+    throw new Error(`cannot open ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const first = sessions[0]!;
+  if (first.fallbackReason) ctx.logger.warn({ model: ctx.modelName, path, reason: first.fallbackReason }, 'execution provider fallback');
+  return sessions;
+}
+
+export async function releaseAll(sessions: readonly ModelSession[]): Promise<void> {
+  await Promise.allSettled(sessions.map((s) => s.release()));
+}
+
+/** Throws unless every name the manifest declares exists in the real graph. */
+export function validateIo(session: ModelSession, inputs: readonly string[], outputs: readonly string[]): void {
+  const missingIn = inputs.filter((n) => !session.inputNames.includes(n));
+  const missingOut = outputs.filter((n) => !session.outputNames.includes(n));
+  if (missingIn.length > 0 || missingOut.length > 0) {
+    throw new Error(
+      `manifest names do not match the graph: ` +
+        [
+          missingIn.length > 0 ? `inputs ${missingIn.join(', ')} not in graph inputs [${session.inputNames.join(', ')}]` : '',
+          missingOut.length > 0 ? `outputs ${missingOut.join(', ')} not in graph outputs [${session.outputNames.join(', ')}]` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+    );
+  }
+}
+
+/** Labels inline, or from a file in the version folder, else the model folder. */
+export async function readLabels(spec: string | readonly string[], versionDir: string, modelDir: string): Promise<string[]> {
+  if (Array.isArray(spec)) return [...(spec as readonly string[])];
+  const file = spec as string;
+  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) throw new Error(`labels file "${file}" must be a plain file name`);
+  for (const dir of [versionDir, modelDir]) {
+    try {
+      const text = await readFile(join(dir, file), 'utf8');
+      return text.split(/\r?\n/).filter((line, i, all) => line.length > 0 || i < all.length - 1);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  throw new Error(`labels file "${file}" not found in ${versionDir} or ${modelDir}`);
+}
+
+/** Metrics wiring for one version's batcher. */
+export function batcherHooks(metrics: Metrics, model: string, version: string): BatcherHooks {
+  const labels = { model, version };
+  return {
+    onBatch: (size, durationMs) => {
+      metrics.batchSize.observe(labels, size);
+      metrics.inferenceDuration.observe(labels, durationMs / 1000);
+    },
+    onQueued: (queueMs) => metrics.queueDuration.observe(labels, queueMs / 1000),
+    onShed: (reason, count) => metrics.shed.inc({ ...labels, reason }, count),
+    onDepth: (queueLength, pending) => {
+      metrics.queueLength.set(labels, queueLength);
+      metrics.pendingRequests.set(labels, pending);
+    },
+  };
+}
+
+/**
+ * Runs batches of one and of maxBatchSize on every instance before the version is marked ready:
+ * the first session.run pays for allocation, and the latency model gets its first points. It
+ * calls the runner directly so warm-up never shows in request metrics.
+ */
+export async function warmUp<I>(runner: BatchRunner<I, unknown>, instances: number, latency: LatencyModel, maxBatchSize: number, makeItem: () => I): Promise<void> {
+  for (let instance = 0; instance < instances; instance++) {
+    for (const [round, size] of [1, maxBatchSize, 1, maxBatchSize].entries()) {
+      const items = Array.from({ length: size }, makeItem);
+      const t0 = performance.now();
+      await runner(items, instance);
+      if (round >= 2) latency.observe(size, performance.now() - t0);
+    }
+  }
+}

@@ -1,0 +1,201 @@
+// gRPC transport: a thin adapter from gateway.v1 (plus grpc.health.v1 and reflection) to the
+// domain calls in service.ts. Deadlines come from the call, cancellation from the call's
+// 'cancelled' event; every GatewayError maps to its catalog status.
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { ModelStatus } from '../models/repository.js';
+import type { ClassifyResponse, GatewayService } from './service.js';
+
+export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
+export const SERVICE_NAME = 'gateway.v1.InferenceGateway';
+
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+
+interface ClassifyRequestMsg {
+  model: string;
+  version: string;
+  image: Buffer;
+  top_k: number;
+}
+
+interface StreamRequestMsg {
+  id: string;
+  request: ClassifyRequestMsg | null;
+}
+
+/** Loads gateway.proto (shared by the server, tests and the benchmark client). */
+export function loadGatewayProto(): { packageDefinition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
+  const packageDefinition = protoLoader.loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
+  return { packageDefinition, grpcObject: grpc.loadPackageDefinition(packageDefinition) };
+}
+
+export interface GrpcServerHandle {
+  readonly server: grpc.Server;
+  readonly port: number;
+  readonly health: HealthImplementation;
+  setServing(serving: boolean): void;
+  /** Stops accepting calls, lets running ones finish (GOAWAY to clients), forces after `graceMs`. */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function startGrpcServer(service: GatewayService, options: { host: string; port: number; maxMessageBytes: number }): Promise<GrpcServerHandle> {
+  const { packageDefinition, grpcObject } = loadGatewayProto();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_send_message_length': 16 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const pkg = (grpcObject['gateway'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
+  const definition = (pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service;
+
+  server.addService(definition, {
+    Classify: (call: grpc.ServerUnaryCall<ClassifyRequestMsg, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      service
+        .classify(toRequest(call.request), { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal })
+        .then(
+          (response) => callback(null, toResponseMsg(response)),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+    },
+    ClassifyStream: (call: grpc.ServerDuplexStream<StreamRequestMsg, unknown>) => {
+      const abort = new AbortController();
+      const baseId = requestId(call.metadata);
+      let inFlight = 0;
+      let ended = false;
+      let seq = 0;
+      const maybeEnd = (): void => {
+        if (ended && inFlight === 0 && !call.cancelled) call.end();
+      };
+      call.on('cancelled', () => abort.abort());
+      call.on('error', () => abort.abort());
+      call.on('end', () => {
+        ended = true;
+        maybeEnd();
+      });
+      call.on('data', (msg: StreamRequestMsg) => {
+        inFlight++;
+        const id = msg.id;
+        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal };
+        const request = msg.request ? toRequest(msg.request) : { model: '', image: new Uint8Array(), topK: 0 };
+        service.classify(request, ctx).then(
+          (response) => {
+            if (!call.cancelled) call.write({ id, response: toResponseMsg(response) });
+          },
+          (err: unknown) => {
+            const error = toGatewayError(err);
+            if (!call.cancelled) call.write({ id, error: { code: error.grpcStatus, reason: error.code, message: error.message } });
+          },
+        ).finally(() => {
+          inFlight--;
+          maybeEnd();
+        });
+      });
+    },
+    ListModels: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      callback(null, { models: service.listModels().map(toModelMsg) });
+    },
+  });
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(packageDefinition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+
+  return {
+    server,
+    port,
+    health,
+    setServing(serving) {
+      const status = serving ? 'SERVING' : 'NOT_SERVING';
+      health.setStatus('', status);
+      health.setStatus(SERVICE_NAME, status);
+    },
+    close(graceMs) {
+      return new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function toRequest(msg: ClassifyRequestMsg): { model: string; version: string; image: Uint8Array; topK: number } {
+  return { model: msg.model ?? '', version: msg.version ?? '', image: msg.image ?? new Uint8Array(), topK: msg.top_k ?? 0 };
+}
+
+function toResponseMsg(r: ClassifyResponse): unknown {
+  return {
+    model: r.model,
+    version: r.version,
+    labels: r.labels,
+    timing: { preprocess_ms: r.timing.preprocessMs, queue_ms: r.timing.queueMs, inference_ms: r.timing.inferenceMs, total_ms: r.timing.totalMs },
+    batch_size: r.batchSize,
+    request_id: r.requestId,
+  };
+}
+
+function toModelMsg(m: ModelStatus): unknown {
+  return {
+    name: m.name,
+    kind: m.kind,
+    description: m.description,
+    state: m.state,
+    reason: m.reason,
+    default_version: m.defaultVersion,
+    versions: m.versions.map((v) => ({
+      version: v.version,
+      state: v.state,
+      reason: v.reason,
+      execution_provider: v.info?.provider ?? '',
+      provider_note: v.info?.providerNote ?? '',
+      labels_count: v.info?.labelsCount ?? 0,
+      batching: v.info
+        ? {
+            max_batch_size: v.info.batching.maxBatchSize,
+            max_queue_delay_ms: v.info.batching.maxQueueDelayMs,
+            preferred_batch_sizes: v.info.batching.preferredBatchSizes,
+            max_queue_size: v.info.batching.maxQueueSize,
+            instances: v.info.batching.instances,
+            default_timeout_ms: v.info.batching.defaultTimeoutMs,
+          }
+        : null,
+    })),
+  };
+}
+
+/** Translates a GatewayError into a gRPC error with status, message and retry hint. */
+export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  const error = err instanceof GatewayError ? err : toGatewayError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set('x-error-code', error.code);
+  if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
+  return { code: error.grpcStatus, details: error.message, metadata };
+}
+
+function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | undefined {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return undefined;
+  return at - Date.now();
+}
+
+function requestId(metadata: grpc.Metadata): string {
+  const given = metadata.get('x-request-id')[0];
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}

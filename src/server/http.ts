@@ -1,0 +1,204 @@
+// HTTP transport (fastify): a thin adapter from REST routes to the domain calls in service.ts,
+// plus health, readiness and Prometheus metrics. Body limits, content types and fastify's own
+// errors are translated into the error catalog here.
+import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { GatewayService } from './service.js';
+
+export interface HttpOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxImageBytes: number;
+}
+
+export interface HttpServerHandle {
+  readonly app: FastifyInstance;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface ClassifyFields {
+  model?: string;
+  version?: string;
+  top_k?: string | number;
+  image?: string;
+}
+
+export async function startHttpServer(service: GatewayService, metrics: Metrics, options: HttpOptions): Promise<HttpServerHandle> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.maxImageBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+    },
+    requestTimeout: 120_000,
+    // Keep-alive sockets are ended by close() when draining (fastify sends Connection: close).
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+
+  // Raw image bodies: any image/* type or octet-stream arrives as one Buffer, bounded by bodyLimit.
+  const rawImage = (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void): void => done(null, body);
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
+  app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
+  // JSON bodies carry base64 images (4/3 larger) plus a few fields.
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024 }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+  await app.register(multipart, { limits: { fileSize: options.maxImageBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 32 } });
+
+  app.addHook('onSend', async (_request, reply) => {
+    if (service.draining) void reply.header('connection', 'close');
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const error = translateHttpError(err);
+    return sendError(reply, error, request.id);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
+
+  app.post('/v1/classify', async (request, reply) => {
+    const startedProtocol = { protocol: 'http' as const, requestId: request.id };
+    const query = request.query as ClassifyFields;
+    const { image, fields } = await readImage(request, options.maxImageBytes);
+    const merged = { ...query, ...fields };
+    const signal = clientGone(reply);
+    const response = await service.classify(
+      { model: merged.model ?? '', version: merged.version, image, topK: parseTopK(merged.top_k) },
+      { ...startedProtocol, timeoutMs: headerTimeout(request), signal },
+    );
+    return {
+      model: response.model,
+      version: response.version,
+      labels: response.labels,
+      timing: response.timing,
+      batch_size: response.batchSize,
+      request_id: response.requestId,
+    };
+  });
+
+  app.get('/v1/models', async () => ({ models: service.listModels() }));
+  app.get('/v1/models/:name', async (request) => {
+    const { name } = request.params as { name: string };
+    const model = service.listModels().find((m) => m.name === name);
+    if (!model) throw new GatewayError('MODEL_NOT_FOUND', `model "${name.slice(0, 64)}" not found`);
+    return model;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = service.ready;
+    const body = { ready, draining: service.draining, models: service.listModels().map((m) => ({ name: m.name, state: m.state })) };
+    return reply.code(ready ? 200 : 503).send(body);
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
+  });
+
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return { app, port, close: () => app.close() };
+}
+
+/** The image and form fields of a classify request, whatever its content type. */
+async function readImage(request: FastifyRequest, maxImageBytes: number): Promise<{ image: Uint8Array; fields: ClassifyFields }> {
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('multipart/form-data')) {
+    const fields: Record<string, string> = {};
+    let image: Buffer | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
+        image = await part.toBuffer();
+      } else if (typeof part.value === 'string') {
+        fields[part.fieldname] = part.value;
+      }
+    }
+    if (!image) throw new GatewayError('INVALID_ARGUMENT', 'multipart body has no "image" file field');
+    return { image, fields };
+  }
+  if (type.startsWith('application/json')) {
+    const body = request.body as ClassifyFields | null;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('INVALID_ARGUMENT', 'JSON body must be an object with "image" (base64) and "model"');
+    if (typeof body.image !== 'string' || body.image.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'JSON field "image" must be a non-empty base64 string');
+    return { image: decodeBase64(body.image, maxImageBytes), fields: body };
+  }
+  if (Buffer.isBuffer(request.body)) return { image: request.body, fields: {} };
+  throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted; send image/* bytes, multipart/form-data with an "image" file, or JSON`);
+}
+
+/** Strict base64 (standard or URL-safe alphabet, optional data: URL prefix). */
+export function decodeBase64(text: string, maxBytes: number): Buffer {
+  const payload = text.startsWith('data:') ? text.slice(text.indexOf(',') + 1) : text;
+  const clean = payload.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean) || clean.length % 4 === 1) {
+    throw new GatewayError('INVALID_ARGUMENT', 'field "image" is not valid base64');
+  }
+  const bytes = Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
+  if (bytes.length > maxBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${maxBytes} bytes`);
+  return bytes;
+}
+
+function parseTopK(value: string | number | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n)) throw new GatewayError('INVALID_ARGUMENT', `top_k must be an integer, got "${String(value).slice(0, 32)}"`);
+  if (n < 1) throw new GatewayError('INVALID_ARGUMENT', `top_k must be a positive integer, got ${n}`);
+  return n;
+}
+
+function headerTimeout(request: FastifyRequest): number | undefined {
+  const raw = request.headers['x-request-timeout-ms'];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new GatewayError('INVALID_ARGUMENT', `x-request-timeout-ms must be a positive number of milliseconds, got "${String(raw).slice(0, 32)}"`);
+  return n;
+}
+
+/** Aborts when the client closes the connection before the answer was written. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  return abort.signal;
+}
+
+function sendError(reply: FastifyReply, error: GatewayError, requestId: string): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+  return reply.code(error.httpStatus).send({ error: { code: error.code, message: error.message, request_id: requestId } });
+}
+
+/** fastify and multipart errors -> catalog errors. */
+function translateHttpError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return new GatewayError('PAYLOAD_TOO_LARGE', `${e.message ?? 'request body too large'}`, { cause: err });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('UNSUPPORTED_MEDIA_TYPE', `${e.message ?? 'unsupported content type'}; send image/* bytes, multipart/form-data with an "image" file, or JSON`, { cause: err });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new GatewayError('INVALID_ARGUMENT', e.message ?? 'malformed request', { cause: err });
+  }
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    return new GatewayError('INVALID_ARGUMENT', `malformed request: ${e.message ?? ''}`, { cause: err });
+  }
+  return toGatewayError(err);
+}
