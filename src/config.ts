@@ -62,7 +62,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
 
   const raw: Record<string, unknown> = {};
-  const file = (values['config'] as string | undefined) ?? env['GATEWAY_CONFIG'];
+  const file = values['config'] ?? env['GATEWAY_CONFIG'];
   if (file) Object.assign(raw, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
   for (const key of Object.keys(ConfigSchema.shape)) {
     const value = env[envName(key)];

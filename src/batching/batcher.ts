@@ -223,7 +223,7 @@ export class Batcher<I, R> {
         instance,
       );
     } catch (err) {
-      run = Promise.reject(err as Error);
+      run = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     run.then(
       (results) => {

@@ -109,7 +109,7 @@ export class GatewayService {
 
   logFailure(error: GatewayError, ctx: CallContext, model: string): void {
     const fields = { requestId: ctx.requestId, protocol: ctx.protocol, model: model.slice(0, 128), code: error.code, err: error.message };
-    if (error.httpStatus >= 500 && error.code !== 'SHUTTING_DOWN' && error.code !== 'MODEL_UNAVAILABLE') this.logger.error({ ...fields, cause: String(error.cause ?? '') }, 'request failed');
+    if (error.httpStatus >= 500 && error.code !== 'SHUTTING_DOWN' && error.code !== 'MODEL_UNAVAILABLE') this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
     else this.logger.debug(fields, 'request rejected');
   }
 }

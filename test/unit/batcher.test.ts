@@ -1,0 +1,180 @@
+// The batching driver with a fake clock and mocked timers: batch formation, the runner's
+// one-result-per-item contract, queue-full, cancellation and deadline shedding. No sleeps.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { Batcher } from '../../src/batching/batcher.js';
+import { LatencyModel } from '../../src/batching/latency.js';
+import type { BatchingConfig } from '../../src/batching/policy.js';
+import { GatewayError } from '../../src/errors.js';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+const config: BatchingConfig = { maxBatchSize: 4, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 6, instances: 1 };
+
+describe('Batcher', () => {
+  let now = 0;
+  let calls: { items: readonly number[]; done: Deferred<readonly string[]> }[];
+  const clock = (): number => now;
+  const advance = (ms: number): void => {
+    now += ms;
+    mock.timers.tick(ms);
+  };
+  const runner = (items: readonly number[]): Promise<readonly string[]> => {
+    const done = deferred<readonly string[]>();
+    calls.push({ items, done });
+    return done.promise;
+  };
+  const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  beforeEach(() => {
+    now = 1000;
+    calls = [];
+    mock.timers.enable({ apis: ['setTimeout'] });
+  });
+  afterEach(() => mock.timers.reset());
+
+  it('dispatches a full batch at once and answers each waiter with its own result', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.items, [1, 2, 3, 4]);
+    calls[0]!.done.resolve(['a', 'b', 'c', 'd']);
+    const results = await Promise.all(answers);
+    assert.deepEqual(results.map((r) => r.result), ['a', 'b', 'c', 'd']);
+    assert.ok(results.every((r) => r.batchSize === 4));
+  });
+
+  it('waits maxQueueDelayMs for companions, then dispatches the partial batch', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const answers = [b.submit(1), b.submit(2)];
+    advance(4);
+    assert.equal(calls.length, 0, 'dispatched before the delay ran out');
+    advance(1);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.items, [1, 2]);
+    calls[0]!.done.resolve(['x', 'y']);
+    assert.deepEqual((await Promise.all(answers)).map((r) => r.queueMs), [5, 5]);
+  });
+
+  it('refuses at once with QUEUE_FULL past maxQueueSize', async () => {
+    const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
+    const accepted = Array.from({ length: 6 }, (_, i) => b.submit(i));
+    await assert.rejects(b.submit(99), (err: GatewayError) => err.code === 'QUEUE_FULL' && /maxQueueSize 6/.test(err.message));
+    assert.equal(b.pending, 6);
+    advance(1000);
+    calls[0]!.done.resolve(['0', '1', '2', '3', '4', '5']);
+    assert.equal((await Promise.all(accepted)).length, 6);
+  });
+
+  it('fails every waiter when the runner returns the wrong number of results', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    calls[0]!.done.resolve(['only one']);
+    for (const a of answers) await assert.rejects(a, (err: GatewayError) => err.code === 'INFERENCE_FAILED' && /1 results for 4/.test(err.message));
+    assert.equal(b.pending, 0);
+  });
+
+  it('rejects each waiter of a failed batch with the same error, then keeps serving', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    calls[0]!.done.reject(new Error('session exploded'));
+    const errors = await Promise.all(answers.map((a) => a.then(() => undefined, (e: unknown) => e)));
+    assert.ok(errors.every((e) => e === errors[0] && (e as GatewayError).code === 'INFERENCE_FAILED'));
+    const next = [5, 6, 7, 8].map((n) => b.submit(n));
+    calls[1]!.done.resolve(['e', 'f', 'g', 'h']);
+    assert.equal((await Promise.all(next)).length, 4);
+  });
+
+  it('removes a cancelled request from the queue before inference', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const abort = new AbortController();
+    const kept = b.submit(1);
+    const cancelled = b.submit(2, { signal: abort.signal });
+    abort.abort();
+    await assert.rejects(cancelled, (err: GatewayError) => err.code === 'CANCELLED');
+    assert.equal(b.pending, 1);
+    advance(5);
+    assert.deepEqual(calls[0]!.items, [1]);
+    calls[0]!.done.resolve(['one']);
+    assert.equal((await kept).result, 'one');
+  });
+
+  it('sheds a queued request that can no longer meet its deadline, without running it', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 10);
+    latency.observe(4, 10); // ~10 ms per batch whatever its size
+    const b = new Batcher<number, string>({ ...config, maxBatchSize: 1 }, runner, { clock, latency });
+    const first = b.submit(1); // occupies the only instance
+    const late = b.submit(2, { timeoutMs: 15 });
+    late.catch(() => {}); // observed below; keeps the early rejection from counting as unhandled
+    assert.equal(calls.length, 1);
+    advance(6); // now 9 ms left, but a run takes 10: hopeless
+    await flush();
+    await assert.rejects(late, (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED' && /dropped before inference/.test(err.message));
+    calls[0]!.done.resolve(['first']);
+    await first;
+    await flush();
+    assert.equal(calls.length, 1, 'the shed request reached the runner');
+  });
+
+  it('refuses at submit a deadline shorter than one inference', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 20);
+    const b = new Batcher<number, string>(config, runner, { clock, latency });
+    await assert.rejects(b.submit(1, { timeoutMs: 5 }), (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED');
+    assert.equal(b.pending, 0);
+  });
+
+  it('drain() resolves once in-flight batches finish; close() refuses new work', async () => {
+    const b = new Batcher<number, string>(config, runner, { clock });
+    const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    let drained = false;
+    const drain = b.drain().then(() => (drained = true));
+    b.close(new GatewayError('SHUTTING_DOWN', 'bye'));
+    await assert.rejects(b.submit(5), (err: GatewayError) => err.code === 'SHUTTING_DOWN');
+    await flush();
+    assert.equal(drained, false);
+    calls[0]!.done.resolve(['a', 'b', 'c', 'd']);
+    await Promise.all(answers);
+    await drain;
+    assert.equal(drained, true);
+  });
+
+  it('runs batches on every instance concurrently', () => {
+    const b = new Batcher<number, string>({ ...config, instances: 2 }, runner, { clock });
+    for (let i = 0; i < 12; i++) void b.submit(i).catch(() => {});
+    assert.equal(calls.length, 2, 'two instances should each take a full batch');
+    assert.equal(b.queueLength, 4);
+  });
+});
+
+describe('LatencyModel', () => {
+  it('fits duration = a*n + b by least squares', () => {
+    const m = new LatencyModel();
+    for (const n of [1, 2, 4, 8, 16]) m.observe(n, 3 + 0.5 * n);
+    assert.ok(Math.abs(m.estimateMs(32) - 19) < 1e-9);
+    assert.ok(Math.abs(m.estimateMs(1) - 3.5) < 1e-9);
+  });
+  it('predicts 0 before any batch and scales from a single size', () => {
+    const m = new LatencyModel();
+    assert.equal(m.estimateMs(8), 0);
+    m.observe(4, 8);
+    assert.equal(m.estimateMs(8), 16);
+  });
+  it('forgets batches older than its window', () => {
+    const m = new LatencyModel(4);
+    for (let i = 0; i < 4; i++) m.observe(1 + i, 100);
+    for (let i = 0; i < 4; i++) m.observe(1 + i, 1 + i);
+    assert.ok(Math.abs(m.estimateMs(2) - 2) < 1e-9);
+  });
+});

@@ -1,0 +1,28 @@
+// Configuration sources and precedence: defaults < env < flags; bad values named.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+
+describe('loadConfig()', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig([], {});
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.httpPort, 8080);
+    assert.equal(c.grpcPort, 50051);
+    assert.equal(c.modelsDir, 'models');
+    assert.equal(c.executionProvider, 'auto');
+  });
+  it('reads GATEWAY_* environment variables', () => {
+    const c = loadConfig([], { GATEWAY_HOST: '0.0.0.0', GATEWAY_HTTP_PORT: '9000', GATEWAY_GRPC_PORT: '9001', GATEWAY_MODELS_DIR: '/m' });
+    assert.deepEqual([c.host, c.httpPort, c.grpcPort, c.modelsDir], ['0.0.0.0', 9000, 9001, '/m']);
+  });
+  it('lets flags win over the environment', () => {
+    const c = loadConfig(['--http-port', '7000', '--models-dir', 'zoo', '--host', '::1', '--grpc-port', '7001'], { GATEWAY_HTTP_PORT: '9000', GATEWAY_MODELS_DIR: '/m' });
+    assert.deepEqual([c.host, c.httpPort, c.grpcPort, c.modelsDir], ['::1', 7000, 7001, 'zoo']);
+  });
+  it('names a bad value', () => {
+    assert.throws(() => loadConfig(['--http-port', '70000'], {}), /httpPort/);
+    assert.throws(() => loadConfig(['--execution-provider', 'tpu'], {}), /executionProvider/);
+  });
+  it('refuses unknown flags', () => assert.throws(() => loadConfig(['--htp-port', '1'], {}), /htp-port/));
+});

@@ -1,0 +1,68 @@
+// Manifest schema: defaults filled in, every kind of mistake refused with its path named.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseManifest } from '../../src/models/manifest.js';
+
+const valid = {
+  name: 'shapes',
+  kind: 'image-classifier',
+  inputs: [{ name: 'input', shape: [-1, 3, 64, 64] }],
+  outputs: [{ name: 'logits' }],
+  preprocessing: { size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+  labels: 'labels.txt',
+};
+
+function broken(patch: Record<string, unknown>): Record<string, unknown> {
+  return { ...valid, ...patch };
+}
+
+describe('parseManifest()', () => {
+  it('fills in defaults for preprocessing and batching', () => {
+    const m = parseManifest(valid, 'shapes');
+    assert.equal(m.kind, 'image-classifier');
+    assert.equal(m.preprocessing.resizeMode, 'shorter');
+    assert.equal(m.preprocessing.cropFraction, 1);
+    assert.equal(m.preprocessing.layout, 'NCHW');
+    assert.equal(m.batching.maxBatchSize, 32);
+    assert.equal(m.batching.maxQueueSize, 256);
+    assert.equal(m.kind === 'image-classifier' && m.file, 'model.onnx');
+  });
+
+  it('accepts a clip manifest', () => {
+    const m = parseManifest(
+      {
+        name: 'clip',
+        kind: 'clip',
+        preprocessing: { size: [224, 224], cropFraction: 0.875 },
+        clip: {
+          imageEncoder: { file: 'image_encoder.onnx', input: 'pixel_values', output: 'image_embeds' },
+          textEncoder: { file: 'text_encoder.onnx', input: 'input_ids', output: 'text_embeds' },
+          embeddingSize: 128,
+        },
+      },
+      'clip',
+    );
+    assert.equal(m.kind === 'clip' && m.clip.contextLength, 77);
+  });
+
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['unknown kind', broken({ kind: 'detector' }), /kind/],
+    ['a typo in a key', broken({ postprocesing: 'softmax' }), /postprocesing/],
+    ['a name that differs from the folder', broken({ name: 'other' }), /does not match folder "shapes"/],
+    ['a path in the name', broken({ name: '../../etc' }), /name/],
+    ['a zero size', broken({ preprocessing: { size: [0, 64] } }), /preprocessing\.size\.0/],
+    ['a crop fraction above 1', broken({ preprocessing: { size: [64, 64], cropFraction: 1.5 } }), /cropFraction/],
+    ['mean of the wrong length', broken({ preprocessing: { size: [64, 64], mean: [0.1, 0.2] } }), /preprocessing\.mean: needs 3/],
+    ['a zero std', broken({ preprocessing: { size: [64, 64], std: [0, 1, 1] } }), /std/],
+    ['an unknown channel order', broken({ preprocessing: { size: [64, 64], channelOrder: 'RGBA' } }), /channelOrder/],
+    ['an unknown layout', broken({ preprocessing: { size: [64, 64], layout: 'CHW' } }), /layout/],
+    ['two inputs on a classifier', broken({ inputs: [{ name: 'a' }, { name: 'b' }] }), /inputs/],
+    ['no outputs', broken({ outputs: [] }), /outputs/],
+    ['a preferred size above maxBatchSize', broken({ batching: { maxBatchSize: 8, preferredBatchSizes: [16] } }), /preferredBatchSizes: sizes 16 exceed maxBatchSize 8/],
+    ['a negative queue size', broken({ batching: { maxQueueSize: -1 } }), /batching\.maxQueueSize/],
+    ['a non-object', 'hello' as unknown as Record<string, unknown>, /invalid model\.json/],
+  ];
+  for (const [name, manifest, message] of bad) {
+    it(`refuses ${name}`, () => assert.throws(() => parseManifest(manifest, 'shapes'), message));
+  }
+});
