@@ -21,8 +21,10 @@ export interface Batched<R> {
 }
 
 export interface SubmitOptions {
-  /** Relative deadline in ms from now; omitted = none. */
+  /** Deadline in ms from `startedAtMs`; omitted = none. */
   readonly timeoutMs?: number;
+  /** When the request arrived, on the batcher clock (work before submit counts against the deadline); default now. */
+  readonly startedAtMs?: number;
   /** Aborting removes the request from the queue (client went away). */
   readonly signal?: AbortSignal;
 }
@@ -85,15 +87,17 @@ export class Batcher<I, R> {
     if (this.closedReason) return Promise.reject(this.closedReason);
     if (options.signal?.aborted) return Promise.reject(cancelled());
     const nowMs = this.clock();
-    const deadlineMs = options.timeoutMs === undefined ? Infinity : nowMs + options.timeoutMs;
+    const startedAtMs = options.startedAtMs ?? nowMs;
+    const deadlineMs = options.timeoutMs === undefined ? Infinity : startedAtMs + options.timeoutMs;
     if (deadlineMs <= nowMs + this.latency.estimateMs(1)) {
       this.hooks.onShed?.('deadline', 1);
-      return Promise.reject(deadlineError(options.timeoutMs ?? 0, this.latency.estimateMs(1)));
+      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, this.latency.estimateMs(1)));
     }
     return new Promise<Batched<R>>((resolve, reject) => {
       const entry: QueueEntry<I, Batched<R>> = {
         item,
         enqueuedAtMs: nowMs,
+        startedAtMs,
         deadlineMs,
         settled: false,
         resolve: (value) => {
@@ -195,7 +199,7 @@ export class Batcher<I, R> {
     this.hooks.onShed?.('deadline', expired.length);
     const estimate = this.latency.estimateMs(1);
     for (const entry of expired) {
-      entry.reject(deadlineError(entry.deadlineMs - entry.enqueuedAtMs, estimate));
+      entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, nowMs - entry.startedAtMs, estimate));
     }
     this.reportDepth();
     this.maybeDrained();
@@ -267,9 +271,9 @@ function cancelled(): GatewayError {
   return new GatewayError('CANCELLED', 'request cancelled by the client before inference');
 }
 
-function deadlineError(timeoutMs: number, estimateMs: number): GatewayError {
+function deadlineError(timeoutMs: number, elapsedMs: number, estimateMs: number): GatewayError {
   return new GatewayError(
     'DEADLINE_EXCEEDED',
-    `deadline of ${Math.round(timeoutMs)} ms cannot be met (inference alone takes about ${estimateMs.toFixed(1)} ms); dropped before inference`,
+    `deadline of ${Math.round(timeoutMs)} ms cannot be met (${Math.round(elapsedMs)} ms elapsed, inference takes about ${estimateMs.toFixed(1)} ms); dropped before inference`,
   );
 }

@@ -40,12 +40,18 @@ export type RunTimeEstimate = (batchSize: number) => number;
 const IDLE: Decision = { action: 'idle' };
 
 /**
+ * A deadline-driven dispatch happens this long before the last useful instant, so timer and
+ * event-loop lateness do not turn it into a shed (the shed threshold has no margin).
+ */
+export const DEADLINE_MARGIN_MS = 2;
+
+/**
  * Decides whether to dispatch a batch now (and how big) or how long to wait.
  *
  * - Nothing queued, or no idle instance: idle (the driver asks again on enqueue or batch end).
  * - A full batch, or the largest preferred size, is ready: dispatch it.
  * - Waiting any longer would make the earliest deadline miss (deadline minus predicted run time
- *   of the current batch): dispatch now.
+ *   of the current batch, minus DEADLINE_MARGIN_MS): dispatch now.
  * - The oldest request waited maxQueueDelayMs: dispatch the largest preferred size that fits, or
  *   everything queued.
  * - Otherwise wait until the first of those two instants.
@@ -63,7 +69,7 @@ export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: numb
     return { action: 'dispatch', size: largestPreferred, reason: 'preferred' };
   }
 
-  const slackMs = queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength);
+  const slackMs = queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength) - DEADLINE_MARGIN_MS;
   if (slackMs <= 0) return { action: 'dispatch', size: queueLength, reason: 'deadline' };
 
   const delayLeftMs = queue.oldestEnqueuedAtMs + config.maxQueueDelayMs - nowMs;

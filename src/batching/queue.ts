@@ -6,6 +6,8 @@ import { GatewayError } from '../errors.js';
 export interface QueueEntry<I, R> {
   readonly item: I;
   readonly enqueuedAtMs: number;
+  /** Arrival of the request (before preprocessing), for deadline messages. */
+  readonly startedAtMs: number;
   /** Absolute deadline on the batcher clock; Infinity for none. */
   readonly deadlineMs: number;
   settled: boolean;

@@ -116,8 +116,7 @@ export class ClassifierVersion implements ServedVersion {
     const t0 = performance.now();
     const slot = await this.preprocessor.run(image);
     const preprocessMs = performance.now() - t0;
-    const remainingMs = options.timeoutMs - (performance.now() - startedAtMs);
-    const batched = await this.batcher.submit(slot, { timeoutMs: remainingMs, signal: options.signal });
+    const batched = await this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
     const scores = this.manifest.postprocessing === 'softmax' ? softmax(batched.result) : batched.result;
     return {
       labels: topK(scores, options.topK, this.labels),

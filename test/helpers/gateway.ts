@@ -32,7 +32,7 @@ export async function makeRepository(models: readonly ModelCopy[]): Promise<stri
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
     const patch = m.patch ?? {};
     const merged: Record<string, unknown> = { ...manifest, ...patch, name };
-    if (patch['batching']) merged['batching'] = { ...(manifest['batching'] as object), ...(patch['batching'] as object) };
+    if (patch['batching']) merged['batching'] = { ...(manifest['batching'] as object), ...(patch['batching']) };
     await writeFile(manifestPath, JSON.stringify(merged, null, 2));
   }
   return root;
@@ -121,7 +121,7 @@ export class GatewayClient {
 }
 
 /** Status of a failed gRPC call (for assert.rejects predicates). */
-export function grpcCode(err: unknown): number {
+export function grpcCode(err: unknown): grpc.status {
   return (err as grpc.ServiceError).code;
 }
 

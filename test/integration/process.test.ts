@@ -27,7 +27,7 @@ function startProcess(): { child: ChildProcess; logs: LogLine[]; waitFor(msg: st
   });
   const logs: LogLine[] = [];
   const waiters: { msg: string; resolve: (l: LogLine) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     let parsed: LogLine;
     try {
       parsed = JSON.parse(line) as LogLine;
@@ -132,7 +132,7 @@ async function reflectionServices(address: string): Promise<string[]> {
   try {
     const call = (client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
     return await new Promise((resolve, reject) => {
-      call.on('data', (res) => {
+      call.on('data', (res: { list_services_response?: { service: { name: string }[] } }) => {
         resolve((res.list_services_response?.service ?? []).map((s) => s.name));
         call.end();
       });

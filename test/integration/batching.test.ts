@@ -1,0 +1,150 @@
+// Dynamic batching against the real engine: concurrent requests share batches, a corrupt image
+// fails alone, a full queue refuses at once, deadlines shed before inference (HTTP header and
+// gRPC deadline), deadline pressure dispatches before the queue delay, and cancelled calls leave
+// the queue. Fixture graphs have random weights: these tests are about mechanics, not accuracy.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { solidImage } from '../helpers/images.js';
+import { FIXTURE_MODELS, type TestGateway, grpcCode, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('dynamic batching', () => {
+  let gw: TestGateway;
+  let image: Buffer;
+  // Exact and synchronous (the metrics endpoint is too slow to catch a 30 ms window).
+  const pending = async (model: string): Promise<number> => gw.gateway.repository.resolve(model).pending;
+  const batches = async (model: string): Promise<number> => metricValue(await gw.metrics(), 'gateway_batch_size_count', { model });
+
+  before(async () => {
+    const tiny = join(FIXTURE_MODELS, 'tiny-dynamic');
+    const slow = join(FIXTURE_MODELS, 'slow-dynamic');
+    gw = await startTestGateway(
+      await makeRepository([
+        { from: tiny, as: 'tiny', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 200 } } },
+        { from: tiny, as: 'tiny-patient', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
+        { from: slow, as: 'slow', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 2 } } },
+        { from: slow, as: 'slow-deep', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 16 } } },
+      ]),
+    );
+    image = await solidImage(48, 40, 'png');
+  });
+  after(() => gw.stop());
+
+  it('puts concurrent requests into shared batches', async () => {
+    const replies = await Promise.all(Array.from({ length: 32 }, () => gw.client.classify({ model: 'tiny', image })));
+    assert.ok(replies.some((r) => r.batch_size > 1), `batch sizes ${replies.map((r) => r.batch_size).join(',')}`);
+    const text = await gw.metrics();
+    const count = metricValue(text, 'gateway_batch_size_count', { model: 'tiny' });
+    const sum = metricValue(text, 'gateway_batch_size_sum', { model: 'tiny' });
+    assert.equal(sum, 32);
+    assert.ok(sum / count > 1, `mean batch ${sum / count}`);
+    assert.ok(replies.every((r) => r.batch_size <= 8));
+  });
+
+  it('fails a corrupt image alone while the valid ones in its batch succeed', async () => {
+    const bodies = Array.from({ length: 8 }, (_, i) => (i === 3 ? Buffer.from('\x89PNG\r\n\x1a\n corrupt') : image));
+    const answers = await Promise.all(bodies.map((b) => postImage(gw.http, 'model=tiny', b)));
+    assert.equal(answers[3]!.status, 400);
+    assert.equal((answers[3]!.json['error'] as { code: string }).code, 'INVALID_IMAGE');
+    const ok = answers.filter((_, i) => i !== 3);
+    assert.ok(ok.every((a) => a.status === 200));
+    assert.ok(ok.some((a) => (a.json['batch_size'] as number) > 1), 'valid images did not share a batch');
+  });
+
+  it('dispatches before maxQueueDelayMs when the deadline requires it', async () => {
+    const { status, json } = await postImage(gw.http, 'model=tiny-patient', image, 'image/png', { 'x-request-timeout-ms': '400' });
+    assert.equal(status, 200);
+    assert.ok((json['timing'] as { queueMs: number }).queueMs < 5000);
+  });
+
+  it('refuses at once with RESOURCE_EXHAUSTED / 429 when the queue is full', async () => {
+    const big = await solidImage(128, 128, 'png');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => postImage(gw.http, 'model=slow', big)));
+    const statuses = answers.map((a) => a.status);
+    assert.ok(statuses.every((s) => s === 200 || s === 429), `statuses ${statuses.join(',')}`);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.ok(refused.length >= 1, `statuses ${statuses.join(',')}`);
+    assert.match((refused[0]!.json['error'] as { message: string }).message, /maxQueueSize 2/);
+    assert.equal(refused[0]!.headers.get('retry-after'), '1');
+    await assert.rejects(
+      Promise.all(Array.from({ length: 8 }, () => gw.client.classify({ model: 'slow', image: big }))),
+      (err) => grpcCode(err) === grpc.status.RESOURCE_EXHAUSTED,
+    );
+    await waitUntil(async () => (await pending('slow')) === 0, 'slow queue to empty');
+  });
+
+  it('sheds a request whose deadline passes while it waits (HTTP x-request-timeout-ms -> 504)', async () => {
+    const big = await solidImage(128, 128, 'png');
+    const before = await batches('slow-deep');
+    // Four requests ahead hold the only instance for several inference times.
+    const ahead = Array.from({ length: 4 }, () => postImage(gw.http, 'model=slow-deep', big));
+    await waitUntil(async () => (await pending('slow-deep')) >= 2, 'requests ahead to queue');
+    const late = await postImage(gw.http, 'model=slow-deep', big, 'image/png', { 'x-request-timeout-ms': '20' });
+    assert.equal(late.status, 504);
+    assert.equal((late.json['error'] as { code: string }).code, 'DEADLINE_EXCEEDED');
+    assert.match((late.json['error'] as { message: string }).message, /deadline of 20 ms cannot be met/);
+    assert.ok((await Promise.all(ahead)).every((a) => a.status === 200));
+    assert.equal((await batches('slow-deep')) - before, 4, 'the shed request reached the engine');
+    assert.ok(metricValue(await gw.metrics(), 'gateway_shed_requests_total', { model: 'slow-deep', reason: 'deadline' }) >= 1);
+  });
+
+  it('honours the gRPC deadline: the call fails DEADLINE_EXCEEDED and never runs', async () => {
+    const big = await solidImage(128, 128, 'png');
+    const before = await batches('slow-deep');
+    const ahead = Array.from({ length: 4 }, () => gw.client.classify({ model: 'slow-deep', image: big }));
+    await waitUntil(async () => (await pending('slow-deep')) >= 2, 'requests ahead to queue');
+    await assert.rejects(gw.client.classify({ model: 'slow-deep', image: big }, { deadlineMs: 20 }), (err) => grpcCode(err) === grpc.status.DEADLINE_EXCEEDED);
+    await Promise.all(ahead);
+    await waitUntil(async () => (await pending('slow-deep')) === 0, 'queue to empty');
+    assert.equal((await batches('slow-deep')) - before, 4);
+  });
+
+  it('removes a cancelled gRPC call from the queue', async () => {
+    const before = await batches('tiny-patient');
+    const call = gw.client.classifyCall({ model: 'tiny-patient', image }, () => {});
+    await waitUntil(async () => (await pending('tiny-patient')) === 1, 'call to be queued');
+    call.cancel();
+    await waitUntil(async () => (await pending('tiny-patient')) === 0, 'cancelled call to leave the queue');
+    assert.equal(await batches('tiny-patient'), before);
+    assert.ok(metricValue(await gw.metrics(), 'gateway_shed_requests_total', { model: 'tiny-patient', reason: 'cancelled' }) >= 1);
+  });
+
+  it('removes a request from the queue when its HTTP client disconnects', async () => {
+    const before = await batches('tiny-patient');
+    const abort = new AbortController();
+    const request = fetch(`${gw.http}/v1/classify?model=tiny-patient`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: image as BodyInit, signal: abort.signal });
+    request.catch(() => {});
+    await waitUntil(async () => (await pending('tiny-patient')) === 1, 'request to be queued');
+    abort.abort();
+    await waitUntil(async () => (await pending('tiny-patient')) === 0, 'request to leave the queue');
+    assert.equal(await batches('tiny-patient'), before);
+  });
+
+  it('streams many images on one ClassifyStream call, answers tagged, errors in-band', async () => {
+    const call = gw.client.raw['ClassifyStream']!() as grpc.ClientDuplexStream<object, { id: string; response?: { batch_size: number }; error?: { reason: string } }>;
+    const answers: { id: string; response?: { batch_size: number }; error?: { reason: string } }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (a: (typeof answers)[number]) => answers.push(a));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    for (let i = 0; i < 20; i++) call.write({ id: `img-${i}`, request: { model: 'tiny', image: i === 5 ? Buffer.from('nope') : image } });
+    call.end();
+    await done;
+    assert.equal(answers.length, 20);
+    assert.deepEqual(new Set(answers.map((a) => a.id)).size, 20);
+    const failed = answers.filter((a) => a.error);
+    assert.deepEqual(failed.map((a) => [a.id, a.error!.reason]), [['img-5', 'INVALID_IMAGE']]);
+    assert.ok(answers.some((a) => (a.response?.batch_size ?? 0) > 1), 'stream items did not batch');
+  });
+});
