@@ -78,8 +78,12 @@ export class ImagePreprocessor {
   private async decode(bytes: Uint8Array): Promise<{ data: Buffer; info: OutputInfo }> {
     const [height, width] = this.spec.size;
     try {
-      // Header only (no pixel decode): lets the refusal name the real dimensions.
-      const meta = await sharp(bytes, { limitInputPixels: false, pages: 1 }).metadata();
+      const image = sharp(bytes, { limitInputPixels: this.limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: DECODE_TIMEOUT_SECONDS });
+      const meta = await image.metadata().catch(async (err: unknown) => {
+        if (!/pixel limit/i.test(String(err))) throw err;
+        // Cold path: read the header alone so the refusal can name the real dimensions.
+        return sharp(bytes, { limitInputPixels: false, pages: 1 }).metadata();
+      });
       if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
         throw new GatewayError('INVALID_IMAGE', `unsupported image format "${meta.format ?? 'unknown'}"; supported: ${[...SUPPORTED_FORMATS].join(', ')}`);
       }
@@ -87,7 +91,6 @@ export class ImagePreprocessor {
       if (pixels > this.limits.maxImagePixels) {
         throw new GatewayError('IMAGE_TOO_LARGE', `image is ${meta.width}x${meta.height} = ${pixels} pixels; the limit is ${this.limits.maxImagePixels} pixels`);
       }
-      const image = sharp(bytes, { limitInputPixels: this.limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: DECODE_TIMEOUT_SECONDS });
       image.rotate(); // apply EXIF orientation, as PIL's exif_transpose would
       if (this.channels === 1) image.grayscale();
       else image.toColourspace('srgb').removeAlpha();
