@@ -6,6 +6,17 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** One API key, stored as its SHA-256 (hex) so the config never holds a usable secret. */
+export const ApiKeySchema = z
+  .object({
+    name: z.string().min(1).max(64),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'hex SHA-256 of the key (64 lower-case hex digits)'),
+    models: z.array(z.string().min(1)).min(1).default(['*']),
+    requestsPerSecond: z.number().min(0).default(0),
+    burst: z.number().int().min(1).default(10),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Interface both servers bind to. */
@@ -32,6 +43,14 @@ export const ConfigSchema = z
     /** Skip the warm-up inference at load (tests of load failures only). */
     warmup: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** API keys; empty = authentication off. Usually from --api-keys-file. */
+    apiKeys: z.array(ApiKeySchema).default([]),
+    /** Serve /metrics on this port instead of the API port (-1 = on the API port). */
+    metricsPort: z.coerce.number().int().min(-1).max(65535).default(-1),
+    /** Require an API key for /metrics too (when keys are configured). */
+    metricsRequireKey: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /** An HTTP request must arrive whole within this time, ms (slow-loris bodies are cut off). */
+    httpRequestTimeoutMs: z.coerce.number().int().positive().default(30_000),
   })
   .strict();
 
@@ -49,6 +68,8 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'max-image-pixels': 'maxImagePixels',
   'drain-timeout-ms': 'drainTimeoutMs',
   'log-level': 'logLevel',
+  'metrics-port': 'metricsPort',
+  'http-request-timeout-ms': 'httpRequestTimeoutMs',
 };
 
 function envName(key: string): string {
@@ -57,7 +78,7 @@ function envName(key: string): string {
 
 /** Builds the config from argv and env; throws a readable error naming the bad setting. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, 'api-keys-file': { type: 'string' } };
   for (const flag of Object.keys(FLAGS)) options[flag] = { type: 'string' };
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
 
@@ -65,9 +86,12 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const file = values['config'] ?? env['GATEWAY_CONFIG'];
   if (file) Object.assign(raw, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
   for (const key of Object.keys(ConfigSchema.shape)) {
+    if (key === 'apiKeys') continue;
     const value = env[envName(key)];
     if (value !== undefined && value !== '') raw[key] = value;
   }
+  const keysFile = values['api-keys-file'] ?? env['GATEWAY_API_KEYS_FILE'];
+  if (keysFile) raw['apiKeys'] = JSON.parse(readFileSync(keysFile, 'utf8')) as unknown;
   for (const [flag, key] of Object.entries(FLAGS)) {
     const value = values[flag];
     if (typeof value === 'string') raw[key] = value;

@@ -7,13 +7,15 @@ import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { ModelRepository } from './models/repository.js';
 import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
-import { type HttpServerHandle, startHttpServer } from './server/http.js';
+import { type HttpServerHandle, startHttpServer, startMetricsServer } from './server/http.js';
 import { GatewayService } from './server/service.js';
 
 export interface Gateway {
   readonly config: GatewayConfig;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Port of the separate /metrics listener, or undefined when /metrics is on the API port. */
+  readonly metricsPort: number | undefined;
   readonly service: GatewayService;
   readonly repository: ModelRepository;
   readonly metrics: Metrics;
@@ -41,17 +43,27 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
 
   let grpcServer: GrpcServerHandle | undefined;
   let httpServer: HttpServerHandle | undefined;
+  let metricsServer: HttpServerHandle | undefined;
   try {
     // The gRPC limit leaves room for the other fields of a request beside the image.
     grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + 64 * 1024 });
-    httpServer = await startHttpServer(service, metrics, { host: config.host, port: config.httpPort, maxImageBytes: config.maxImageBytes });
+    httpServer = await startHttpServer(service, metrics, {
+      host: config.host,
+      port: config.httpPort,
+      maxImageBytes: config.maxImageBytes,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      serveMetrics: config.metricsPort < 0,
+      metricsRequireKey: config.metricsRequireKey,
+    });
+    if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics, { host: config.host, port: config.metricsPort });
   } catch (err) {
     await grpcServer?.close(0);
+    await httpServer?.close();
     throw err;
   }
   const grpc = grpcServer;
   const http = httpServer;
-  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
+  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
 
   const loaded = repository.loadAll().then(
     () => {
@@ -78,13 +90,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       const drained = Promise.all(repository.servedVersions().map((v) => v.close()));
       const timedOut = await Promise.race([drained.then(() => false), delay(config.drainTimeoutMs).then(() => true)]);
       if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
-      await Promise.all([grpc.close(timedOut ? 0 : 1000), http.close()]);
+      await Promise.all([grpc.close(timedOut ? 0 : 1000), http.close(), metricsServer?.close()]);
       logger.info('gateway stopped');
     })();
     return shuttingDown;
   };
 
-  return { config, grpcPort: grpc.port, httpPort: http.port, service, repository, metrics, logger, loaded, shutdown };
+  return { config, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, service, repository, metrics, logger, loaded, shutdown };
 }
 
 function delay(ms: number): Promise<void> {

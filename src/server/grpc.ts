@@ -58,7 +58,7 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
       service
-        .classify(toRequest(call.request), { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal })
+        .classify(toRequest(call.request), { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) })
         .then(
           (response) => callback(null, toResponseMsg(response)),
           (err: unknown) => callback(toServiceError(err)),
@@ -82,7 +82,7 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
       call.on('data', (msg: StreamRequestMsg) => {
         inFlight++;
         const id = msg.id;
-        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal };
+        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
         const request = msg.request ? toRequest(msg.request) : { model: '', image: new Uint8Array(), topK: 0 };
         service.classify(request, ctx).then(
           (response) => {
@@ -98,8 +98,12 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
         });
       });
     },
-    ListModels: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      callback(null, { models: service.listModels().map(toModelMsg) });
+    ListModels: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      try {
+        callback(null, { models: service.listModels({ authorization: authorization(call.metadata) }).map(toModelMsg) });
+      } catch (err) {
+        callback(toServiceError(err));
+      }
     },
   });
 
@@ -193,6 +197,11 @@ function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | undefined {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(at)) return undefined;
   return at - Date.now();
+}
+
+function authorization(metadata: grpc.Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function requestId(metadata: grpc.Metadata): string {

@@ -12,6 +12,12 @@ export interface HttpOptions {
   readonly host: string;
   readonly port: number;
   readonly maxImageBytes: number;
+  /** Whole-request time limit, ms (slow-loris bodies get 408). */
+  readonly requestTimeoutMs: number;
+  /** Serve /metrics here (false when it has its own port). */
+  readonly serveMetrics: boolean;
+  /** /metrics needs an API key (when keys are configured). */
+  readonly metricsRequireKey: boolean;
 }
 
 export interface HttpServerHandle {
@@ -35,7 +41,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
     },
-    requestTimeout: 120_000,
+    requestTimeout: options.requestTimeoutMs,
     // Keep-alive sockets are ended by close() when draining (fastify sends Connection: close).
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -73,7 +79,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     const signal = clientGone(reply);
     const response = await service.classify(
       { model: merged.model ?? '', version: merged.version, image, topK: parseTopK(merged.top_k) },
-      { ...startedProtocol, timeoutMs: headerTimeout(request), signal },
+      { ...startedProtocol, timeoutMs: headerTimeout(request), signal, authorization: request.headers.authorization },
     );
     return {
       model: response.model,
@@ -85,10 +91,10 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     };
   });
 
-  app.get('/v1/models', async () => ({ models: service.listModels() }));
+  app.get('/v1/models', async (request) => ({ models: service.listModels({ authorization: request.headers.authorization }) }));
   app.get('/v1/models/:name', async (request) => {
     const { name } = request.params as { name: string };
-    const model = service.listModels().find((m) => m.name === name);
+    const model = service.listModels({ authorization: request.headers.authorization }).find((m) => m.name === name);
     if (!model) throw new GatewayError('MODEL_NOT_FOUND', `model "${name.slice(0, 64)}" not found`);
     return model;
   });
@@ -99,11 +105,28 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     const body = { ready, draining: service.draining, models: service.listModels().map((m) => ({ name: m.name, state: m.state })) };
     return reply.code(ready ? 200 : 503).send(body);
   });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.header('content-type', metrics.registry.contentType).send(text);
-  });
+  if (options.serveMetrics) {
+    app.get('/metrics', async (request, reply) => {
+      if (options.metricsRequireKey) service.auth.authenticate(request.headers.authorization);
+      return sendMetrics(metrics, reply);
+    });
+  }
 
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return { app, port, close: () => app.close() };
+}
+
+async function sendMetrics(metrics: Metrics, reply: FastifyReply): Promise<FastifyReply> {
+  const text = await metrics.registry.metrics();
+  return reply.header('content-type', metrics.registry.contentType).send(text);
+}
+
+/** A listener serving only /metrics (for a port that only Prometheus can reach). */
+export async function startMetricsServer(metrics: Metrics, options: { host: string; port: number }): Promise<HttpServerHandle> {
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  app.get('/metrics', async (_request, reply) => sendMetrics(metrics, reply));
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;

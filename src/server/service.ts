@@ -7,6 +7,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
 import { ClassifierVersion, type ScoredLabel, type Timing } from '../models/classifier.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
+import { Authenticator, type Principal } from './auth.js';
 
 export type Protocol = 'grpc' | 'http';
 
@@ -27,6 +28,8 @@ export interface CallContext {
   readonly timeoutMs?: number | undefined;
   /** Aborts when the client goes away. */
   readonly signal?: AbortSignal | undefined;
+  /** The `authorization` header or metadata value, if any (never logged). */
+  readonly authorization?: string | undefined;
 }
 
 export interface ClassifyResponse {
@@ -44,21 +47,35 @@ const VERSION = /^[1-9][0-9]{0,8}$/;
 export class GatewayService {
   /** Set on SIGTERM: new requests are refused with SHUTTING_DOWN while queued ones finish. */
   draining = false;
+  readonly auth: Authenticator;
 
   constructor(
     readonly repository: ModelRepository,
     private readonly config: GatewayConfig,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.auth = new Authenticator(config.apiKeys);
+  }
 
   /** Ready = every model finished loading (or failed) and not draining. */
   get ready(): boolean {
     return this.repository.ready && !this.draining;
   }
 
-  listModels(): ModelStatus[] {
-    return this.repository.list();
+  /** Every model the caller may see (all of them when authentication is off). */
+  listModels(ctx?: Pick<CallContext, 'authorization'>): ModelStatus[] {
+    const all = this.repository.list();
+    if (!this.auth.enabled || !ctx) return all;
+    const principal = this.auth.authenticate(ctx.authorization);
+    return all.filter((m) => principal.models.includes('*') || principal.models.includes(m.name));
+  }
+
+  /** Authenticates the caller and checks it may call `model`; throws UNAUTHENTICATED, PERMISSION_DENIED or RATE_LIMITED. */
+  authorize(ctx: CallContext, model: string): Principal {
+    const principal = this.auth.authenticate(ctx.authorization);
+    this.auth.authorize(principal, model);
+    return principal;
   }
 
   /** Classifies one image; throws a GatewayError on any failure. */
@@ -68,6 +85,7 @@ export class GatewayService {
     let versionLabel = '';
     try {
       this.admit();
+      this.authorize(ctx, request.model);
       validateName(request.model, request.version);
       const topK = this.topK(request.topK);
       const served = this.repository.resolve(request.model, request.version || undefined);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
 import { type GatewayConfig, parseConfig } from '../../src/config.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
 import { loadGatewayProto } from '../../src/server/grpc.js';
@@ -48,9 +49,9 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export async function startTestGateway(modelsDir: string, overrides: Partial<GatewayConfig> = {}, options: { waitLoaded?: boolean } = {}): Promise<TestGateway> {
+export async function startTestGateway(modelsDir: string, overrides: Partial<GatewayConfig> = {}, options: { waitLoaded?: boolean; logger?: Logger } = {}): Promise<TestGateway> {
   const config = parseConfig({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, modelsDir, logLevel: 'silent', executionProvider: 'cpu', intraOpThreads: 1, drainTimeoutMs: 5000, ...overrides });
-  const gateway = await startGateway(config);
+  const gateway = await startGateway(config, options.logger ? { logger: options.logger } : {});
   if (options.waitLoaded ?? true) await gateway.loaded;
   const client = new GatewayClient(`127.0.0.1:${gateway.grpcPort}`);
   const http = `http://127.0.0.1:${gateway.httpPort}`;
@@ -95,10 +96,12 @@ export class GatewayClient {
     this.raw = new Ctor(address, grpc.credentials.createInsecure()) as unknown as GatewayClient['raw'];
   }
 
-  classify(request: ClassifyMsg, options: { deadlineMs?: number; metadata?: grpc.Metadata } = {}): Promise<ClassifyReply> {
+  classify(request: ClassifyMsg, options: { deadlineMs?: number; metadata?: grpc.Metadata; apiKey?: string } = {}): Promise<ClassifyReply> {
+    const metadata = options.metadata ?? new grpc.Metadata();
+    if (options.apiKey) metadata.set('authorization', `Bearer ${options.apiKey}`);
     return new Promise((resolve, reject) => {
       const callOptions: grpc.CallOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
-      this.raw['Classify']!(request, options.metadata ?? new grpc.Metadata(), callOptions, (err: grpc.ServiceError | null, reply: ClassifyReply) =>
+      this.raw['Classify']!(request, metadata, callOptions, (err: grpc.ServiceError | null, reply: ClassifyReply) =>
         err ? reject(err) : resolve(reply),
       );
     });
