@@ -14,6 +14,9 @@ import type { ClassifyResponse, GatewayService } from './service.js';
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
 export const SERVICE_NAME = 'gateway.v1.InferenceGateway';
 
+/** Requests of one ClassifyStream call being processed or waiting to be written, before reading stops. */
+export const STREAM_MAX_IN_FLIGHT = 64;
+
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 
 interface ClassifyRequestMsg {
@@ -81,20 +84,28 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
       });
       call.on('data', (msg: StreamRequestMsg) => {
         inFlight++;
+        // Flow control: a client that sends faster than it reads stops being read from, so its
+        // answers cannot pile up without bound (HTTP/2 windows then push back on the client).
+        if (inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
         const id = msg.id;
         const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
         const request = msg.request ? toRequest(msg.request) : { model: '', image: new Uint8Array(), topK: 0 };
-        service.classify(request, ctx).then(
-          (response) => {
-            if (!call.cancelled) call.write({ id, response: toResponseMsg(response) });
-          },
+        void service.classify(request, ctx).then(
+          (response) => ({ id, response: toResponseMsg(response) }),
           (err: unknown) => {
             const error = toGatewayError(err);
-            if (!call.cancelled) call.write({ id, error: { code: error.grpcStatus, reason: error.code, message: error.message } });
+            return { id, error: { code: error.grpcStatus, reason: error.code, message: error.message } };
           },
-        ).finally(() => {
-          inFlight--;
-          maybeEnd();
+        ).then((answer) => {
+          const done = (): void => {
+            inFlight--;
+            if (inFlight < STREAM_MAX_IN_FLIGHT && call.isPaused()) call.resume();
+            maybeEnd();
+          };
+          if (call.cancelled) return done();
+          // An answer counts as in flight until the transport accepted it.
+          if (call.write(answer)) done();
+          else call.once('drain', done);
         });
       });
     },

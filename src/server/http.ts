@@ -42,6 +42,12 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
       return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
     },
     requestTimeout: options.requestTimeoutMs,
+    // Node only checks request timeouts every connectionsCheckingInterval (30 s by default):
+    // check often enough that a slow-loris body is cut off close to the configured limit.
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(options.requestTimeoutMs / 4))),
+      headersTimeout: Math.min(options.requestTimeoutMs, 60_000),
+    },
     // Keep-alive sockets are ended by close() when draining (fastify sends Connection: close).
     forceCloseConnections: 'idle',
     return503OnClosing: true,
