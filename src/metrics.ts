@@ -105,6 +105,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly modelHealthy = new Gauge({
+    name: 'gateway_model_healthy',
+    help: '0 while a loaded model version fails batch after batch (it keeps serving and recovers on the next success), else 1.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly batchFailures = new Counter({
+    name: 'gateway_batch_failures_total',
+    help: 'Batches whose inference failed (each of their requests got INTERNAL).',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({
     name: 'gateway_ready',
     help: '1 when every model finished loading (or failed) and the gateway is not draining.',
@@ -125,5 +139,11 @@ export class Metrics {
     for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
     this.pendingRequests.remove({ model, version });
     this.queueLength.remove({ model, version });
+    this.modelHealthy.remove({ model, version });
+    for (const labels of [{ model, version }]) {
+      this.batchSize.remove(labels);
+      this.inferenceDuration.remove(labels);
+      this.queueDuration.remove(labels);
+    }
   }
 }

@@ -32,6 +32,8 @@ export interface SubmitOptions {
 /** Observers for metrics; all optional, all synchronous and cheap. */
 export interface BatcherHooks {
   onBatch?(batchSize: number, durationMs: number, reason: DispatchReason): void;
+  /** A batch failed (runner threw or broke its contract); every waiter got `error`. */
+  onBatchFailed?(batchSize: number, error: GatewayError): void;
   onQueued?(queueMs: number): void;
   onShed?(reason: 'deadline' | 'cancelled', count: number): void;
   onDepth?(queueLength: number, pending: number): void;
@@ -235,6 +237,7 @@ export class Batcher<I, R> {
         if (results.length !== entries.length) {
           const error = new GatewayError('INFERENCE_FAILED', `batch runner returned ${results.length} results for ${entries.length} requests`);
           for (const entry of entries) entry.reject(error);
+          this.hooks.onBatchFailed?.(entries.length, error);
         } else {
           this.latency.observe(entries.length, durationMs);
           this.hooks.onBatch?.(entries.length, durationMs, reason);
@@ -250,6 +253,7 @@ export class Batcher<I, R> {
             ? err
             : new GatewayError('INFERENCE_FAILED', `inference failed for a batch of ${entries.length}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         for (const entry of entries) entry.reject(error);
+        this.hooks.onBatchFailed?.(entries.length, error);
         finish();
       },
     );

@@ -9,7 +9,7 @@ import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import { VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
@@ -47,6 +47,7 @@ export class ClassifierVersion implements ServedVersion {
     private readonly preprocessor: ImagePreprocessor,
     readonly labels: readonly string[],
     readonly batcher: Batcher<Float32Array, Float32Array>,
+    readonly health: VersionHealth,
   ) {}
 
   static async load(manifest: ClassifierManifest, version: string, dir: string, ctx: LoadContext): Promise<ClassifierVersion> {
@@ -101,8 +102,9 @@ export class ClassifierVersion implements ServedVersion {
         inputs: [input.name],
         outputs: [output.name],
       };
-      const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version) });
-      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher);
+      const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
+      const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health) });
+      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health);
       if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
       return served;
     } catch (err) {

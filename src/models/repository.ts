@@ -39,6 +39,9 @@ export interface ModelStatus {
     readonly state: ModelState;
     readonly reason: string;
     readonly info: VersionInfo | undefined;
+    /** False while the version fails batch after batch (it keeps serving). */
+    readonly healthy: boolean;
+    readonly lastError: string;
   }[];
 }
 
@@ -179,7 +182,14 @@ export class ModelRepository {
           state,
           reason,
           defaultVersion: ready.at(-1)?.version ?? '',
-          versions: versions.map((v) => ({ version: v.version, state: v.state, reason: v.reason, info: v.served?.info })),
+          versions: versions.map((v) => ({
+            version: v.version,
+            state: v.state,
+            reason: v.reason,
+            info: v.served?.info,
+            healthy: v.served?.health.healthy ?? v.state === 'READY',
+            lastError: v.served?.health.lastError ?? '',
+          })),
         };
       });
   }

@@ -39,10 +39,52 @@ export interface VersionInfo {
   readonly outputs: readonly string[];
 }
 
+/**
+ * Failure streak of a version: after FAILURES_TO_UNHEALTHY failed batches in a row it is marked
+ * unhealthy (metric, ListModels, log) but keeps serving, so the next success heals it.
+ */
+export class VersionHealth {
+  static readonly FAILURES_TO_UNHEALTHY = 3;
+  private failuresInARow = 0;
+  /** Message of the failure that made the version unhealthy; '' while healthy. */
+  lastError = '';
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly model: string,
+    private readonly version: string,
+  ) {
+    metrics.modelHealthy.set({ model, version }, 1);
+  }
+
+  get healthy(): boolean {
+    return this.failuresInARow < VersionHealth.FAILURES_TO_UNHEALTHY;
+  }
+
+  succeeded(): void {
+    if (!this.healthy) this.logger.info({ model: this.model, version: this.version }, 'model version recovered');
+    this.failuresInARow = 0;
+    this.lastError = '';
+    this.metrics.modelHealthy.set({ model: this.model, version: this.version }, 1);
+  }
+
+  failed(error: Error): void {
+    this.failuresInARow++;
+    this.metrics.batchFailures.inc({ model: this.model, version: this.version });
+    if (this.failuresInARow === VersionHealth.FAILURES_TO_UNHEALTHY) {
+      this.lastError = error.message;
+      this.metrics.modelHealthy.set({ model: this.model, version: this.version }, 0);
+      this.logger.error({ model: this.model, version: this.version, failuresInARow: this.failuresInARow, err: error.message }, 'model version unhealthy');
+    }
+  }
+}
+
 /** A loaded version of any kind. */
 export interface ServedVersion {
   readonly kind: VersionInfo['kind'];
   readonly info: VersionInfo;
+  readonly health: VersionHealth;
   /** Requests queued or running on this version. */
   readonly pending: number;
   /** Waits for queued and running work, then releases the sessions. */
@@ -100,14 +142,16 @@ export async function readLabels(spec: string | readonly string[], versionDir: s
   throw new Error(`labels file "${file}" not found in ${versionDir} or ${modelDir}`);
 }
 
-/** Metrics wiring for one version's batcher. */
-export function batcherHooks(metrics: Metrics, model: string, version: string): BatcherHooks {
+/** Metrics and health wiring for one version's batcher. */
+export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
   const labels = { model, version };
   return {
     onBatch: (size, durationMs) => {
       metrics.batchSize.observe(labels, size);
       metrics.inferenceDuration.observe(labels, durationMs / 1000);
+      health.succeeded();
     },
+    onBatchFailed: (_size, error) => health.failed(error),
     onQueued: (queueMs) => metrics.queueDuration.observe(labels, queueMs / 1000),
     onShed: (reason, count) => metrics.shed.inc({ ...labels, reason }, count),
     onDepth: (queueLength, pending) => {

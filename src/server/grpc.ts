@@ -179,6 +179,8 @@ function toModelMsg(m: ModelStatus): unknown {
       reason: v.reason,
       execution_provider: v.info?.provider ?? '',
       provider_note: v.info?.providerNote ?? '',
+      healthy: v.healthy,
+      last_error: v.lastError,
       labels_count: v.info?.labelsCount ?? 0,
       batching: v.info
         ? {
