@@ -49,6 +49,10 @@ export const ConfigSchema = z
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(-1),
     /** Require an API key for /metrics too (when keys are configured). */
     metricsRequireKey: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /** Serve POST /v1/admin/reload (off by default; needs an API key when keys are configured). */
+    adminApi: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /** Reload the repository when files under --models-dir change (fs.watch, debounced). */
+    watchModels: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** An HTTP request must arrive whole within this time, ms (slow-loris bodies are cut off). */
     httpRequestTimeoutMs: z.coerce.number().int().positive().default(30_000),
   })
@@ -70,6 +74,8 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'log-level': 'logLevel',
   'metrics-port': 'metricsPort',
   'http-request-timeout-ms': 'httpRequestTimeoutMs',
+  'admin-api': 'adminApi',
+  'watch-models': 'watchModels',
 };
 
 function envName(key: string): string {

@@ -1,6 +1,8 @@
 // Composition root: config -> metrics -> model repository -> gRPC and HTTP servers, and the
 // graceful drain on shutdown. main.ts runs it as a process; tests start it in-process on
 // ephemeral loopback ports.
+import { type FSWatcher, readdirSync, watch } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -54,6 +56,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       requestTimeoutMs: config.httpRequestTimeoutMs,
       serveMetrics: config.metricsPort < 0,
       metricsRequireKey: config.metricsRequireKey,
+      adminApi: config.adminApi,
     });
     if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics, { host: config.host, port: config.metricsPort });
   } catch (err) {
@@ -79,10 +82,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     },
   );
 
+  const watcher = config.watchModels ? watchRepository(config.modelsDir, () => service.repository.reload(), logger) : undefined;
+
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
       service.draining = true;
+      watcher?.close();
       grpc.setServing(false);
       metrics.ready.set(0);
       const pending = repository.pending;
@@ -97,6 +103,40 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   };
 
   return { config, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, service, repository, metrics, logger, loaded, shutdown };
+}
+
+/**
+ * Reloads the repository when anything under it changes (fs.watch events, debounced so a copy of
+ * a whole version folder triggers one reload). Watches the root and each model folder.
+ */
+function watchRepository(root: string, reload: () => Promise<void>, logger: Logger): { close(): void } {
+  const watchers = new Map<string, FSWatcher>();
+  let timer: NodeJS.Timeout | undefined;
+  const trigger = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      reload().then(rewatch, (err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
+    }, 500);
+  };
+  const watchDir = (dir: string): void => {
+    if (watchers.has(dir)) return;
+    try {
+      watchers.set(dir, watch(dir, trigger));
+    } catch {
+      // The folder vanished between listing and watching: the next event on the root re-lists.
+    }
+  };
+  const rewatch = (): void => {
+    watchDir(root);
+    for (const entry of readdirSync(root, { withFileTypes: true })) if (entry.isDirectory()) watchDir(join(root, entry.name));
+  };
+  rewatch();
+  return {
+    close() {
+      if (timer) clearTimeout(timer);
+      for (const w of watchers.values()) w.close();
+    },
+  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -32,6 +32,11 @@ async function main(): Promise<void> {
       },
     );
   };
+  // SIGHUP reloads the model repository (new versions load beside old ones; nothing is dropped).
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading model repository');
+    gateway.repository.reload().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed'));
+  });
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }

@@ -9,7 +9,7 @@ import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import { ActiveRequests, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
@@ -40,6 +40,7 @@ export interface ClassifyResult {
 /** A loaded, warmed-up classifier version. */
 export class ClassifierVersion implements ServedVersion {
   readonly kind = 'image-classifier';
+  private readonly active = new ActiveRequests();
   private constructor(
     readonly info: VersionInfo,
     private readonly manifest: ClassifierManifest,
@@ -115,6 +116,15 @@ export class ClassifierVersion implements ServedVersion {
 
   /** Decodes, batches and classifies one image; answers the top `topK` labels. */
   async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
+    this.active.enter();
+    try {
+      return await this.classifyInside(image, options, startedAtMs);
+    } finally {
+      this.active.exit();
+    }
+  }
+
+  private async classifyInside(image: Uint8Array, options: ClassifyOptions, startedAtMs: number): Promise<ClassifyResult> {
     const t0 = performance.now();
     const slot = await this.preprocessor.run(image);
     const preprocessMs = performance.now() - t0;
@@ -127,11 +137,14 @@ export class ClassifierVersion implements ServedVersion {
     };
   }
 
+  /** Requests inside this version, preprocessing included. */
   get pending(): number {
-    return this.batcher.pending;
+    return this.active.size;
   }
 
+  /** Waits until no request is inside (queued, running or still preprocessing), then releases the sessions. */
   async close(): Promise<void> {
+    await this.active.idle();
     await this.batcher.drain();
     await releaseAll(this.sessions);
   }

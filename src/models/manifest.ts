@@ -72,9 +72,13 @@ export const ClipSettingsSchema = z
   })
   .strict();
 
+/** Which version folders are served: all of them, or only the newest n that loaded. */
+export const VersionPolicySchema = z.union([z.literal('all'), z.object({ latest: positiveInt }).strict()]).default('all');
+
 const common = {
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/, 'letters, digits, ".", "_" or "-", at most 128'),
   description: z.string().default(''),
+  versionPolicy: VersionPolicySchema,
   preprocessing: PreprocessingSchema,
   batching: BatchingSchema.default(BatchingSchema.parse({})),
 };

@@ -23,6 +23,8 @@ export interface ModelEntry {
   description: string;
   /** Set when the model as a whole could not be read (bad manifest, no versions). */
   reason: string;
+  /** model.json as last loaded, to notice changes on reload. */
+  manifestText: string | undefined;
   readonly versions: Map<string, VersionEntry>;
 }
 
@@ -61,6 +63,8 @@ const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 export class ModelRepository {
   private readonly models = new Map<string, ModelEntry>();
   private loaded = false;
+  /** Reloads run one at a time, in order. */
+  private reloading: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly root: string,
@@ -74,6 +78,23 @@ export class ModelRepository {
 
   /** Scans the repository and loads every version of every model; never throws for one bad model. */
   async loadAll(): Promise<void> {
+    await this.reload();
+    this.loaded = true;
+  }
+
+  /**
+   * Brings the served zoo in line with the disk, without failing a request: new models and
+   * version folders load beside the old ones and take new requests once warmed up; versions
+   * whose folder is gone (or beyond the manifest's versionPolicy) and removed models are drained,
+   * then unloaded; a changed model.json reloads that model's versions and swaps them in.
+   */
+  reload(): Promise<void> {
+    const run = this.reloading.then(() => this.sync());
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sync(): Promise<void> {
     let names: string[];
     try {
       const entries = await readdir(this.root, { withFileTypes: true });
@@ -81,55 +102,122 @@ export class ModelRepository {
     } catch (err) {
       throw new Error(`cannot read model repository ${this.root}: ${(err as Error).message}`, { cause: err });
     }
-    await Promise.all(names.map((name) => this.loadModel(name)));
-    this.loaded = true;
+    const removed = [...this.models.keys()].filter((name) => !names.includes(name));
+    await Promise.all([...names.map((name) => this.syncModel(name)), ...removed.map((name) => this.unloadModel(name))]);
   }
 
-  private async loadModel(name: string): Promise<void> {
+  private async syncModel(name: string): Promise<void> {
     const modelDir = join(this.root, name);
-    const entry: ModelEntry = { name, kind: 'unknown', description: '', reason: '', versions: new Map() };
-    this.models.set(name, entry);
+    let entry = this.models.get(name);
+    if (!entry) {
+      entry = { name, kind: 'unknown', description: '', reason: '', manifestText: undefined, versions: new Map() };
+      this.models.set(name, entry);
+    }
     const ctx = this.context(name, modelDir);
     let manifest: Manifest;
-    let versions: string[];
+    let manifestText: string;
+    let onDisk: string[];
     try {
-      manifest = parseManifest(await readJson(join(modelDir, 'model.json')), name);
-      entry.kind = manifest.kind;
-      entry.description = manifest.description;
+      manifestText = await readText(join(modelDir, 'model.json'));
+      manifest = parseManifest(parseJson(manifestText, join(modelDir, 'model.json')), name);
       const dirents = await readdir(modelDir, { withFileTypes: true });
-      versions = dirents.filter((d) => d.isDirectory() && VERSION_DIR.test(d.name)).map((d) => d.name);
-      versions.sort((a, b) => Number(a) - Number(b));
-      if (versions.length === 0) throw new Error(`no version folders (1, 2, ...) in ${modelDir}`);
+      onDisk = dirents.filter((d) => d.isDirectory() && VERSION_DIR.test(d.name)).map((d) => d.name);
+      if (onDisk.length === 0) throw new Error(`no version folders (1, 2, ...) in ${modelDir}`);
     } catch (err) {
       entry.reason = (err as Error).message;
+      entry.manifestText = undefined;
       ctx.logger.error({ model: name, reason: entry.reason }, 'model unavailable');
       ctx.metrics.setModelState(name, '', 'UNAVAILABLE');
+      // A model whose manifest broke is not served with stale settings: drain what was loaded.
+      await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(entry, v, ctx)));
       return;
     }
-    await Promise.all(versions.map((v) => this.loadVersion(entry, manifest, v, ctx)));
+    const changed = entry.manifestText !== undefined && entry.manifestText !== manifestText;
+    entry.reason = '';
+    entry.kind = manifest.kind;
+    entry.description = manifest.description;
+    entry.manifestText = manifestText;
+    ctx.metrics.modelState.remove({ model: name, version: '', state: 'UNAVAILABLE' });
+
+    const toLoad = onDisk.filter((version) => {
+      const v = entry.versions.get(version);
+      if (v && (v.state === 'LOADING' || v.state === 'UNLOADING')) return false;
+      return !(v && v.served && !changed);
+    });
+    await Promise.all(toLoad.map((version) => this.loadVersion(entry, manifest, version, ctx)));
+
+    // Retire what is no longer wanted, only now that its replacements are warm.
+    const ready = [...entry.versions.values()].filter((v) => v.state === 'READY').sort((a, b) => Number(b.version) - Number(a.version));
+    const keep = new Set((manifest.versionPolicy === 'all' ? ready : ready.slice(0, manifest.versionPolicy.latest)).map((v) => v.version));
+    await Promise.all(
+      [...entry.versions.values()]
+        .filter((v) => !onDisk.includes(v.version) || (v.state === 'READY' && !keep.has(v.version)))
+        .map((v) => this.unloadVersion(entry, v, ctx)),
+    );
   }
 
+  /** Loads (or reloads) one version; a reload keeps the old instance serving until the new one is warm. */
   private async loadVersion(entry: ModelEntry, modelManifest: Manifest, version: string, ctx: LoadContext): Promise<void> {
-    const v: VersionEntry = { version, state: 'LOADING', reason: '', served: undefined };
-    entry.versions.set(version, v);
-    ctx.metrics.setModelState(entry.name, version, 'LOADING');
+    let v = entry.versions.get(version);
+    if (!v) {
+      v = { version, state: 'LOADING', reason: '', served: undefined };
+      entry.versions.set(version, v);
+    }
+    const previous = v.served;
+    if (!previous) {
+      v.state = 'LOADING';
+      ctx.metrics.setModelState(entry.name, version, 'LOADING');
+    }
     const dir = join(ctx.modelDir, version);
     try {
       const manifest = (await exists(join(dir, 'model.json'))) ? parseManifest(await readJson(join(dir, 'model.json')), entry.name) : modelManifest;
       const loader = LOADERS[manifest.kind];
       if (!loader) throw new Error(`model kind "${manifest.kind}" is not supported by this gateway build`);
       const t0 = Date.now();
-      v.served = await loader(manifest, version, dir, ctx);
+      const served = await loader(manifest, version, dir, ctx);
+      v.served = served;
       v.state = 'READY';
-      const info = v.served.info;
+      v.reason = '';
+      const info = served.info;
       ctx.metrics.modelInfo.set({ model: entry.name, version, kind: info.kind, provider: info.provider }, 1);
-      ctx.logger.info({ model: entry.name, version, kind: info.kind, provider: info.provider, batching: info.batching, loadMs: Date.now() - t0 }, 'model version ready');
+      ctx.logger.info({ model: entry.name, version, kind: info.kind, provider: info.provider, batching: info.batching, loadMs: Date.now() - t0, replaced: Boolean(previous) }, 'model version ready');
+      if (previous) await previous.close(); // requests already inside it finish first
     } catch (err) {
-      v.state = 'UNAVAILABLE';
       v.reason = (err as Error).message;
-      ctx.logger.error({ model: entry.name, version, reason: v.reason }, 'model version unavailable');
+      if (previous) {
+        ctx.logger.error({ model: entry.name, version, reason: v.reason }, 'model version reload failed; the loaded one keeps serving');
+      } else {
+        v.state = 'UNAVAILABLE';
+        ctx.logger.error({ model: entry.name, version, reason: v.reason }, 'model version unavailable');
+      }
     }
     ctx.metrics.setModelState(entry.name, version, v.state);
+  }
+
+  /** Stops routing to a version, waits for the requests inside it, releases it and forgets it. */
+  private async unloadVersion(entry: ModelEntry, v: VersionEntry, ctx: LoadContext): Promise<void> {
+    if (v.state === 'UNLOADING') return;
+    const served = v.served;
+    v.state = 'UNLOADING';
+    ctx.metrics.setModelState(entry.name, v.version, 'UNLOADING');
+    if (served) {
+      await served.close();
+      ctx.metrics.modelInfo.remove({ model: entry.name, version: v.version, kind: served.info.kind, provider: served.info.provider });
+    }
+    entry.versions.delete(v.version);
+    ctx.metrics.forgetModelVersion(entry.name, v.version);
+    ctx.logger.info({ model: entry.name, version: v.version }, 'model version unloaded');
+  }
+
+  /** A model folder disappeared: drain and unload every version, then forget the model. */
+  private async unloadModel(name: string): Promise<void> {
+    const entry = this.models.get(name);
+    if (!entry) return;
+    const ctx = this.context(name, join(this.root, name));
+    await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(entry, v, ctx)));
+    this.models.delete(name);
+    ctx.metrics.modelState.remove({ model: name, version: '', state: 'UNAVAILABLE' });
+    ctx.logger.info({ model: name }, 'model unloaded');
   }
 
   /** Whether a model of this name exists in the repository (loaded or not). */
@@ -212,18 +300,24 @@ export class ModelRepository {
   }
 }
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
+async function readText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
+}
+
+function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
     throw new Error(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+async function readJson(path: string): Promise<unknown> {
+  return parseJson(await readText(path), path);
 }
 
 async function exists(path: string): Promise<boolean> {

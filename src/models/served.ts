@@ -80,6 +80,37 @@ export class VersionHealth {
   }
 }
 
+/**
+ * Counts requests inside a served version, from arrival (before preprocessing) to answer, so a
+ * version being replaced or unloaded is released only once nothing uses it any more.
+ */
+export class ActiveRequests {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  enter(): void {
+    this.count++;
+  }
+
+  exit(): void {
+    this.count--;
+    if (this.count === 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once no request is inside. */
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
 /** A loaded version of any kind. */
 export interface ServedVersion {
   readonly kind: VersionInfo['kind'];

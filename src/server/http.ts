@@ -18,6 +18,8 @@ export interface HttpOptions {
   readonly serveMetrics: boolean;
   /** /metrics needs an API key (when keys are configured). */
   readonly metricsRequireKey: boolean;
+  /** Serve POST /v1/admin/reload. */
+  readonly adminApi: boolean;
 }
 
 export interface HttpServerHandle {
@@ -104,6 +106,10 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     if (!model) throw new GatewayError('MODEL_NOT_FOUND', `model "${name.slice(0, 64)}" not found`);
     return model;
   });
+
+  if (options.adminApi) {
+    app.post('/v1/admin/reload', async (request) => ({ models: await service.reload({ authorization: request.headers.authorization }) }));
+  }
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

@@ -71,6 +71,14 @@ export class GatewayService {
     return all.filter((m) => principal.models.includes('*') || principal.models.includes(m.name));
   }
 
+  /** Reloads the model repository (admin API, SIGHUP, file watch); answers the new model list. */
+  async reload(ctx: Pick<CallContext, 'authorization'>): Promise<ModelStatus[]> {
+    this.auth.authenticate(ctx.authorization);
+    await this.repository.reload();
+    this.logger.info({ models: this.repository.list().map((m) => `${m.name}:${m.state}`) }, 'model repository reloaded');
+    return this.repository.list();
+  }
+
   /** Authenticates the caller and checks it may call `model`; throws UNAUTHENTICATED, PERMISSION_DENIED or RATE_LIMITED. */
   authorize(ctx: CallContext, model: string): Principal {
     const principal = this.auth.authenticate(ctx.authorization);
