@@ -1,0 +1,237 @@
+# MiniCLIP training: (1) a teacher CLIP (ResNet-style image tower + causal text
+# transformer) trained contrastively on image-caption pairs, (2) its image tower distilled
+# into a MobileNetV3-small student (embedding distillation + contrastive term against the
+# frozen teacher text embeddings), (3) zero-shot evaluation over every prompt.
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from training.clip.data import CaptionSet, normalize_uint8, prompt
+from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, create_image_tower
+from training.clip.tokenizer import EOT_ID, get_tokenizer
+from training.data.transforms import PreprocessConfig
+from training.train import augment as train_augment
+from training.losses.contrastive import ClipLoss, DebiasedClipLoss
+from training.losses.embedding_distill import EmbeddingDistillLoss
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+
+
+@dataclass
+class ClipTrainConfig:
+    seed: int = 0
+    threads: int = 2
+    pad_id: int = EOT_ID                  # Hugging Face convention (tokenizer.json's pad)
+    model: ClipModelConfig = field(default_factory=ClipModelConfig)
+    teacher: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1500, lr=2e-3))
+    loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
+    tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
+    student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1500, lr=3e-3))
+    distill_mode: str = "cosine"          # "cosine" | "mse"
+    distill_weight: float = 1.0
+    contrastive_weight: float = 0.5
+    augment: bool = True                  # flips, 90-degree turns, small shifts (captions stay true)
+    log_every: int = 50
+
+
+def _param_groups(model: nn.Module, wd: float):
+    # open_clip: no weight decay on gains, biases, embeddings and the logit scale
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "embedding" in n or "logit_scale" in n else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_lambda(oc: OptimConfig):
+    warm = max(1, int(oc.steps * oc.warmup_fraction))
+
+    def f(step):
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, oc.steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def _batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> Iterable[torch.Tensor]:
+    """`steps` index batches, reshuffled each epoch; the last short batch of an epoch is
+    dropped (contrastive losses want full batches)."""
+    bs = min(batch_size, n)
+    done = 0
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n - bs + 1, bs):
+            yield perm[i:i + bs]
+            done += 1
+            if done == steps:
+                return
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, enabled: bool) -> torch.Tensor:
+    """Batch augmentation on uint8 NCHW that keeps every caption true: mirror, 90-degree
+    turns, a shift of up to 4 px (the classifier recipe of training/train.py). Colours
+    are never jittered: the colour word must stay correct."""
+    return train_augment(x, gen) if enabled else x
+
+
+def tokenize_texts(texts: Sequence[str], pad_id: int) -> torch.Tensor:
+    return get_tokenizer(pad_id=pad_id)(list(texts))
+
+
+def caption_variants(text: str) -> List[str]:
+    """The caption as written and with a final period: the procedural captions have none,
+    CLIP's prompts ("a photo of a {}.") do, and the text tower must know both."""
+    t = text.strip()
+    return [t, t[:-1]] if t.endswith(".") else [t, t + "."]
+
+
+def _train_len(tokens: torch.Tensor) -> int:
+    # causal mask: positions after the last EOT never influence the EOT feature, so
+    # training may run on a prefix (identical outputs, ~5x less text compute)
+    tokens = tokens.reshape(-1, tokens.shape[-1])
+    eot = (tokens == EOT_ID).float().argmax(dim=1)
+    return int(eot.max()) + 1
+
+
+class Progress:
+    """Prints epoch-free progress lines (step, loss terms, lr, throughput) and keeps
+    them for the metrics JSON."""
+
+    def __init__(self, name: str, total: int, every: int, log: Callable[[str], None] = print):
+        self.name, self.total, self.every, self.log = name, total, every, log
+        self.t0 = time.time()
+        self.seen = 0
+        self.history: List[dict] = []
+
+    def step(self, step: int, n: int, terms: Dict[str, torch.Tensor], lr: float, extra: Optional[dict] = None):
+        self.seen += n
+        if (step + 1) % self.every and step + 1 != self.total:
+            return
+        el = time.time() - self.t0
+        rec = {"step": step + 1, **{k: round(float(v), 5) for k, v in terms.items()}, "lr": lr,
+               "images_per_s": round(self.seen / max(el, 1e-9), 1), "elapsed_s": round(el, 1), **(extra or {})}
+        self.history.append(rec)
+        self.log(f"[{self.name}] step {step + 1}/{self.total} " + " ".join(
+            f"{k}={v}" for k, v in rec.items() if k != "step"))
+
+
+def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, log=print) -> Tuple[MiniCLIP, dict]:
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    variants = [caption_variants(t) for t in data.texts]
+    tokens = tokenize_texts([v for vs in variants for v in vs], cfg.pad_id).view(len(variants), 2, -1)
+    mcfg = cfg.model
+    if not mcfg.text.token_ids:
+        mcfg.text.token_ids = sorted(set(tokens.flatten().tolist()) - {0})
+    model = MiniCLIP(mcfg)
+    tl = _train_len(tokens)
+    loss_fn = ClipLoss() if cfg.loss == "clip" else DebiasedClipLoss(cfg.tau_plus)
+    oc = cfg.teacher
+    opt = torch.optim.AdamW(_param_groups(model, oc.weight_decay), lr=oc.lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(oc))
+    prog = Progress("clip-teacher", oc.steps, cfg.log_every, log)
+    model.train()
+    for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
+        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp)
+        labels = data.labels[idx]
+        # encode each distinct caption of the batch once, then gather per sample
+        uniq, inv = labels.unique(return_inverse=True)
+        pick = torch.randint(0, 2, (len(uniq),), generator=gen)
+        txt = model.encode_text(tokens[uniq, pick, :tl])[inv]
+        img = model.encode_image(x)
+        scale = model.logit_scale()
+        terms = loss_fn(img, txt, scale, labels if cfg.loss == "clip" else None)
+        loss = sum(terms.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        prog.step(step, len(idx), terms, sched.get_last_lr()[0], {"logit_scale": round(float(scale), 2)})
+    model.eval()
+    return model, {"history": prog.history, "train_seconds": round(time.time() - prog.t0, 1), "text_train_len": tl}
+
+
+@torch.no_grad()
+def embed_images(encoder: nn.Module, images_u8: torch.Tensor, pp: PreprocessConfig, batch_size: int = 512) -> torch.Tensor:
+    encoder.eval()
+    return torch.cat([encoder(normalize_uint8(images_u8[i:i + batch_size], pp)) for i in range(0, len(images_u8), batch_size)])
+
+
+def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, pp: PreprocessConfig, log=print) -> Tuple[nn.Module, dict]:
+    """MobileNetV3-small image encoder trained to reproduce the frozen teacher's image
+    embedding of the same augmented batch (the teacher tower is cheap next to the
+    student's step), plus the contrastive term against the teacher's text embeddings."""
+    torch.manual_seed(cfg.seed + 1)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    t0 = time.time()
+    teacher.eval()
+    with torch.no_grad():
+        t_txt = teacher.encode_text(tokenize_texts(data.texts, cfg.pad_id))
+        scale = teacher.logit_scale().detach()
+    student = create_image_tower("mobilenetv3_small", cfg.model.embed_dim)
+    loss_fn = EmbeddingDistillLoss(cfg.distill_mode, cfg.distill_weight, cfg.contrastive_weight)
+    oc = cfg.student
+    opt = torch.optim.AdamW(_param_groups(student, oc.weight_decay), lr=oc.lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(oc))
+    prog = Progress("clip-student", oc.steps, cfg.log_every, log)
+    student.train()
+    for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
+        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp)
+        with torch.no_grad():
+            target = teacher.encode_image(x)
+        labels = data.labels[idx]
+        terms = loss_fn(student(x), target, t_txt[labels], scale, labels)
+        loss = sum(terms.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        prog.step(step, len(idx), terms, sched.get_last_lr()[0])
+    student.eval()
+    return student, {"history": prog.history, "train_seconds": round(time.time() - t0, 1)}
+
+
+@torch.no_grad()
+def zero_shot_eval(image_encoder: nn.Module, text_encoder: Callable[[torch.Tensor], torch.Tensor], data: CaptionSet,
+                   colours: Sequence[str], shapes: Sequence[str], heldout: Iterable[Tuple[str, str]], pp: PreprocessConfig,
+                   pad_id: int = EOT_ID, template: str = "a photo of a {}.") -> dict:
+    """Scores every image against the prompt of EVERY colour-shape combination and
+    reports top-1 on images of held-out combinations and on seen ones."""
+    combos = [(c, s) for c in colours for s in shapes]
+    txt = F.normalize(text_encoder(tokenize_texts([prompt(c, s, template) for c, s in combos], pad_id)), dim=-1)
+    img = F.normalize(embed_images(image_encoder, data.images, pp), dim=-1)
+    pred = (img @ txt.t()).argmax(dim=1)
+    index = {c: i for i, c in enumerate(combos)}
+    truth = torch.tensor([index[(r["colour"], r["shape"])] for r in data.records])
+    held = torch.tensor([(r["colour"], r["shape"]) in set(map(tuple, heldout)) for r in data.records])
+    correct = pred == truth
+    pc = [combos[i] for i in pred.tolist()]
+    colour_ok = torch.tensor([p[0] == r["colour"] for p, r in zip(pc, data.records)])
+    shape_ok = torch.tensor([p[1] == r["shape"] for p, r in zip(pc, data.records)])
+
+    def acc(mask, ok=correct):
+        return round(float(ok[mask].float().mean()), 4) if mask.any() else None
+    return {
+        "prompts": len(combos), "template": template,
+        "heldout_top1": acc(held), "seen_top1": acc(~held), "all_top1": acc(torch.ones_like(held)),
+        "heldout_colour_acc": acc(held, colour_ok), "heldout_shape_acc": acc(held, shape_ok),
+        "heldout_images": int(held.sum()), "seen_images": int((~held).sum()),
+    }

@@ -1,0 +1,143 @@
+# The MiniCLIP step of the default zoo and of `python3 -m training clip`: load the
+# captions (held-out colour-shape combinations removed), train the teacher CLIP, distill
+# its image tower into MobileNetV3-small, evaluate zero-shot, export `miniclip-shapes`.
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+from training.clip.data import load_caption_jsonl
+from training.clip.export import export_miniclip
+from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params
+from training.clip.train import ClipTrainConfig, OptimConfig, distill_student, train_teacher, zero_shot_eval
+from training.config import RunDir, from_dict, set_threads, to_dict
+from training.data.shapes import COLOURS, SHAPES, heldout_combinations
+from training.data.transforms import PreprocessConfig
+
+
+@dataclass
+class ClipRunConfig:
+    data_root: str = "training/runs/data/shapes"   # procedural shapes root (captions_<split>.jsonl)
+    train_split: str = "train"
+    eval_split: str = "test"
+    work_dir: str = "training/runs/clip"           # checkpoints, config.yaml, metrics.json, train.log
+    repo: str = "models"                           # model repository the export goes to
+    name: str = "miniclip-shapes"
+    version: int = 1
+    export: bool = True
+    limit_train: int = 0                           # > 0: N training records, evenly spread (smoke)
+    limit_eval: int = 0                            # > 0: N evaluation records, evenly spread (smoke)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    train: ClipTrainConfig = field(default_factory=ClipTrainConfig)
+
+
+def smoke_config(cfg: Optional[ClipRunConfig] = None) -> ClipRunConfig:
+    """Tiny sizes and a few steps: exercises every stage (train, distill, eval, export,
+    ONNX parity) in seconds."""
+    cfg = cfg or ClipRunConfig()
+    t = cfg.train
+    t.model = ClipModelConfig(embed_dim=32, image_width=8, text=TextConfig(width=32, layers=1, heads=2))
+    t.teacher = OptimConfig(steps=3, batch_size=32, warmup_fraction=0.34)
+    t.student = OptimConfig(steps=3, batch_size=32, warmup_fraction=0.34)
+    t.log_every = 1
+    cfg.limit_train = 512
+    cfg.limit_eval = 256
+    return cfg
+
+
+def _towers_summary(model_visual, student, text, pp: PreprocessConfig, text_len: int) -> Dict:
+    x = torch.zeros(1, 3, *pp.size)
+    ids = torch.zeros(1, text_len, dtype=torch.long)
+    ids[0, -1] = 49407
+    return {
+        "studentImageEncoder": {"arch": "mobilenetv3_small (torchvision)", "params": count_params(student),
+                                "flops": count_flops(student, x)},
+        "teacherImageEncoder": {"arch": "resnet_small", "params": count_params(model_visual),
+                                "flops": count_flops(model_visual, x)},
+        "textEncoder": {"params": count_params(text), "flops": count_flops(text, ids),
+                        "flopsNote": f"per prompt at the full context length {text_len}"},
+        "flopsNote": "flops = 2 x multiply-accumulates of conv/linear/attention matmuls, batch 1",
+    }
+
+
+def run(cfg: ClipRunConfig, log=None) -> Dict:
+    t_start = time.time()
+    rd = RunDir(cfg.work_dir, cfg, name="clip")
+    log = log or rd.info
+    set_threads(cfg.train.threads)
+    pp = cfg.preprocess
+    root = Path(cfg.data_root)
+    held = heldout_combinations()
+    held_set = set(held)
+    train = load_caption_jsonl(root / f"captions_{cfg.train_split}.jsonl", pp,
+                               keep=lambda r: (r["colour"], r["shape"]) not in held_set, limit=cfg.limit_train or None)
+    test = load_caption_jsonl(root / f"captions_{cfg.eval_split}.jsonl", pp, limit=cfg.limit_eval or None)
+    log(f"clip: {len(train)} training pairs ({len(train.texts)} captions; held-out combinations excluded: "
+        f"{', '.join(f'{c} {s}' for c, s in held)}), {len(test)} {cfg.eval_split} images, "
+        f"loaded in {time.time() - t_start:.1f}s")
+
+    teacher, t_info = train_teacher(cfg.train, train, pp, log)
+    torch.save({"config": to_dict(cfg.train.model), "state_dict": teacher.state_dict()}, Path(cfg.work_dir) / "teacher.pt")
+    zs_teacher = zero_shot_eval(teacher.visual, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
+    log(f"clip: teacher zero-shot {json.dumps(zs_teacher)}")
+
+    student, s_info = distill_student(cfg.train, teacher, train, pp, log)
+    torch.save({"state_dict": student.state_dict()}, Path(cfg.work_dir) / "student.pt")
+    zs_student = zero_shot_eval(student, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
+    log(f"clip: student zero-shot {json.dumps(zs_student)}")
+
+    logit_scale = float(teacher.logit_scale())
+    card = {
+        "description": "MiniCLIP: MobileNetV3-small image encoder distilled from a ResNet-style CLIP image tower, "
+                       "with the teacher's causal text transformer over the CLIP BPE vocabulary",
+        "zeroShot": {
+            "split": f"{cfg.data_root}/{cfg.eval_split}",
+            "protocol": "each image scored against the prompt of every one of the 64 colour-shape combinations "
+                        "('a photo of a {colour} {shape}.'); top-1 reported on images of held-out combinations "
+                        "(never in CLIP training) and of seen ones",
+            "heldoutCombinations": [f"{c}_{s}" for c, s in held],
+            "student": zs_student, "teacher": zs_teacher,
+            "studentMinusTeacherHeldoutTop1": round(zs_student["heldout_top1"] - zs_teacher["heldout_top1"], 4),
+        },
+        **_towers_summary(teacher.visual, student, teacher.text, pp, cfg.train.model.text.context_length),
+        "logitScale": logit_scale,
+        "training": {
+            "pairs": len(train), "captions": len(train.texts), "seed": cfg.train.seed,
+            "teacherSteps": cfg.train.teacher.steps, "studentSteps": cfg.train.student.steps,
+            "batchSize": [cfg.train.teacher.batch_size, cfg.train.student.batch_size],
+            "loss": cfg.train.loss, "distill": {"mode": cfg.train.distill_mode, "distillWeight": cfg.train.distill_weight,
+                                                "contrastiveWeight": cfg.train.contrastive_weight},
+            "teacherSeconds": t_info["train_seconds"], "studentSeconds": s_info["train_seconds"],
+            "threads": cfg.train.threads,
+        },
+        "textTower": {"keptTokenIds": teacher.text.kept_ids, "unknownTokens": "mapped to one UNK row",
+                      "padTokenId": cfg.train.pad_id},
+    }
+    result = {"zeroShot": {"student": zs_student, "teacher": zs_teacher}, "logitScale": logit_scale}
+    if cfg.export:
+        card = export_miniclip(student, teacher.text, logit_scale, pp, Path(cfg.repo), cfg.name, cfg.version,
+                               description=card["description"], pad_id=cfg.train.pad_id, card=card, log=log)
+        result["export"] = str(Path(cfg.repo) / cfg.name)
+        result["parity"] = card["onnx"]["parity"]
+    result["seconds"] = round(time.time() - t_start, 1)
+    rd.update_metrics(**result, teacher_history=t_info["history"], student_history=s_info["history"])
+    log(f"clip: done in {result['seconds']:.0f}s")
+    rd.close()
+    return result
+
+
+def build(data_root: str, repo: str, work_dir: str, smoke: bool = False, seed: int = 0, log=None) -> Dict:
+    """Zoo step (called by training/zoo.py): the default MiniCLIP, or the smoke version."""
+    cfg = ClipRunConfig(data_root=data_root, repo=repo, work_dir=work_dir)
+    if smoke:
+        cfg = smoke_config(cfg)
+    cfg.train.seed = seed
+    res = run(cfg, log)
+    return {"heldoutTop1": res["zeroShot"]["student"]["heldout_top1"], "seenTop1": res["zeroShot"]["student"]["seen_top1"],
+            "teacherHeldoutTop1": res["zeroShot"]["teacher"]["heldout_top1"], "seconds": res["seconds"],
+            "parity": res.get("parity")}
