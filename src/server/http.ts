@@ -35,6 +35,16 @@ interface ClassifyFields {
   image?: string;
 }
 
+/** Fields a classify request may carry (query, form or JSON); anything else is refused by name. */
+const CLASSIFY_FIELDS = new Set(['model', 'version', 'top_k', 'image']);
+
+function refuseUnknown(fields: object, where: string): void {
+  const unknown = Object.keys(fields).find((k) => !CLASSIFY_FIELDS.has(k));
+  if (unknown !== undefined) {
+    throw new GatewayError('INVALID_ARGUMENT', `unknown ${where} "${unknown.slice(0, 64)}"; accepted: model, version, top_k${where === 'field' ? ', image' : ''}`);
+  }
+}
+
 export async function startHttpServer(service: GatewayService, metrics: Metrics, options: HttpOptions): Promise<HttpServerHandle> {
   const app = Fastify({
     logger: false,
@@ -74,7 +84,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const error = translateHttpError(err);
+    const error = translateHttpError(err, options.maxImageBytes);
     return sendError(reply, error, request.id);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
@@ -82,7 +92,9 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   app.post('/v1/classify', async (request, reply) => {
     const startedProtocol = { protocol: 'http' as const, requestId: request.id };
     const query = request.query as ClassifyFields;
+    refuseUnknown(query, 'parameter');
     const { image, fields } = await readImage(request, options.maxImageBytes);
+    refuseUnknown(fields, 'field');
     const merged = { ...query, ...fields };
     const signal = clientGone(reply);
     const response = await service.classify(
@@ -151,13 +163,19 @@ async function readImage(request: FastifyRequest, maxImageBytes: number): Promis
   if (type.startsWith('multipart/form-data')) {
     const fields: Record<string, string> = {};
     let image: Buffer | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
-        image = await part.toBuffer();
-      } else if (typeof part.value === 'string') {
-        fields[part.fieldname] = part.value;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
+          image = await part.toBuffer();
+        } else if (typeof part.value === 'string') {
+          fields[part.fieldname] = part.value;
+        }
       }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (err instanceof GatewayError || code?.startsWith('FST_')) throw err;
+      throw new GatewayError('INVALID_ARGUMENT', `malformed multipart body: ${(err as Error).message}`, { cause: err });
     }
     if (!image) throw new GatewayError('INVALID_ARGUMENT', 'multipart body has no "image" file field');
     return { image, fields };
@@ -215,12 +233,13 @@ function sendError(reply: FastifyReply, error: GatewayError, requestId: string):
 }
 
 /** fastify and multipart errors -> catalog errors. */
-function translateHttpError(err: unknown): GatewayError {
+function translateHttpError(err: unknown, maxImageBytes: number): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
+      return new GatewayError('PAYLOAD_TOO_LARGE', `request body too large: images are limited to ${maxImageBytes} bytes`, { cause: err });
     case 'FST_PARTS_LIMIT':
     case 'FST_FILES_LIMIT':
     case 'FST_FIELDS_LIMIT':
