@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -99,6 +100,21 @@ def fixture_images(size: List[int]) -> List[Image.Image]:
     return [a, b, c, d]
 
 
+def ort_parity(vdir: Path) -> Dict:
+    """Run the graph with onnxruntime-node (the gateway's runtime) on the golden inputs
+    via ort_parity.cjs; skipped, with the reason, where node or the package is missing."""
+    repo_root = Path(__file__).resolve().parents[1]
+    if shutil.which("node") is None:
+        return {"skipped": "node not found"}
+    if not (repo_root / "node_modules" / "onnxruntime-node").exists():
+        return {"skipped": "node_modules/onnxruntime-node not installed (npm ci)"}
+    proc = subprocess.run(["node", str(Path(__file__).with_name("ort_parity.cjs")), str(repo_root), str(vdir)],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ort_parity.cjs failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def write_golden(model: torch.nn.Module, pp: PreprocessConfig, out: Path) -> Dict:
     if out.exists():
         shutil.rmtree(out)
@@ -143,6 +159,11 @@ def export(cfg: ExportConfig, log=print) -> Dict:
     if max_diff > PARITY_ATOL:
         raise RuntimeError(f"parity failed: max abs diff {max_diff:.3e} > {PARITY_ATOL}")
 
+    ort = ort_parity(vdir) if golden else {"skipped": "no golden files"}
+    log(f"export: onnxruntime-node parity: {ort}")
+    if "skipped" not in ort and max(ort["single"], ort["batched"]) > PARITY_ATOL:
+        raise RuntimeError(f"onnxruntime parity failed: {ort} > {PARITY_ATOL}")
+
     (model_dir / "labels.txt").write_text("\n".join(classes) + "\n")
     manifest = {
         "name": cfg.name,
@@ -166,7 +187,8 @@ def export(cfg: ExportConfig, log=print) -> Dict:
         "onnx": {"file": "model.onnx", "opset": cfg.opset, "bytes": onnx_path.stat().st_size,
                  "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
                  "parityMaxAbsDiff": max_diff, "parityTolerance": PARITY_ATOL,
-                 "parityReference": "training/onnx_eval.py (NumPy) vs PyTorch eval()"},
+                 "parityReference": "training/onnx_eval.py (NumPy) vs PyTorch eval()",
+                 "ortParity": ort},
         "distilledFrom": ck["train_config"].get("teacher") or None,
     }
     if cfg.eval_root:
