@@ -22,10 +22,13 @@ class TextConfig:
     # the ids kept (SOT/EOT always added); every other id maps to one UNK row, so the
     # embedding table is len(token_ids) + 1 rows instead of 49,408.
     token_ids: List[int] = field(default_factory=list)
+    # One narrow layer: with captions this regular, a deeper/wider tower memorizes the
+    # seen colour-shape pairs and places unseen pairs worse (measured: held-out top-1 with
+    # a frozen image tower 54% at 2 layers, 64% at 1 layer with mlp_ratio 0.5).
     width: int = 64
-    layers: int = 2
+    layers: int = 1
     heads: int = 4
-    mlp_ratio: float = 2.0
+    mlp_ratio: float = 0.5
     context_length: int = CONTEXT_LENGTH
 
 
