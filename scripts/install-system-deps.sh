@@ -3,8 +3,10 @@
 # only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
 set -euo pipefail
 PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
+# promtool and prometheus for deploy/ (rules checks, unit tests, the Prometheus end-to-end test).
+SYS_PKGS=(prometheus)
 missing=()
-for p in "${PY_PKGS[@]}"; do
+for p in "${PY_PKGS[@]}" "${SYS_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -13,4 +15,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy" 
+/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy"
+command -v promtool >/dev/null && command -v prometheus >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as `npm test` runs it: system packages (installed only when missing),
-# type-check, lint, the TypeScript unit and integration tests, then the training package's tests.
+# type-check, lint, the TypeScript unit, integration and deploy tests (k8s schemas, promtool, a real
+# Prometheus), then the training package's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
@@ -9,6 +10,6 @@ npx tsc --noEmit -p tsconfig.json
 echo "== lint"
 npx eslint .
 echo "== TypeScript tests"
-node --import tsx --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts
+node --import tsx --test --test-concurrency=1 --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts test/deploy/*.test.ts
 echo "== training/ tests"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider training/tests
