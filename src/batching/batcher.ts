@@ -207,8 +207,28 @@ export class Batcher<I, R> {
     this.maybeDrained();
   }
 
+  /**
+   * Refuses at once (QUEUE_FULL) when the queue cannot take `preparing + 1` more requests: lets a
+   * caller turn a request away before spending preprocessing on it under overload.
+   */
+  admit(preparing: number): void {
+    if (this.closedReason) throw this.closedReason;
+    this.queue.admit(preparing);
+  }
+
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
-    const entries = this.queue.take(size);
+    // Requests that would miss their deadline even if this batch started now are shed, not run.
+    const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + this.latency.estimateMs(size));
+    if (hopeless.length > 0) {
+      this.hooks.onShed?.('deadline', hopeless.length);
+      const estimate = this.latency.estimateMs(size);
+      for (const entry of hopeless) entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, startMs - entry.startedAtMs, estimate));
+      this.maybeDrained();
+    }
+    if (entries.length === 0) {
+      this.reportDepth();
+      return;
+    }
     const instance = this.idleInstances.pop()!;
     this.inFlight += entries.length;
     this.reportDepth();

@@ -29,11 +29,7 @@ export class BoundedQueue<I, R> {
 
   /** Adds an entry or throws QUEUE_FULL naming the limit. */
   push(entry: QueueEntry<I, R>): void {
-    if (this.entries.length >= this.maxQueueSize) {
-      throw new GatewayError('QUEUE_FULL', `queue full: ${this.entries.length} requests waiting (maxQueueSize ${this.maxQueueSize}); retry later`, {
-        retryAfterSeconds: 1,
-      });
-    }
+    this.admit(0);
     this.entries.push(entry);
   }
 
@@ -45,9 +41,30 @@ export class BoundedQueue<I, R> {
     return true;
   }
 
-  /** Takes the `count` oldest entries. */
-  take(count: number): QueueEntry<I, R>[] {
-    return this.entries.splice(0, count);
+  /**
+   * Takes up to `count` of the oldest entries that can still finish by their deadline if a run
+   * ending at `finishMs` starts now; the ones passed over because they cannot are removed and
+   * returned as `hopeless`, so no compute is spent on them.
+   */
+  takeViable(count: number, finishMs: number): { batch: QueueEntry<I, R>[]; hopeless: QueueEntry<I, R>[] } {
+    const batch: QueueEntry<I, R>[] = [];
+    const hopeless: QueueEntry<I, R>[] = [];
+    let i = 0;
+    for (; i < this.entries.length && batch.length < count; i++) {
+      const entry = this.entries[i]!;
+      (entry.deadlineMs < finishMs ? hopeless : batch).push(entry);
+    }
+    this.entries.splice(0, i);
+    return { batch, hopeless };
+  }
+
+  /** Throws QUEUE_FULL if `arriving` more requests would not fit (requests still preprocessing count too). */
+  admit(arriving: number): void {
+    if (this.entries.length + arriving >= this.maxQueueSize) {
+      throw new GatewayError('QUEUE_FULL', `queue full: ${this.entries.length + arriving} requests waiting (maxQueueSize ${this.maxQueueSize}); retry later`, {
+        retryAfterSeconds: 1,
+      });
+    }
   }
 
   /** Removes and returns every entry whose deadline falls before `latestUsefulMs(entry)`. */

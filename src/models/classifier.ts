@@ -1,7 +1,7 @@
 // One served version of an image classifier: its sessions (instances), preprocessor, batcher,
 // and the classify pipeline (preprocess per request -> batch -> session.run -> softmax/top-k
-// per request). Batch tensors are assembled by copying each request's slot into a buffer
-// preallocated per instance: no per-element work on the batch path.
+// per request). A batch tensor is assembled by copying each request's slot into it (no
+// per-element work on the batch path) and is transferred to the instance's session thread.
 import { performance } from 'node:perf_hooks';
 import { Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
@@ -41,6 +41,8 @@ export interface ClassifyResult {
 export class ClassifierVersion implements ServedVersion {
   readonly kind = 'image-classifier';
   private readonly active = new ActiveRequests();
+  /** Requests decoding their image right now (they will join the queue next). */
+  private preprocessing = 0;
   private constructor(
     readonly info: VersionInfo,
     private readonly manifest: ClassifierManifest,
@@ -77,13 +79,13 @@ export class ClassifierVersion implements ServedVersion {
       const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
       const slot = preprocessor.slotSize;
-      const buffers = sessions.map(() => new Float32Array(maxBatchSize * slot));
 
       const runner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
-        const buffer = buffers[instance]!;
-        items.forEach((item, i) => buffer.set(item, i * slot));
+        // One copy per slot into the batch tensor, which is then handed (not copied) to the session's thread.
         const n = items.length;
-        const outputs = await sessions[instance]!.run({ [input.name]: { data: buffer.subarray(0, n * slot), dims: [n, ...wanted] } }, [output.name]);
+        const batch = new Float32Array(n * slot);
+        items.forEach((item, i) => batch.set(item, i * slot));
+        const outputs = await sessions[instance]!.run({ [input.name]: { data: batch, dims: [n, ...wanted] } }, [output.name]);
         const logits = outputs[output.name]!;
         const width = logits.data.length / n;
         if (!Number.isInteger(width) || logits.dims[0] !== n) {
@@ -116,6 +118,8 @@ export class ClassifierVersion implements ServedVersion {
 
   /** Decodes, batches and classifies one image; answers the top `topK` labels. */
   async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
+    // Overload is refused before any decoding: requests still being preprocessed hold queue places.
+    this.batcher.admit(this.preprocessing);
     this.active.enter();
     try {
       return await this.classifyInside(image, options, startedAtMs);
@@ -126,7 +130,13 @@ export class ClassifierVersion implements ServedVersion {
 
   private async classifyInside(image: Uint8Array, options: ClassifyOptions, startedAtMs: number): Promise<ClassifyResult> {
     const t0 = performance.now();
-    const slot = await this.preprocessor.run(image);
+    this.preprocessing++;
+    let slot: Float32Array;
+    try {
+      slot = await this.preprocessor.run(image);
+    } finally {
+      this.preprocessing--;
+    }
     const preprocessMs = performance.now() - t0;
     const batched = await this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
     const scores = this.manifest.postprocessing === 'softmax' ? softmax(batched.result) : batched.result;

@@ -1,140 +1,139 @@
-// The only module that imports onnxruntime-node. It opens sessions on the configured execution
-// provider (a frozen table maps names to providers, as transformers.js does), falls back from
-// CUDA to CPU under `auto` with the reason logged, and exposes a small typed run() so the rest
-// of the gateway never sees onnxruntime types.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+// A model instance: one onnxruntime session hosted in its own worker thread (session-worker.ts;
+// onnxruntime-node's run is synchronous native code and would otherwise block the event loop for
+// the whole batch). The main thread sees only this small typed proxy: open, metadata, run, release.
+// Input buffers that span their whole ArrayBuffer are transferred to the worker, not copied.
+import { Worker } from 'node:worker_threads';
+import type { IoInfo, Provider, SessionOptions, TensorData } from './ort.js';
 
-export type ProviderSetting = 'auto' | 'cpu' | 'cuda';
-export type Provider = 'cpu' | 'cuda';
+export type { IoInfo, Provider, ProviderSetting, SessionOptions, TensorData } from './ort.js';
 
-const PROVIDERS: Readonly<Record<Provider, readonly string[]>> = Object.freeze({
-  cpu: Object.freeze(['cpu']),
-  cuda: Object.freeze(['cuda', 'cpu']),
-});
+type Outputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
-export interface SessionOptions {
-  readonly provider: ProviderSetting;
-  /** onnxruntime intra-op threads; 0 = onnxruntime's default (one per core). */
-  readonly intraOpThreads: number;
+interface Opened {
+  type: 'opened';
+  provider: Provider;
+  fallbackReason: string | undefined;
+  inputNames: string[];
+  outputNames: string[];
+  inputs: IoInfo[];
+  outputs: IoInfo[];
 }
 
-/** A dense tensor as plain typed data (row-major). */
-export interface TensorData {
-  readonly data: Float32Array | BigInt64Array | Int32Array;
-  readonly dims: readonly number[];
+type WorkerMessage = Opened | { type: 'open-failed'; message: string } | { type: 'result'; id: number; outputs: Outputs } | { type: 'error'; id: number; message: string };
+
+/** Starts the worker: the compiled .js next to this file, or (running from TypeScript sources) the .ts through tsx. */
+function spawnWorker(workerData: unknown): Worker {
+  if (import.meta.url.endsWith('.ts')) {
+    const url = new URL('./session-worker.ts', import.meta.url).href;
+    return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`, { eval: true, workerData });
+  }
+  return new Worker(new URL('./session-worker.js', import.meta.url), { workerData });
 }
 
-export interface IoInfo {
-  readonly name: string;
-  readonly type: string;
-  /** Dimensions; a string or -1 marks a symbolic (dynamic) axis. */
-  readonly shape: readonly (number | string)[];
-}
-
-/** One onnxruntime session on one provider. */
+/** One onnxruntime session on one provider, in its own thread. */
 export class ModelSession {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    /** The provider actually serving this session. */
-    readonly provider: Provider,
-    /** Why `auto` fell back to CPU, if it did. */
-    readonly fallbackReason: string | undefined,
-  ) {}
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (o: Outputs) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
 
-  /** Opens `path` on the configured provider; `cuda` fails if CUDA cannot load, `auto` falls back. */
-  static async open(path: string, options: SessionOptions): Promise<ModelSession> {
-    const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.intraOpThreads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      logSeverityLevel: 3,
+  private constructor(
+    private readonly worker: Worker,
+    private readonly meta: Opened,
+  ) {
+    worker.on('message', (msg: WorkerMessage) => {
+      if (msg.type !== 'result' && msg.type !== 'error') return;
+      const waiter = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.type === 'result') waiter?.resolve(msg.outputs);
+      else waiter?.reject(new Error(msg.message));
+    });
+    const fail = (err: Error): void => {
+      this.dead = err;
+      for (const waiter of this.pending.values()) waiter.reject(err);
+      this.pending.clear();
     };
-    if (options.provider === 'cpu') {
-      return new ModelSession(await ort.InferenceSession.create(path, { ...base, executionProviders: [...PROVIDERS.cpu] }), 'cpu', undefined);
-    }
-    const missing = cudaLibraryMissing();
-    if (missing && options.provider === 'auto') {
-      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [...PROVIDERS.cpu] });
-      return new ModelSession(session, 'cpu', `CUDA unavailable (${missing}); using CPU`);
-    }
-    try {
-      // Probe quietly: a missing CUDA provider library is expected on CPU-only hosts under auto.
-      const session = await ort.InferenceSession.create(path, { ...base, logSeverityLevel: options.provider === 'auto' ? 4 : 3, executionProviders: [...PROVIDERS.cuda] });
-      return new ModelSession(session, 'cuda', undefined);
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      if (options.provider === 'cuda') throw new Error(`CUDA execution provider requested but unavailable: ${reason}`, { cause: err });
-      if (!/execution provider|shared library|cuda/i.test(reason)) throw err; // the graph itself is bad
-      const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [...PROVIDERS.cpu] });
-      return new ModelSession(session, 'cpu', `CUDA unavailable (${reason}); using CPU`);
-    }
+    worker.on('error', (err) => fail(new Error(`session worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => fail(new Error(`session worker exited (${code})`)));
+  }
+
+  /** Opens `path` on the configured provider in a new worker; `cuda` fails if CUDA cannot load, `auto` falls back. */
+  static async open(path: string, options: SessionOptions): Promise<ModelSession> {
+    const worker = spawnWorker({ path, options });
+    let detach = (): void => {};
+    const opened = await new Promise<Opened>((resolve, reject) => {
+      const onMessage = (msg: WorkerMessage): void => {
+        if (msg.type === 'opened') resolve(msg);
+        else if (msg.type === 'open-failed') reject(new Error(msg.message));
+      };
+      const onExit = (code: number): void => reject(new Error(`session worker exited (${code}) while opening ${path}`));
+      worker.on('message', onMessage).on('error', reject).on('exit', onExit);
+      // Only ours: Worker keeps internal listeners that must survive.
+      detach = () => void worker.off('message', onMessage).off('error', reject).off('exit', onExit);
+    })
+      .catch(async (err: unknown) => {
+        await worker.terminate();
+        throw err;
+      })
+      .finally(() => detach());
+    return new ModelSession(worker, opened);
+  }
+
+  /** The provider actually serving this session. */
+  get provider(): Provider {
+    return this.meta.provider;
+  }
+
+  /** Why `auto` fell back to CPU, if it did. */
+  get fallbackReason(): string | undefined {
+    return this.meta.fallbackReason;
   }
 
   get inputNames(): readonly string[] {
-    return this.session.inputNames;
+    return this.meta.inputNames;
   }
 
   get outputNames(): readonly string[] {
-    return this.session.outputNames;
+    return this.meta.outputNames;
   }
 
   /** Declared inputs of the graph with their shapes. */
   get inputs(): readonly IoInfo[] {
-    return this.session.inputMetadata.map(toIoInfo);
+    return this.meta.inputs;
   }
 
   get outputs(): readonly IoInfo[] {
-    return this.session.outputMetadata.map(toIoInfo);
+    return this.meta.outputs;
   }
 
-  /** Runs the graph; returns the requested outputs as Float32 data. */
-  async run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
-    const inputs: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.data, t.dims);
-    const outputs = await this.session.run(inputs, [...outputNames]);
-    const result: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-    for (const name of outputNames) {
-      const tensor = outputs[name];
-      if (!tensor) throw new Error(`graph produced no output "${name}"`);
-      if (tensor.type !== 'float32') throw new Error(`output "${name}" is ${tensor.type}, expected float32`);
-      result[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
+  /**
+   * Runs the graph in the worker; returns the requested outputs as Float32 data. A feed whose
+   * typed array spans its whole buffer is transferred (the caller must not touch it afterwards);
+   * any other feed is copied.
+   */
+  run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[]): Promise<Outputs> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    const sendable: Record<string, TensorData> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength && t.data.buffer instanceof ArrayBuffer;
+      const data = whole ? t.data : t.data.slice();
+      sendable[name] = { data, dims: [...t.dims] };
+      transfer.push(data.buffer as ArrayBuffer);
     }
-    return result;
+    return new Promise<Outputs>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'run', id, feeds: sendable, outputNames: [...outputNames] }, transfer);
+    });
   }
 
+  /** Releases the session and ends its thread. */
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.dead) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'release' });
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
   }
-}
-
-function toIoInfo(meta: ort.InferenceSession.ValueMetadata): IoInfo {
-  if (meta.isTensor) return { name: meta.name, type: meta.type, shape: [...meta.shape] };
-  return { name: meta.name, type: 'non-tensor', shape: [] };
-}
-
-/**
- * Why the CUDA provider cannot load, without trying (onnxruntime logs a loud error when it tries):
- * the npm package ships CPU binaries only; its install script adds the CUDA provider library.
- */
-function cudaLibraryMissing(): string | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    const binDir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
-    const lib = join(binDir, 'libonnxruntime_providers_cuda.so');
-    if (process.platform === 'linux' && !existsSync(lib)) {
-      return `${lib} not installed; install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a CUDA host`;
-    }
-  } catch {
-    // Unknown layout: let onnxruntime try.
-  }
-  return undefined;
-}
-
-/** Backends this onnxruntime build knows, and whether each ships in the package. */
-export function listBackends(): readonly { name: string; bundled: boolean }[] {
-  return ort.listSupportedBackends();
 }

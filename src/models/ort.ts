@@ -1,0 +1,107 @@
+// The only module that imports onnxruntime-node, loaded inside session worker threads (its
+// session.run is synchronous native code: on the main thread it would block all I/O). It opens
+// sessions on the configured execution provider (a frozen table maps names to providers, as
+// transformers.js does) and falls back from CUDA to CPU under `auto` with the reason.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+export type ProviderSetting = 'auto' | 'cpu' | 'cuda';
+export type Provider = 'cpu' | 'cuda';
+
+const PROVIDERS: Readonly<Record<Provider, readonly string[]>> = Object.freeze({
+  cpu: Object.freeze(['cpu']),
+  cuda: Object.freeze(['cuda', 'cpu']),
+});
+
+export interface SessionOptions {
+  readonly provider: ProviderSetting;
+  /** onnxruntime intra-op threads; 0 = onnxruntime's default (one per core). */
+  readonly intraOpThreads: number;
+}
+
+/** A dense tensor as plain typed data (row-major). */
+export interface TensorData {
+  readonly data: Float32Array | BigInt64Array | Int32Array;
+  readonly dims: readonly number[];
+}
+
+export interface IoInfo {
+  readonly name: string;
+  readonly type: string;
+  /** Dimensions; a string or -1 marks a symbolic (dynamic) axis. */
+  readonly shape: readonly (number | string)[];
+}
+
+export interface OpenedSession {
+  readonly session: ort.InferenceSession;
+  readonly provider: Provider;
+  readonly fallbackReason: string | undefined;
+}
+
+/** Opens `path` on the configured provider; `cuda` fails if CUDA cannot load, `auto` falls back. */
+export async function openOrtSession(path: string, options: SessionOptions): Promise<OpenedSession> {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: options.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  };
+  const cpu = async (): Promise<ort.InferenceSession> => ort.InferenceSession.create(path, { ...base, executionProviders: [...PROVIDERS.cpu] });
+  if (options.provider === 'cpu') return { session: await cpu(), provider: 'cpu', fallbackReason: undefined };
+  const missing = cudaLibraryMissing();
+  if (missing && options.provider === 'auto') return { session: await cpu(), provider: 'cpu', fallbackReason: `CUDA unavailable (${missing}); using CPU` };
+  try {
+    // Probe quietly: a missing CUDA provider library is expected on CPU-only hosts under auto.
+    const session = await ort.InferenceSession.create(path, { ...base, logSeverityLevel: options.provider === 'auto' ? 4 : 3, executionProviders: [...PROVIDERS.cuda] });
+    return { session, provider: 'cuda', fallbackReason: undefined };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (options.provider === 'cuda') throw new Error(`CUDA execution provider requested but unavailable: ${reason}`, { cause: err });
+    if (!/execution provider|shared library|cuda/i.test(reason)) throw err; // the graph itself is bad
+    return { session: await cpu(), provider: 'cpu', fallbackReason: `CUDA unavailable (${reason}); using CPU` };
+  }
+}
+
+/** Runs the graph; returns the requested outputs as Float32 data. */
+export async function runOrtSession(
+  session: ort.InferenceSession,
+  feeds: Readonly<Record<string, TensorData>>,
+  outputNames: readonly string[],
+): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.data, t.dims);
+  const outputs = await session.run(inputs, [...outputNames]);
+  const result: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+  for (const name of outputNames) {
+    const tensor = outputs[name];
+    if (!tensor) throw new Error(`graph produced no output "${name}"`);
+    if (tensor.type !== 'float32') throw new Error(`output "${name}" is ${tensor.type}, expected float32`);
+    result[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
+  }
+  return result;
+}
+
+export function ioInfo(metadata: readonly ort.InferenceSession.ValueMetadata[]): IoInfo[] {
+  return metadata.map((meta) => (meta.isTensor ? { name: meta.name, type: meta.type, shape: [...meta.shape] } : { name: meta.name, type: 'non-tensor', shape: [] }));
+}
+
+/**
+ * Why the CUDA provider cannot load, without trying (onnxruntime logs a loud error when it tries):
+ * the npm package ships CPU binaries only; its install script adds the CUDA provider library.
+ */
+function cudaLibraryMissing(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const binDir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    const lib = join(binDir, 'libonnxruntime_providers_cuda.so');
+    if (process.platform === 'linux' && !existsSync(lib)) {
+      return `${lib} not installed; install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a CUDA host`;
+    }
+  } catch {
+    // Unknown layout: let onnxruntime try.
+  }
+  return undefined;
+}

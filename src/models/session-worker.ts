@@ -1,0 +1,47 @@
+// Worker-thread host of one onnxruntime session. onnxruntime-node runs inference synchronously on
+// the calling thread, so each model instance lives in its own worker: the main thread keeps
+// serving I/O, timers and preprocessing while batches run. Protocol: see session.ts.
+import { parentPort, workerData } from 'node:worker_threads';
+import { type SessionOptions, type TensorData, ioInfo, openOrtSession, runOrtSession } from './ort.js';
+
+interface RunMessage {
+  readonly id: number;
+  readonly type: 'run';
+  readonly feeds: Record<string, TensorData>;
+  readonly outputNames: string[];
+}
+
+const { path, options } = workerData as { path: string; options: SessionOptions };
+const port = parentPort!;
+
+openOrtSession(path, options).then(
+  ({ session, provider, fallbackReason }) => {
+    port.postMessage({
+      type: 'opened',
+      provider,
+      fallbackReason,
+      inputNames: [...session.inputNames],
+      outputNames: [...session.outputNames],
+      inputs: ioInfo(session.inputMetadata),
+      outputs: ioInfo(session.outputMetadata),
+    });
+    port.on('message', (msg: RunMessage | { type: 'release' }) => {
+      if (msg.type === 'release') {
+        void session.release().finally(() => port.close());
+        return;
+      }
+      runOrtSession(session, msg.feeds, msg.outputNames).then(
+        (outputs) => {
+          // Copy out of onnxruntime's buffers into ones this thread owns, then hand them over.
+          const owned: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+          for (const [name, t] of Object.entries(outputs)) owned[name] = { data: t.data.slice(), dims: t.dims };
+          port.postMessage({ type: 'result', id: msg.id, outputs: owned }, Object.values(owned).map((t) => t.data.buffer as ArrayBuffer));
+        },
+        (err: unknown) => port.postMessage({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+      );
+    });
+  },
+  (err: unknown) => {
+    port.postMessage({ type: 'open-failed', message: err instanceof Error ? err.message : String(err) });
+  },
+);
