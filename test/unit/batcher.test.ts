@@ -127,6 +127,33 @@ describe('Batcher', () => {
     assert.equal(calls.length, 1, 'the shed request reached the runner');
   });
 
+  it('sheds at dispatch a queued request the batch would finish too late for, and runs the rest', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 10);
+    latency.observe(2, 10);
+    const b = new Batcher<number, string>({ ...config, maxBatchSize: 2 }, runner, { clock, latency });
+    const first = b.submit(1);
+    const second = b.submit(2);
+    const tight = b.submit(3, { timeoutMs: 25 }); // would finish at 10 + 10 = 20 if run next: ok
+    const tighter = b.submit(4, { timeoutMs: 15 }); // 20 > 15: hopeless once the first batch ends
+    tighter.catch(() => {});
+    advance(10);
+    calls[0]!.done.resolve(['a', 'b']);
+    await Promise.all([first, second]);
+    await flush();
+    await assert.rejects(tighter, (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(calls[1]!.items, [3]);
+    calls[1]!.done.resolve(['c']);
+    assert.equal((await tight).result, 'c');
+  });
+
+  it('admit() refuses when requests still being prepared would overflow the queue', () => {
+    const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
+    for (let i = 0; i < 4; i++) void b.submit(i).catch(() => {});
+    assert.doesNotThrow(() => b.admit(1));
+    assert.throws(() => b.admit(2), (err: GatewayError) => err.code === 'QUEUE_FULL');
+  });
+
   it('refuses at submit a deadline shorter than one inference', async () => {
     const latency = new LatencyModel();
     latency.observe(1, 20);
