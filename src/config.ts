@@ -53,6 +53,18 @@ export const ConfigSchema = z
     adminApi: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Reload the repository when files under --models-dir change (fs.watch, debounced). */
     watchModels: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /** Most labels (or texts to embed) in one zero-shot or embed request. */
+    zeroShotMaxLabels: z.coerce.number().int().positive().max(100_000).default(256),
+    /** Longest label or text, in characters (longer prompts within it are truncated to the model's context length). */
+    zeroShotMaxLabelChars: z.coerce.number().int().positive().default(1000),
+    /** Most prompt templates in one request (an ensemble). */
+    zeroShotMaxTemplates: z.coerce.number().int().positive().default(32),
+    /** Longest prompt template, in characters. */
+    zeroShotMaxTemplateChars: z.coerce.number().int().positive().default(1000),
+    /** Text-embedding cache bound, in entries (one per model version, template and label). */
+    promptCacheEntries: z.coerce.number().int().min(0).default(100_000),
+    /** Text-embedding cache bound, in bytes (embeddings plus keys); 0 disables the cache. */
+    promptCacheBytes: z.coerce.number().int().min(0).default(64 * 1024 * 1024),
     /** An HTTP request must arrive whole within this time, ms (slow-loris bodies are cut off). */
     httpRequestTimeoutMs: z.coerce.number().int().positive().default(30_000),
   })
@@ -76,6 +88,9 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'http-request-timeout-ms': 'httpRequestTimeoutMs',
   'admin-api': 'adminApi',
   'watch-models': 'watchModels',
+  'zero-shot-max-labels': 'zeroShotMaxLabels',
+  'prompt-cache-entries': 'promptCacheEntries',
+  'prompt-cache-bytes': 'promptCacheBytes',
 };
 
 function envName(key: string): string {

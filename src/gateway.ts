@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { PromptCache } from './models/prompt-cache.js';
 import { ModelRepository } from './models/repository.js';
 import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
 import { type HttpServerHandle, startHttpServer, startMetricsServer } from './server/http.js';
@@ -31,6 +32,7 @@ export interface Gateway {
 export async function startGateway(config: GatewayConfig, options: { logger?: Logger; metrics?: Metrics } = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
+  const promptCache = new PromptCache({ maxEntries: config.promptCacheEntries, maxBytes: config.promptCacheBytes }, metrics);
   const repository = new ModelRepository(config.modelsDir, (modelName, modelDir) => ({
     modelName,
     modelDir,
@@ -39,6 +41,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     metrics,
     logger,
     warmup: config.warmup,
+    promptCache,
   }));
   const service = new GatewayService(repository, config, metrics, logger);
   metrics.ready.set(0);

@@ -119,6 +119,48 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly promptCacheHits = new Counter({
+    name: 'gateway_prompt_cache_hits_total',
+    help: 'Zero-shot prompt embeddings found in the text-embedding cache, by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+
+  readonly promptCacheMisses = new Counter({
+    name: 'gateway_prompt_cache_misses_total',
+    help: 'Zero-shot prompt embeddings not in the cache (encoded by the text tower), by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+
+  readonly promptCacheEntries = new Gauge({
+    name: 'gateway_prompt_cache_entries',
+    help: 'Prompt embeddings held in the text-embedding cache (all models).',
+    registers: [this.registry],
+  });
+
+  readonly promptCacheBytes = new Gauge({
+    name: 'gateway_prompt_cache_bytes',
+    help: 'Approximate bytes held by the text-embedding cache (embeddings plus keys).',
+    registers: [this.registry],
+  });
+
+  readonly textBatchSize = new Histogram({
+    name: 'gateway_text_batch_size',
+    help: 'Prompts per executed text-encoder batch (CLIP models).',
+    labelNames: ['model', 'version'] as const,
+    buckets: BATCH_SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly textInferenceDuration = new Histogram({
+    name: 'gateway_text_inference_duration_seconds',
+    help: 'onnxruntime session.run time per text-encoder batch (CLIP models).',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({
     name: 'gateway_ready',
     help: '1 when every model finished loading (or failed) and the gateway is not draining.',
@@ -144,6 +186,8 @@ export class Metrics {
       this.batchSize.remove(labels);
       this.inferenceDuration.remove(labels);
       this.queueDuration.remove(labels);
+      this.textBatchSize.remove(labels);
+      this.textInferenceDuration.remove(labels);
     }
   }
 }

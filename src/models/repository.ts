@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { ModelState } from '../metrics.js';
 import { ClassifierVersion } from './classifier.js';
+import { ClipVersion } from './clip.js';
+import { readHfClipLayout } from './hf-clip.js';
 import { type Manifest, parseManifest } from './manifest.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
 
@@ -25,6 +27,8 @@ export interface ModelEntry {
   reason: string;
   /** model.json as last loaded, to notice changes on reload. */
   manifestText: string | undefined;
+  /** A Hugging Face CLIP export sits in the model folder itself: served as version 1 from there. */
+  flat?: boolean;
   readonly versions: Map<string, VersionEntry>;
 }
 
@@ -52,6 +56,7 @@ type Loader = (manifest: Manifest, version: string, dir: string, ctx: LoadContex
 /** Loaders by manifest kind; a kind without one is reported, not crashed on. */
 const LOADERS: Partial<Record<Manifest['kind'], Loader>> = {
   'image-classifier': (m, v, d, c) => ClassifierVersion.load(m as Extract<Manifest, { kind: 'image-classifier' }>, v, d, c),
+  clip: (m, v, d, c) => ClipVersion.load(m as Extract<Manifest, { kind: 'clip' }>, v, d, c),
 };
 
 export function registerLoader(kind: Manifest['kind'], loader: Loader): void {
@@ -118,10 +123,13 @@ export class ModelRepository {
     let manifestText: string;
     let onDisk: string[];
     try {
-      manifestText = await readText(join(modelDir, 'model.json'));
-      manifest = parseManifest(parseJson(manifestText, join(modelDir, 'model.json')), name);
+      // No model.json: a Hugging Face CLIP export (onnx/vision_model.onnx, ...) is served unchanged.
+      const hf = (await exists(join(modelDir, 'model.json'))) ? undefined : await readHfClipLayout(modelDir, name);
+      manifestText = hf ? hf.text : await readText(join(modelDir, 'model.json'));
+      manifest = hf ? hf.manifest : parseManifest(parseJson(manifestText, join(modelDir, 'model.json')), name);
+      entry.flat = hf?.flat ?? false;
       const dirents = await readdir(modelDir, { withFileTypes: true });
-      onDisk = dirents.filter((d) => d.isDirectory() && VERSION_DIR.test(d.name)).map((d) => d.name);
+      onDisk = entry.flat ? ['1'] : dirents.filter((d) => d.isDirectory() && VERSION_DIR.test(d.name)).map((d) => d.name);
       if (onDisk.length === 0) throw new Error(`no version folders (1, 2, ...) in ${modelDir}`);
     } catch (err) {
       entry.reason = (err as Error).message;
@@ -168,7 +176,7 @@ export class ModelRepository {
       v.state = 'LOADING';
       ctx.metrics.setModelState(entry.name, version, 'LOADING');
     }
-    const dir = join(ctx.modelDir, version);
+    const dir = entry.flat ? ctx.modelDir : join(ctx.modelDir, version);
     try {
       const manifest = (await exists(join(dir, 'model.json'))) ? parseManifest(await readJson(join(dir, 'model.json')), entry.name) : modelManifest;
       const loader = LOADERS[manifest.kind];

@@ -10,6 +10,7 @@ import type { LatencyModel } from '../batching/latency.js';
 import type { BatchingConfig } from '../batching/policy.js';
 import type { Metrics } from '../metrics.js';
 import type { ImageLimits } from './preprocess.js';
+import type { PromptCache } from './prompt-cache.js';
 import { ModelSession, type Provider, type SessionOptions } from './session.js';
 
 /** Everything a loader needs besides the manifest and the version folder. */
@@ -21,6 +22,8 @@ export interface LoadContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly warmup: boolean;
+  /** The gateway's text-embedding cache (CLIP models); a version makes its own when absent. */
+  readonly promptCache?: PromptCache;
 }
 
 /** How a loaded version is described to operators (ListModels, /v1/models, logs). */

@@ -10,6 +10,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
 import type { ClassifyResponse, GatewayService } from './service.js';
+import { embedHandler, zeroShotHandler } from './grpc-zeroshot.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
 export const SERVICE_NAME = 'gateway.v1.InferenceGateway';
@@ -109,6 +110,8 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
         });
       });
     },
+    ZeroShotClassify: zeroShotHandler(service),
+    Embed: embedHandler(service),
     ListModels: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       try {
         callback(null, { models: service.listModels({ authorization: authorization(call.metadata) }).map(toModelMsg) });
@@ -205,19 +208,19 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   return { code: error.grpcStatus, details: error.message, metadata };
 }
 
-function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | undefined {
+export function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(at)) return undefined;
   return at - Date.now();
 }
 
-function authorization(metadata: grpc.Metadata): string | undefined {
+export function authorization(metadata: grpc.Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
   return typeof value === 'string' ? value : undefined;
 }
 
-function requestId(metadata: grpc.Metadata): string {
+export function requestId(metadata: grpc.Metadata): string {
   const given = metadata.get('x-request-id')[0];
   return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
 }

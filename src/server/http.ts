@@ -6,6 +6,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { registerZeroShotRoutes } from './http-zeroshot.js';
 import type { GatewayService } from './service.js';
 
 export interface HttpOptions {
@@ -111,6 +112,8 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     };
   });
 
+  registerZeroShotRoutes(app, service, { maxImageBytes: options.maxImageBytes });
+
   app.get('/v1/models', async (request) => ({ models: service.listModels({ authorization: request.headers.authorization }) }));
   app.get('/v1/models/:name', async (request) => {
     const { name } = request.params as { name: string };
@@ -202,7 +205,7 @@ export function decodeBase64(text: string, maxBytes: number): Buffer {
   return bytes;
 }
 
-function parseTopK(value: string | number | undefined): number | undefined {
+export function parseTopK(value: string | number | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = typeof value === 'number' ? value : Number(value);
   if (!Number.isInteger(n)) throw new GatewayError('INVALID_ARGUMENT', `top_k must be an integer, got "${String(value).slice(0, 32)}"`);
@@ -210,7 +213,7 @@ function parseTopK(value: string | number | undefined): number | undefined {
   return n;
 }
 
-function headerTimeout(request: FastifyRequest): number | undefined {
+export function headerTimeout(request: FastifyRequest): number | undefined {
   const raw = request.headers['x-request-timeout-ms'];
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -219,7 +222,7 @@ function headerTimeout(request: FastifyRequest): number | undefined {
 }
 
 /** Aborts when the client closes the connection before the answer was written. */
-function clientGone(reply: FastifyReply): AbortSignal {
+export function clientGone(reply: FastifyReply): AbortSignal {
   const abort = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) abort.abort();

@@ -8,6 +8,7 @@ import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
 import { ClassifierVersion, type ScoredLabel, type Timing } from '../models/classifier.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
 import { Authenticator, type Principal } from './auth.js';
+import { ZeroShotService } from './zeroshot-service.js';
 
 export type Protocol = 'grpc' | 'http';
 
@@ -48,6 +49,8 @@ export class GatewayService {
   /** Set on SIGTERM: new requests are refused with SHUTTING_DOWN while queued ones finish. */
   draining = false;
   readonly auth: Authenticator;
+  /** Zero-shot classification and embeddings (clip models). */
+  readonly zeroShot: ZeroShotService;
 
   constructor(
     readonly repository: ModelRepository,
@@ -56,6 +59,7 @@ export class GatewayService {
     private readonly logger: Logger,
   ) {
     this.auth = new Authenticator(config.apiKeys);
+    this.zeroShot = new ZeroShotService(this, repository, config);
   }
 
   /** Ready = every model finished loading (or failed) and not draining. */

@@ -1,0 +1,311 @@
+// One served version of a CLIP-style model: an image tower behind the version's Batcher (image
+// items from concurrent requests batch together), a text tower behind its own Batcher (prompt
+// encodes from concurrent requests batch together), the CLIP tokenizer, and the shared
+// prompt-embedding cache. Zero-shot = one image encode + cached prompt embeddings + a dot product.
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Batcher, type BatcherHooks } from '../batching/batcher.js';
+import { effectiveMaxBatchSize } from '../batching/policy.js';
+import { GatewayError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
+import type { ClipManifest } from './manifest.js';
+import { ImagePreprocessor } from './preprocess.js';
+import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
+import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
+import { ActiveRequests, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
+import type { ModelSession } from './session.js';
+import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
+
+/** Per-request deadline and cancellation. */
+export interface EncodeOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Where a zero-shot or embed request's time went, ms. */
+export interface ClipTiming {
+  readonly preprocessMs: number;
+  readonly queueMs: number;
+  /** session.run of the image batch this request rode in. */
+  readonly inferenceMs: number;
+  /** Time to get every prompt embedding (0 when all were cached). */
+  readonly textMs: number;
+  readonly totalMs: number;
+}
+
+export interface ZeroShotOptions extends EncodeOptions {
+  /** Labels to answer, best first; at most the number of labels. */
+  readonly topK: number;
+  /** Sigmoid per label instead of a softmax over the set. */
+  readonly multiLabel: boolean;
+  /** Prompt templates with `{}` for the label; empty = the manifest's. */
+  readonly templates: readonly string[];
+}
+
+export interface ZeroShotResult {
+  /** Best first; each distinct label once, spelled as the caller first gave it. */
+  readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
+  /** Labels whose prompt was cut to the context length (for any template). */
+  readonly truncated: readonly string[];
+  readonly timing: ClipTiming;
+  readonly batchSize: number;
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+}
+
+/** One prompt for the text batcher: padded ids and real length. */
+type TextItem = TokenizedPrompt;
+
+/** A loaded, warmed-up CLIP version. */
+export class ClipVersion implements ServedVersion {
+  readonly kind = 'clip';
+  private readonly active = new ActiveRequests();
+  private preprocessing = 0;
+
+  private constructor(
+    readonly info: VersionInfo,
+    readonly manifest: ClipManifest,
+    private readonly sessions: readonly ModelSession[],
+    private readonly preprocessor: ImagePreprocessor,
+    readonly tokenizer: ClipTokenizer,
+    readonly imageBatcher: Batcher<Float32Array, Float32Array>,
+    readonly textBatcher: Batcher<TextItem, Float32Array>,
+    private readonly cache: PromptCache,
+    readonly health: VersionHealth,
+  ) {}
+
+  static async load(manifest: ClipManifest, version: string, dir: string, ctx: LoadContext): Promise<ClipVersion> {
+    const clip = manifest.clip;
+    const tokenizer = await ClipTokenizer.load(join(dir, plainFile(clip.tokenizer)), { contextLength: clip.contextLength, padTokenId: clip.padTokenId });
+    const instances = manifest.batching.instances;
+    const imageSessions = await openInstances(join(dir, plainFile(clip.imageEncoder.file)), instances, ctx);
+    let textSessions: ModelSession[] = [];
+    try {
+      textSessions = await openInstances(join(dir, plainFile(clip.textEncoder.file)), instances, ctx);
+      const image = imageSessions[0]!;
+      const text = textSessions[0]!;
+      validateIo(image, [clip.imageEncoder.input], [clip.imageEncoder.output]);
+      validateIo(text, [clip.textEncoder.input], [clip.textEncoder.output]);
+      const preprocessor = new ImagePreprocessor(manifest.preprocessing, ctx.limits);
+      const wanted = preprocessor.itemDims;
+      const imageInput = image.inputs.find((i) => i.name === clip.imageEncoder.input)!;
+      const itemShape = imageInput.shape.slice(1);
+      if (itemShape.length !== wanted.length || itemShape.some((d, i) => typeof d === 'number' && d > 0 && d !== wanted[i])) {
+        throw new Error(`image encoder input "${imageInput.name}" has shape [${imageInput.shape.join(', ')}], preprocessing produces [N, ${wanted.join(', ')}]`);
+      }
+      const textInput = text.inputs.find((i) => i.name === clip.textEncoder.input)!;
+      if (!textInput.type.includes('int64')) throw new Error(`text encoder input "${textInput.name}" is ${textInput.type}; int64 token ids are expected`);
+      const ctxDim = textInput.shape[1];
+      if (typeof ctxDim === 'number' && ctxDim > 0 && ctxDim !== clip.contextLength) {
+        throw new Error(`text encoder input "${textInput.name}" has shape [${textInput.shape.join(', ')}], contextLength is ${clip.contextLength}`);
+      }
+      // Hugging Face text towers also take an attention mask: 1 over real tokens, 0 over padding.
+      const maskInput = text.inputNames.find((n) => n === 'attention_mask' && n !== clip.textEncoder.input);
+
+      const batchDim = imageInput.shape[0];
+      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
+      const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
+      const textBatchDim = textInput.shape[0];
+      const textBatching = {
+        maxBatchSize: effectiveMaxBatchSize(Math.max(manifest.batching.maxBatchSize, 64), typeof textBatchDim === 'number' ? textBatchDim : undefined),
+        maxQueueDelayMs: manifest.batching.maxQueueDelayMs,
+        preferredBatchSizes: [],
+        // One request may bring hundreds of prompts (labels x templates): the text queue is deep.
+        maxQueueSize: 16_384,
+        instances,
+      };
+
+      const slot = preprocessor.slotSize;
+      const imageRunner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
+        const n = items.length;
+        const batch = new Float32Array(n * slot);
+        items.forEach((item, i) => batch.set(item, i * slot));
+        const out = await imageSessions[instance]!.run({ [clip.imageEncoder.input]: { data: batch, dims: [n, ...wanted] } }, [clip.imageEncoder.output]);
+        return splitEmbeddings(out[clip.imageEncoder.output]!, n, clip.embeddingSize, clip.imageEncoder.output);
+      };
+      const L = clip.contextLength;
+      const textRunner = async (items: readonly TextItem[], instance: number): Promise<Float32Array[]> => {
+        const n = items.length;
+        const ids = new BigInt64Array(n * L);
+        const mask = maskInput ? new BigInt64Array(n * L) : undefined;
+        items.forEach((item, i) => {
+          for (let j = 0; j < L; j++) ids[i * L + j] = BigInt(item.ids[j]!);
+          if (mask) mask.fill(1n, i * L, i * L + item.length);
+        });
+        const feeds = { [clip.textEncoder.input]: { data: ids, dims: [n, L] }, ...(mask && maskInput ? { [maskInput]: { data: mask, dims: [n, L] } } : {}) };
+        const out = await textSessions[instance]!.run(feeds, [clip.textEncoder.output]);
+        return splitEmbeddings(out[clip.textEncoder.output]!, n, clip.embeddingSize, clip.textEncoder.output);
+      };
+
+      const info: VersionInfo = {
+        model: ctx.modelName,
+        version,
+        kind: 'clip',
+        provider: image.provider,
+        providerNote: image.fallbackReason,
+        batching,
+        labelsCount: 0,
+        inputs: [clip.imageEncoder.input, clip.textEncoder.input],
+        outputs: [clip.imageEncoder.output, clip.textEncoder.output],
+      };
+      const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
+      const imageBatcher = new Batcher(batching, imageRunner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health) });
+      const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
+      const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
+      const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health);
+      if (ctx.warmup) {
+        await warmUp(imageRunner, instances, imageBatcher.latency, maxBatchSize, () => new Float32Array(slot));
+        const blank = tokenizer.encode('');
+        await warmUp(textRunner, instances, textBatcher.latency, Math.min(textBatching.maxBatchSize, 16), () => blank);
+      }
+      return served;
+    } catch (err) {
+      await releaseAll([...imageSessions, ...textSessions]);
+      throw err;
+    }
+  }
+
+  /** Default templates of the model (manifest `clip.templates`). */
+  get defaultTemplates(): readonly string[] {
+    return this.manifest.clip.templates;
+  }
+
+  /** Scores `labels` for one image; each distinct label (after CLIP's text cleanup) is answered once. */
+  async zeroShot(image: Uint8Array, labels: readonly string[], options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
+    return this.inside(async () => {
+      const distinct = dedupe(labels);
+      const templates = options.templates.length > 0 ? options.templates : this.defaultTemplates;
+      const [img, prompts] = await Promise.all([this.encodeImageInside(image, options, startedAtMs), this.labelEmbeddings(distinct, templates, options, startedAtMs)]);
+      const { scores, similarities } = zeroShotScores(img.embedding, prompts.embeddings, this.manifest.clip.logitScale, options.multiLabel);
+      const order = distinct.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
+      return {
+        labels: order.slice(0, Math.min(options.topK, order.length)).map((i) => ({ label: distinct[i]!, score: scores[i]!, similarity: similarities[i]! })),
+        truncated: distinct.filter((_, i) => prompts.truncated[i]),
+        batchSize: img.batchSize,
+        cacheHits: prompts.hits,
+        cacheMisses: prompts.misses,
+        timing: { ...img.timing, textMs: prompts.textMs, totalMs: performance.now() - startedAtMs },
+      };
+    });
+  }
+
+  /** L2-normalized image embedding of one image. */
+  async embedImage(image: Uint8Array, options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
+    return this.inside(() => this.encodeImageInside(image, options, startedAtMs));
+  }
+
+  /** L2-normalized embeddings of raw texts (no template), cached like prompts. */
+  async embedTexts(texts: readonly string[], options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embeddings: Float32Array[]; truncated: boolean[]; textMs: number }> {
+    return this.inside(async () => {
+      const t0 = performance.now();
+      const got = await Promise.all(texts.map((t) => this.promptEmbedding('{}', t, options, startedAtMs)));
+      return { embeddings: got.map((g) => g.value.embedding), truncated: got.map((g) => g.value.truncated), textMs: performance.now() - t0 };
+    });
+  }
+
+  private async inside<T>(work: () => Promise<T>): Promise<T> {
+    this.imageBatcher.admit(this.preprocessing);
+    this.active.enter();
+    try {
+      return await work();
+    } finally {
+      this.active.exit();
+    }
+  }
+
+  private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
+    const t0 = performance.now();
+    this.preprocessing++;
+    let slot: Float32Array;
+    try {
+      slot = await this.preprocessor.run(image);
+    } finally {
+      this.preprocessing--;
+    }
+    const preprocessMs = performance.now() - t0;
+    const batched = await this.imageBatcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    return { embedding: batched.result, batchSize: batched.batchSize, timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs } };
+  }
+
+  /** One embedding per label: its templates' prompt embeddings, ensembled. */
+  private async labelEmbeddings(labels: readonly string[], templates: readonly string[], options: EncodeOptions, startedAtMs: number): Promise<{ embeddings: Float32Array[]; truncated: boolean[]; hits: number; misses: number; textMs: number }> {
+    const t0 = performance.now();
+    let hits = 0;
+    let misses = 0;
+    const perLabel = await Promise.all(
+      labels.map(async (label) => {
+        const got = await Promise.all(templates.map((t) => this.promptEmbedding(t, label, options, startedAtMs)));
+        for (const g of got) if (g.hit) hits++;
+        else misses++;
+        return { embedding: ensemble(got.map((g) => g.value.embedding)), truncated: got.some((g) => g.value.truncated) };
+      }),
+    );
+    const textMs = misses > 0 ? performance.now() - t0 : 0;
+    return { embeddings: perLabel.map((p) => p.embedding), truncated: perLabel.map((p) => p.truncated), hits, misses, textMs };
+  }
+
+  /** The cached (or freshly encoded) embedding of `template` filled with `label`. */
+  private promptEmbedding(template: string, label: string, options: EncodeOptions, startedAtMs: number): Promise<{ value: PromptEmbedding; hit: boolean }> {
+    const normalized = cleanText(label);
+    const key = promptKey(this.info.model, this.info.version, template, normalized);
+    return this.cache.get(this.info.model, key, async () => {
+      const prompt = this.tokenizer.encode(template.split('{}').join(normalized));
+      // No cancellation signal: other requests may be waiting on this same encode.
+      const batched = await this.textBatcher.submit(prompt, { timeoutMs: options.timeoutMs, startedAtMs });
+      return { embedding: batched.result, truncated: prompt.truncated };
+    });
+  }
+
+  /** Requests inside this version, preprocessing included. */
+  get pending(): number {
+    return this.active.size;
+  }
+
+  /** Waits for queued and running work, releases both towers and forgets the cached prompts. */
+  async close(): Promise<void> {
+    await this.active.idle();
+    await Promise.all([this.imageBatcher.drain(), this.textBatcher.drain()]);
+    await releaseAll(this.sessions);
+    this.cache.forget(this.info.model, this.info.version);
+  }
+}
+
+/** Distinct labels in first-seen order; labels equal after CLIP's text cleanup count once. */
+function dedupe(labels: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const label of labels) {
+    const key = cleanText(label);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(label);
+  }
+  return out;
+}
+
+/** Splits an [n, embeddingSize] output into n L2-normalized rows; checks the shape. */
+function splitEmbeddings(out: { data: Float32Array; dims: readonly number[] }, n: number, embeddingSize: number, name: string): Float32Array[] {
+  if (out.dims.length !== 2 || out.dims[0] !== n || out.dims[1] !== embeddingSize) {
+    throw new GatewayError('INFERENCE_FAILED', `output "${name}" has shape [${out.dims.join(', ')}] for a batch of ${n}; expected [${n}, ${embeddingSize}]`);
+  }
+  return Array.from({ length: n }, (_, i) => l2NormalizeInPlace(out.data.slice(i * embeddingSize, (i + 1) * embeddingSize)));
+}
+
+/** Metrics for the text batcher: its own batch-size and run-time series; failures count toward health. */
+function textHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
+  const labels = { model, version };
+  return {
+    onBatch: (size, durationMs) => {
+      metrics.textBatchSize.observe(labels, size);
+      metrics.textInferenceDuration.observe(labels, durationMs / 1000);
+    },
+    onBatchFailed: (_size, error) => health.failed(error),
+  };
+}
+
+/** Manifest file names are plain names inside the version folder (or onnx/ for HF exports). */
+function plainFile(file: string): string {
+  if (file.startsWith('/') || file.split(/[\\/]/).some((part) => part === '..' || part === '')) throw new Error(`file "${file}" must be a relative path inside the version folder`);
+  return file;
+}

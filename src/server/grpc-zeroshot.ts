@@ -1,0 +1,88 @@
+// gRPC handlers of gateway.v1 ZeroShotClassify and Embed: thin adapters from the proto messages
+// to service.zeroShot, with the call's deadline, cancellation and authorization.
+import type * as grpc from '@grpc/grpc-js';
+import type { ClipTiming } from '../models/clip.js';
+import { authorization, requestId, timeoutMs, toServiceError } from './grpc.js';
+import type { CallContext, GatewayService } from './service.js';
+import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
+
+interface ZeroShotRequestMsg {
+  model: string;
+  version: string;
+  image: Buffer;
+  labels: string[];
+  templates: string[];
+  top_k: number;
+  multi_label: boolean;
+}
+
+interface EmbedRequestMsg {
+  model: string;
+  version: string;
+  image: Buffer;
+  texts: string[];
+}
+
+type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+
+/** The call's context: request id, deadline, cancellation and credentials. */
+function context(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+  const abort = new AbortController();
+  call.on('cancelled', () => abort.abort());
+  return { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
+}
+
+export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestMsg> {
+  return (call, callback) => {
+    const m = call.request;
+    service.zeroShot
+      .classify(
+        { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false },
+        context(call),
+      )
+      .then(
+        (r) => callback(null, zeroShotMsg(r)),
+        (err: unknown) => callback(toServiceError(err)),
+      );
+  };
+}
+
+export function embedHandler(service: GatewayService): Unary<EmbedRequestMsg> {
+  return (call, callback) => {
+    const m = call.request;
+    service.zeroShot.embed({ model: m.model ?? '', version: m.version ?? '', image: m.image, texts: m.texts ?? [] }, context(call)).then(
+      (r) => callback(null, embedMsg(r)),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+}
+
+function timingMsg(t: ClipTiming): unknown {
+  return { preprocess_ms: t.preprocessMs, queue_ms: t.queueMs, inference_ms: t.inferenceMs, text_ms: t.textMs, total_ms: t.totalMs };
+}
+
+function zeroShotMsg(r: ZeroShotResponse): unknown {
+  return {
+    model: r.model,
+    version: r.version,
+    labels: r.labels.map((l) => ({ label: l.label, score: l.score })),
+    timing: timingMsg(r.timing),
+    truncated: r.truncated,
+    batch_size: r.batchSize,
+    cache: r.cache,
+    request_id: r.requestId,
+  };
+}
+
+function embedMsg(r: EmbedResponse): unknown {
+  return {
+    model: r.model,
+    version: r.version,
+    image_embedding: r.imageEmbedding ? { values: Array.from(r.imageEmbedding) } : null,
+    text_embeddings: r.textEmbeddings.map((e) => ({ values: Array.from(e) })),
+    dimensions: r.dimensions,
+    truncated: r.truncated,
+    timing: timingMsg(r.timing),
+    request_id: r.requestId,
+  };
+}

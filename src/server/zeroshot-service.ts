@@ -1,0 +1,170 @@
+// The zero-shot and embedding domain calls every transport adapts (gRPC ZeroShotClassify and
+// Embed, HTTP /v1/zero-shot and /v1/embed): validate labels, templates and limits, resolve a
+// clip model, run it, and record the request's metrics and log line exactly once.
+import { performance } from 'node:perf_hooks';
+import type { GatewayConfig } from '../config.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import { UNKNOWN_MODEL } from '../metrics.js';
+import { type ClipTiming, ClipVersion } from '../models/clip.js';
+import type { ModelRepository } from '../models/repository.js';
+import { type CallContext, type GatewayService, validateName } from './service.js';
+
+export interface ZeroShotRequest {
+  /** Empty = the only clip model in the repository, if there is exactly one. */
+  readonly model: string;
+  readonly version?: string | undefined;
+  readonly image: Uint8Array;
+  readonly labels: readonly string[];
+  /** Prompt templates with `{}` for the label; empty = the model's default. */
+  readonly templates?: readonly string[] | undefined;
+  /** 0 or undefined = every label. */
+  readonly topK?: number | undefined;
+  readonly multiLabel?: boolean | undefined;
+}
+
+export interface ZeroShotResponse {
+  readonly model: string;
+  readonly version: string;
+  /** Best first: softmax probabilities, or per-label sigmoid scores in multi-label mode. */
+  readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
+  /** Labels whose prompt was longer than the context length and was truncated. */
+  readonly truncated: readonly string[];
+  readonly timing: ClipTiming;
+  readonly batchSize: number;
+  readonly cache: { readonly hits: number; readonly misses: number };
+  readonly requestId: string;
+}
+
+export interface EmbedRequest {
+  readonly model: string;
+  readonly version?: string | undefined;
+  /** Empty or undefined = no image. */
+  readonly image?: Uint8Array | undefined;
+  readonly texts?: readonly string[] | undefined;
+}
+
+export interface EmbedResponse {
+  readonly model: string;
+  readonly version: string;
+  /** L2-normalized; undefined when no image was sent. */
+  readonly imageEmbedding: Float32Array | undefined;
+  /** L2-normalized, one per text, in order. */
+  readonly textEmbeddings: readonly Float32Array[];
+  /** Indices of texts truncated to the context length. */
+  readonly truncated: readonly number[];
+  readonly dimensions: number;
+  readonly timing: ClipTiming;
+  readonly requestId: string;
+}
+
+/** Zero-shot classification and embeddings over the clip models of the repository. */
+export class ZeroShotService {
+  constructor(
+    private readonly service: GatewayService,
+    private readonly repository: ModelRepository,
+    private readonly config: GatewayConfig,
+  ) {}
+
+  /** Scores an image against text labels; throws a GatewayError on any failure. */
+  async classify(request: ZeroShotRequest, ctx: CallContext): Promise<ZeroShotResponse> {
+    return this.call(request.model, request.version, ctx, async (served, timeoutMs, startedAtMs) => {
+      this.checkTexts(request.labels, 'labels', 'label');
+      const templates = this.checkTemplates(request.templates ?? []);
+      const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.service.topK(request.topK);
+      const result = await served.zeroShot(request.image, request.labels, { topK, multiLabel: request.multiLabel ?? false, templates, timeoutMs, signal: ctx.signal }, startedAtMs);
+      return {
+        model: served.info.model,
+        version: served.info.version,
+        labels: result.labels,
+        truncated: result.truncated,
+        timing: result.timing,
+        batchSize: result.batchSize,
+        cache: { hits: result.cacheHits, misses: result.cacheMisses },
+        requestId: ctx.requestId,
+      };
+    });
+  }
+
+  /** Embeds an image and/or texts; throws a GatewayError on any failure. */
+  async embed(request: EmbedRequest, ctx: CallContext): Promise<EmbedResponse> {
+    return this.call(request.model, request.version, ctx, async (served, timeoutMs, startedAtMs) => {
+      const texts = request.texts ?? [];
+      const image = request.image !== undefined && request.image.length > 0 ? request.image : undefined;
+      if (!image && texts.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'nothing to embed: send an image, texts, or both');
+      if (texts.length > 0) this.checkTexts(texts, 'texts', 'text');
+      const options = { timeoutMs, signal: ctx.signal };
+      const [img, txt] = await Promise.all([
+        image ? served.embedImage(image, options, startedAtMs) : undefined,
+        texts.length > 0 ? served.embedTexts(texts, options, startedAtMs) : undefined,
+      ]);
+      return {
+        model: served.info.model,
+        version: served.info.version,
+        imageEmbedding: img?.embedding,
+        textEmbeddings: txt?.embeddings ?? [],
+        truncated: (txt?.truncated ?? []).flatMap((t, i) => (t ? [i] : [])),
+        dimensions: served.manifest.clip.embeddingSize,
+        timing: { preprocessMs: img?.timing.preprocessMs ?? 0, queueMs: img?.timing.queueMs ?? 0, inferenceMs: img?.timing.inferenceMs ?? 0, textMs: txt?.textMs ?? 0, totalMs: performance.now() - startedAtMs },
+        requestId: ctx.requestId,
+      };
+    });
+  }
+
+  /** Admission, auth, model resolution, metrics and the failure log line around one call. */
+  private async call<T>(model: string, version: string | undefined, ctx: CallContext, work: (served: ClipVersion, timeoutMs: number, startedAtMs: number) => Promise<T>): Promise<T> {
+    const startedAtMs = performance.now();
+    const name = model || this.defaultModel();
+    let modelLabel = this.repository.has(name) ? name : UNKNOWN_MODEL;
+    let versionLabel = '';
+    try {
+      this.service.admit();
+      this.service.authorize(ctx, name);
+      validateName(name, version);
+      const served = this.repository.resolve(name, version || undefined);
+      if (!(served instanceof ClipVersion)) {
+        throw new GatewayError('INVALID_ARGUMENT', `model "${name}" is a ${served.kind} model; zero-shot classification and embeddings need a clip model (use Classify for image classifiers)`);
+      }
+      modelLabel = served.info.model;
+      versionLabel = served.info.version;
+      const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
+      const result = await work(served, timeoutMs, startedAtMs);
+      this.service.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
+      return result;
+    } catch (err) {
+      const error = toGatewayError(err);
+      this.service.record(ctx, modelLabel, versionLabel, error.code, startedAtMs);
+      this.service.logFailure(error, ctx, name);
+      throw error;
+    }
+  }
+
+  /** The model used when a request names none: the only clip model, else '' (refused by validateName). */
+  private defaultModel(): string {
+    const clips = this.repository.list().filter((m) => m.kind === 'clip');
+    return clips.length === 1 ? clips[0]!.name : '';
+  }
+
+  private checkTexts(texts: readonly string[], field: string, item: string): void {
+    const max = this.config.zeroShotMaxLabels;
+    if (texts.length === 0) throw new GatewayError('INVALID_ARGUMENT', `${field} is required: give at least one ${item}`);
+    if (texts.length > max) throw new GatewayError('INVALID_ARGUMENT', `too many ${field}: ${texts.length} given, the limit is ${max}`);
+    texts.forEach((text, i) => {
+      if (typeof text !== 'string' || text.trim().length === 0) throw new GatewayError('INVALID_ARGUMENT', `${item} ${i} is empty; every ${item} needs text`);
+      if (text.length > this.config.zeroShotMaxLabelChars) {
+        throw new GatewayError('INVALID_ARGUMENT', `${item} ${i} is ${text.length} characters long; the limit is ${this.config.zeroShotMaxLabelChars}`);
+      }
+    });
+  }
+
+  private checkTemplates(templates: readonly string[]): readonly string[] {
+    const max = this.config.zeroShotMaxTemplates;
+    if (templates.length > max) throw new GatewayError('INVALID_ARGUMENT', `too many templates: ${templates.length} given, the limit is ${max}`);
+    templates.forEach((t, i) => {
+      if (typeof t !== 'string' || !t.includes('{}')) throw new GatewayError('INVALID_ARGUMENT', `template ${i} ("${String(t).slice(0, 64)}") has no "{}" where the label goes, e.g. "a photo of a {}."`);
+      if (t.length > this.config.zeroShotMaxTemplateChars) {
+        throw new GatewayError('INVALID_ARGUMENT', `template ${i} is ${t.length} characters long; the limit is ${this.config.zeroShotMaxTemplateChars}`);
+      }
+    });
+    return templates;
+  }
+}
