@@ -49,6 +49,10 @@ def run(model: onnx.ModelProto, feeds: Dict[str, np.ndarray]) -> List[np.ndarray
         op = node.op_type
         if op == "Conv":
             r = _conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
+        elif op == "BatchNormalization":  # inference form (not fused after dynamic convs)
+            shape = (1, -1) + (1,) * (i[0].ndim - 2)
+            scale = i[1] / np.sqrt(i[4] + a.get("epsilon", 1e-5))
+            r = (i[0] - i[3].reshape(shape)) * scale.reshape(shape) + i[2].reshape(shape)
         elif op == "Relu":
             r = np.maximum(i[0], 0)
         elif op == "HardSigmoid":

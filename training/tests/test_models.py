@@ -45,3 +45,19 @@ def test_student_with_dynamic_blocks_runs_and_uses_dynamic_conv():
     m = create_model(ModelConfig(dynamic_blocks=2, dynamic_experts=4)).eval()
     assert sum(isinstance(mod, DynamicConv2d) for mod in m.modules()) == 2
     assert m(torch.randn(3, 3, 64, 64)).shape == (3, 64)
+
+
+def test_dynamic_conv_student_exports_with_dynamic_batch_and_parity(tmp_path):
+    import numpy as np
+
+    from training.export import export_onnx, parity
+
+    torch.manual_seed(0)
+    m = create_model(ModelConfig(dynamic_blocks=2)).eval()
+    with torch.no_grad():  # make the logits non-trivial (fresh init gives near-zero outputs)
+        for p in m.classifier.parameters():
+            p.normal_(0, 0.5)
+    proto = export_onnx(m, tmp_path / "model.onnx", [64, 64])
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    x = np.random.default_rng(0).normal(size=(3, 3, 64, 64)).astype(np.float32)
+    assert parity(proto, m, x) <= 1e-4
