@@ -111,9 +111,9 @@ describe('a real Prometheus scraping a gateway under load', { timeout: 90_000 },
     // so the counters' increase happens between scrapes (rate() > 0).
     await eventually('first scrape', async () => assert.equal((await query(`up{job="inference-gateway"}`))[0]?.value[1], '1'));
 
-    // Load: 16 concurrent callers for ~3 s, over one HTTP/2 connection, so batches hold several requests.
+    // Load: 16 concurrent callers for ~2 s (two scrapes or more), over one HTTP/2 connection, so batches hold several requests.
     const image = await solidImage(32, 32);
-    const stopAt = Date.now() + 3000;
+    const stopAt = Date.now() + 2000;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (Date.now() < stopAt) {
