@@ -4,12 +4,14 @@
 // ensembles checked against embeddings, multi-label, limits and errors, and a Hugging Face
 // export folder served unchanged. Mechanics only: accuracy is tested on the trained MiniCLIP.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { type ClipManifest, parseManifest } from '../../src/models/manifest.js';
 import { solidImage } from '../helpers/images.js';
-import { FIXTURE_MODELS, type TestGateway, grpcCode, makeRepository, metricValue, startTestGateway } from '../helpers/gateway.js';
+import { FIXTURE_MODELS, REPO_ROOT, type TestGateway, grpcCode, makeRepository, metricValue, startTestGateway } from '../helpers/gateway.js';
 
 const TINY_CLIP = join(FIXTURE_MODELS, 'tiny-clip');
 
@@ -227,29 +229,42 @@ describe('zero-shot classification (tiny-clip fixture)', () => {
   });
 });
 
-describe('Hugging Face CLIP export layout', () => {
+/** The export turned into an HF folder: the trained MiniCLIP when it is in the checkout, else the tiny fixture. */
+const MINICLIP = process.env['MINICLIP_DIR'] ?? join(REPO_ROOT, 'models', 'miniclip-shapes');
+const HF_SOURCE = existsSync(join(MINICLIP, 'model.json')) ? MINICLIP : TINY_CLIP;
+
+describe(`Hugging Face CLIP export layout (from ${HF_SOURCE.split('/').slice(-2).join('/')})`, () => {
   let gw: TestGateway;
   let image64: string;
+  let source: ClipManifest;
 
-  /** The tiny-clip graphs renamed as an Optimum export, with HF-style JSON beside them. */
+  /** The source's graphs renamed as an Optimum export, with HF-style JSON written from its manifest. */
   async function writeHfExport(dir: string): Promise<void> {
+    const clip = source.clip;
+    const pp = source.preprocessing;
     await mkdir(join(dir, 'onnx'), { recursive: true });
-    await copyFile(join(TINY_CLIP, '1', 'image_encoder.onnx'), join(dir, 'onnx', 'vision_model.onnx'));
-    await copyFile(join(TINY_CLIP, '1', 'text_encoder.onnx'), join(dir, 'onnx', 'text_model.onnx'));
-    await copyFile(join(TINY_CLIP, '1', 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    await copyFile(join(HF_SOURCE, '1', clip.imageEncoder.file), join(dir, 'onnx', 'vision_model.onnx'));
+    await copyFile(join(HF_SOURCE, '1', clip.textEncoder.file), join(dir, 'onnx', 'text_model.onnx'));
+    await copyFile(join(HF_SOURCE, '1', clip.tokenizer), join(dir, 'tokenizer.json'));
     await writeFile(join(dir, 'preprocessor_config.json'), JSON.stringify({
-      crop_size: { height: 32, width: 32 }, do_center_crop: true, do_convert_rgb: true, do_normalize: true, do_rescale: true, do_resize: true,
-      image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711],
-      image_processor_type: 'CLIPImageProcessor', resample: 3, rescale_factor: 0.00392156862745098, size: { shortest_edge: 32 },
+      crop_size: { height: pp.size[0], width: pp.size[1] }, do_center_crop: true, do_convert_rgb: true, do_normalize: true, do_rescale: true, do_resize: true,
+      image_mean: pp.mean, image_std: pp.std, image_processor_type: 'CLIPImageProcessor',
+      resample: { nearest: 0, bilinear: 2, bicubic: 3 }[pp.interpolation], rescale_factor: 1 / pp.scale,
+      size: { shortest_edge: Math.round(Math.min(...pp.size) / pp.cropFraction) },
     }));
     await writeFile(join(dir, 'config.json'), JSON.stringify({
-      architectures: ['CLIPModel'], model_type: 'clip', projection_dim: 16, logit_scale_init_value: Math.log(100),
-      text_config: { max_position_embeddings: 77, hidden_size: 16 }, vision_config: { image_size: 32, patch_size: 8 },
+      architectures: ['CLIPModel'], model_type: 'clip', projection_dim: clip.embeddingSize, logit_scale_init_value: Math.log(clip.logitScale),
+      text_config: { max_position_embeddings: clip.contextLength }, vision_config: { image_size: pp.size[0] },
     }));
   }
 
   before(async () => {
-    const root = await makeRepository([{ from: TINY_CLIP, as: 'clip' }]);
+    const m = parseManifest(JSON.parse(await readFile(join(HF_SOURCE, 'model.json'), 'utf8')), basename(HF_SOURCE));
+    if (m.kind !== 'clip') throw new Error('HF source must be a clip model');
+    source = m;
+    assert.equal(source.preprocessing.resizeMode, 'shorter', 'CLIPImageProcessor resizes the shorter side');
+    assert.equal(source.clip.padTokenId, 49407, 'HF CLIP tokenizers pad with <|endoftext|>');
+    const root = await makeRepository([{ from: HF_SOURCE, as: 'clip' }]);
     await writeHfExport(join(root, 'hf-flat'));
     await writeHfExport(join(root, 'hf-versioned', '1'));
     gw = await startTestGateway(root);
@@ -264,7 +279,7 @@ describe('Hugging Face CLIP export layout', () => {
       assert.equal(m.state, 'READY', m.reason);
       assert.equal(m.kind, 'clip');
     }
-    const labels = ['cat', 'dog', 'green thing'];
+    const labels = ['cat', 'dog', 'green thing', 'red star', 'blue circle'];
     const reference = await postJson<ZeroShotJson>(gw.http, '/v1/zero-shot', { model: 'clip', image: image64, labels });
     for (const model of ['hf-flat', 'hf-versioned']) {
       const { status, json } = await postJson<ZeroShotJson>(gw.http, '/v1/zero-shot', { model, image: image64, labels });
