@@ -2,6 +2,8 @@
 // plus health, readiness and Prometheus metrics. Body limits, content types and fastify's own
 // errors are translated into the error catalog here.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -125,6 +127,10 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   if (options.adminApi) {
     app.post('/v1/admin/reload', async (request) => ({ models: await service.reload({ authorization: request.headers.authorization }) }));
   }
+
+  // A small demo page: pick a model and an image (and labels for a clip model).
+  const demoPage = readFileSync(fileURLToPath(new URL('../../src/server/static/index.html', import.meta.url)), 'utf8');
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(demoPage));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

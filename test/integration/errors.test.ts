@@ -138,6 +138,13 @@ describe('errors', () => {
     assert.equal(json.labels[0]!.label, '7');
   });
 
+  it('serves the demo page at /', async () => {
+    const res = await fetch(`${gw.http}/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await res.text(), /fetch\('\/v1\/models'\)/);
+  });
+
   it('unknown route -> 404 JSON', async () => {
     const res = await fetch(`${gw.http}/v2/nothing`);
     assert.equal(res.status, 404);
