@@ -93,13 +93,17 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       service.draining = true;
       watcher?.close();
       grpc.setServing(false);
+      // GOAWAY at once: gRPC clients stop sending here and re-resolve (a headless Service's DNS no
+      // longer lists this pod), while calls already accepted finish on their streams. The listener
+      // closes too, so new connections are refused (UNAVAILABLE) rather than queued behind the drain.
+      const grpcClosed = grpc.close(config.drainTimeoutMs + 1000);
       metrics.ready.set(0);
       const pending = repository.pending;
       logger.info({ pending, drainTimeoutMs: config.drainTimeoutMs }, 'draining');
       const drained = Promise.all(repository.servedVersions().map((v) => v.close()));
       const timedOut = await Promise.race([drained.then(() => false), delay(config.drainTimeoutMs).then(() => true)]);
       if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
-      await Promise.all([grpc.close(timedOut ? 0 : 1000), http.close(), metricsServer?.close()]);
+      await Promise.all([timedOut ? grpc.close(0) : grpcClosed, http.close(), metricsServer?.close()]);
       logger.info('gateway stopped');
     })();
     return shuttingDown;
