@@ -4,7 +4,7 @@
 // ensembles checked against embeddings, multi-label, limits and errors, and a Hugging Face
 // export folder served unchanged. Mechanics only: accuracy is tested on the trained MiniCLIP.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, REPO_ROOT, type TestGateway, grpcCode, makeRepository, metricValue, startTestGateway } from '../helpers/gateway.js';
 
 const TINY_CLIP = join(FIXTURE_MODELS, 'tiny-clip');
+const tinyClip = (JSON.parse(readFileSync(join(TINY_CLIP, 'model.json'), 'utf8')) as { clip: { textEncoder: Record<string, string> } & Record<string, unknown> }).clip;
 
 interface ZeroShotJson {
   model: string;
@@ -62,6 +63,10 @@ describe('zero-shot classification (tiny-clip fixture)', () => {
       await makeRepository([
         { from: TINY_CLIP, as: 'clip', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 20 } } },
         { from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'tiny' },
+        // A text tower with an attention_mask input, served with two different pad ids.
+        { from: TINY_CLIP, as: 'masked-pad-eot', patch: { clip: { ...tinyClip, textEncoder: { ...tinyClip.textEncoder, file: 'text_encoder_masked.onnx' } } } },
+        { from: TINY_CLIP, as: 'masked-pad-0', patch: { clip: { ...tinyClip, padTokenId: 0, textEncoder: { ...tinyClip.textEncoder, file: 'text_encoder_masked.onnx' } } } },
+        { from: TINY_CLIP, as: 'unmasked-pad-0', patch: { clip: { ...tinyClip, padTokenId: 0 } } },
       ]),
       { zeroShotMaxLabels: 16 },
     );
@@ -82,12 +87,12 @@ describe('zero-shot classification (tiny-clip fixture)', () => {
     for (const k of ['preprocessMs', 'queueMs', 'inferenceMs', 'textMs', 'totalMs']) assert.equal(typeof json.timing[k], 'number', k);
   });
 
-  it('answers multipart with comma-separated or repeated labels, top_k and the only clip model as default', async () => {
+  it('answers multipart with comma-separated or repeated labels and top_k', async () => {
     const form = new FormData();
     form.append('image', new Blob([new Uint8Array(image)], { type: 'image/png' }), 'x.png');
     form.append('labels', 'cat, dog,bird');
     form.append('top_k', '2');
-    const a = await postForm<ZeroShotJson>(gw.http, '/v1/zero-shot', form);
+    const a = await postForm<ZeroShotJson>(gw.http, '/v1/zero-shot?model=clip', form);
     assert.equal(a.status, 200, JSON.stringify(a.json));
     assert.equal(a.json.model, 'clip');
     assert.equal(a.json.labels.length, 2);
@@ -207,9 +212,27 @@ describe('zero-shot classification (tiny-clip fixture)', () => {
       assert.equal(json.error!.code, 'INVALID_ARGUMENT');
       assert.match(json.error!.message, message);
     }
+    // Several clip models here: the model must be named (with exactly one, it is the default).
+    const unnamed = await postJson<ZeroShotJson>(gw.http, '/v1/zero-shot', { image: image64, labels: ['cat'] });
+    assert.equal(unnamed.status, 400);
+    assert.match(unnamed.json.error!.message, /model is required/);
     const nope = await postJson<ZeroShotJson>(gw.http, '/v1/zero-shot', { model: 'nope', image: image64, labels: ['cat'] });
     assert.equal(nope.status, 404);
     await assert.rejects(gw.client.classify({ model: 'clip', image }), (err: unknown) => grpcCode(err) === grpc.status.INVALID_ARGUMENT);
+  });
+
+  it('feeds an attention mask (1 over real tokens, 0 over padding) to text towers that take one', async () => {
+    const texts = ['a cat', 'a photo of a red star.', 'x'];
+    const embed = async (model: string): Promise<number[][]> => {
+      const { status, json } = await postJson<EmbedJson>(gw.http, '/v1/embed', { model, texts });
+      assert.equal(status, 200, JSON.stringify(json));
+      return json.text_embeddings!;
+    };
+    const [eot, zero, plainEot, plainZero] = await Promise.all([embed('masked-pad-eot'), embed('masked-pad-0'), embed('clip'), embed('unmasked-pad-0')]);
+    // The masked tower pools over real tokens only: the pad id cannot matter when the mask is right.
+    for (const [i, text] of texts.entries()) assert.ok(Math.max(...eot[i]!.map((x, d) => Math.abs(x - zero[i]![d]!))) < 1e-5, text);
+    // Without a mask the pad id does change the embedding (the check above is not vacuous).
+    assert.ok(Math.max(...plainEot[0]!.map((x, d) => Math.abs(x - plainZero[0]![d]!))) > 1e-3);
   });
 
   it('serves ZeroShotClassify and Embed over gRPC with the same answers', async () => {
