@@ -96,9 +96,13 @@ describe('deploy/Dockerfile', () => {
       const exposed = of(s, 'EXPOSE').flatMap((i) => args(i).split(/\s+/)).map(Number).sort();
       assert.deepEqual(exposed, deployment.spec.template.spec.containers[0]!.ports.map((p) => p.containerPort).sort());
 
-      // The image's GATEWAY_* env is a valid gateway config, listening beyond loopback.
+      // The image's settings are a config file (valid for the gateway, listening beyond loopback),
+      // not GATEWAY_* env, which would silently override a mounted ConfigMap.
       const vars = env(s);
-      const config = loadConfig([], Object.fromEntries(Object.entries(vars).filter(([k]) => k.startsWith('GATEWAY_'))));
+      assert.deepEqual(Object.keys(vars).filter((k) => k.startsWith('GATEWAY_')), ['GATEWAY_CONFIG']);
+      const configCopy = of(s, 'COPY').map((i) => i.getArguments().map((a) => a.getValue())).find((a) => `/app/${a.at(-1)!.replace(/^\.\//, '')}` === vars['GATEWAY_CONFIG']);
+      assert.ok(configCopy, `no COPY puts a file at ${vars['GATEWAY_CONFIG']}`);
+      const config = loadConfig([], { GATEWAY_CONFIG: join(REPO_ROOT, configCopy[0]!) });
       assert.equal(config.host, '0.0.0.0');
       assert.equal(config.executionProvider, name === 'gpu' ? 'cuda' : 'cpu');
       assert.equal(config.modelsDir, '/app/models');
@@ -120,7 +124,7 @@ describe('deploy/Dockerfile', () => {
         if (text(copy).includes('--from=')) continue;
         for (const src of parts.slice(0, -1).map((p) => p.replace('${MODELS}', modelsArg ?? ''))) {
           assert.ok(existsSync(join(REPO_ROOT, src)), `${s.name}: COPY ${src} does not exist`);
-          assert.ok(kept.includes(src.split('/')[0]!), `${s.name}: COPY ${src} is excluded by Dockerfile.dockerignore`);
+          assert.ok(kept.some((k) => src === k || src.startsWith(`${k}/`)), `${s.name}: COPY ${src} is excluded by Dockerfile.dockerignore`);
         }
       }
     }
