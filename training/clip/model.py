@@ -87,10 +87,19 @@ class ResNetSmall(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def mobilenetv3_small_encoder(out_dim: int) -> nn.Module:
-    """torchvision's MobileNetV3-small with its classifier's last layer emitting the
-    embedding (its 1024-wide hidden layer acts as the projection MLP)."""
+def mobilenetv3_small_encoder(out_dim: int, bn_momentum: float = 0.1) -> nn.Module:
+    """torchvision's MobileNetV3-small backbone (blocks unchanged) with a linear projection
+    head to the embedding instead of its 576-1024-classes MLP: CLIP's towers end in a linear
+    projection, and a linear head keeps colour and shape features additive, which is what
+    lets unseen colour-shape pairs land next to their prompts. BatchNorm momentum 0.1
+    instead of torchvision's 0.01: with a few hundred steps the running statistics otherwise
+    lag the weights and eval() outputs drift far from train() outputs (measured: cosine to
+    the teacher 0.74 in eval vs 0.92 in train mode)."""
     m = torchvision.models.mobilenet_v3_small(num_classes=out_dim, dropout=0.0)
+    m.classifier = nn.Linear(m.classifier[0].in_features, out_dim)
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.momentum = bn_momentum
     return m
 
 

@@ -46,6 +46,7 @@ class ClipTrainConfig:
     distill_mode: str = "cosine"          # "cosine" | "mse"
     distill_weight: float = 1.0
     contrastive_weight: float = 0.5
+    mixup_prob: float = 0.5               # student: share of batches mixed up (function matching)
     augment: bool = True                  # flips, 90-degree turns, small shifts (captions stay true)
     log_every: int = 50
 
@@ -177,8 +178,9 @@ def embed_images(encoder: nn.Module, images_u8: torch.Tensor, pp: PreprocessConf
 
 def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, pp: PreprocessConfig, log=print) -> Tuple[nn.Module, dict]:
     """MobileNetV3-small image encoder trained to reproduce the frozen teacher's image
-    embedding of the same augmented batch (the teacher tower is cheap next to the
-    student's step), plus the contrastive term against the teacher's text embeddings."""
+    embedding of the same augmented (and, for `mixup_prob` of the batches, mixed-up) batch
+    (the teacher tower is cheap next to the student's step), plus the contrastive term
+    against the teacher's text embeddings on unmixed batches."""
     torch.manual_seed(cfg.seed + 1)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     t0 = time.time()
@@ -195,10 +197,21 @@ def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, p
     student.train()
     for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
         x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp)
+        mixed = float(torch.rand(1, generator=gen)) < cfg.mixup_prob
+        if mixed:
+            # function matching (Beyer et al., "Knowledge distillation: A good teacher is
+            # patient and consistent", CVPR 2022): the student matches the teacher on mixup
+            # blends too, i.e. on inputs off the training manifold; no caption fits a blend,
+            # so such batches carry the distillation term only
+            lam = torch.rand(len(idx), 1, 1, 1, generator=gen)
+            x = lam * x + (1 - lam) * x[torch.randperm(len(idx), generator=gen)]
         with torch.no_grad():
             target = teacher.encode_image(x)
         labels = data.labels[idx]
-        terms = loss_fn(student(x), target, t_txt[labels], scale, labels)
+        if mixed:
+            terms = {"distill_loss": loss_fn.distill_weight * loss_fn.distill(student(x), target)}
+        else:
+            terms = loss_fn(student(x), target, t_txt[labels], scale, labels)
         loss = sum(terms.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -32,6 +32,8 @@ class ClipRunConfig:
     export: bool = True
     limit_train: int = 0                           # > 0: N training records, evenly spread (smoke)
     limit_eval: int = 0                            # > 0: N evaluation records, evenly spread (smoke)
+    teacher_checkpoint: str = ""                   # a teacher.pt of an earlier run: skip teacher training
+    export_tower: str = "student"                  # image encoder to export: "student" (MobileNetV3-small) | "teacher"
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     train: ClipTrainConfig = field(default_factory=ClipTrainConfig)
 
@@ -81,7 +83,16 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
         f"{', '.join(f'{c} {s}' for c, s in held)}), {len(test)} {cfg.eval_split} images, "
         f"loaded in {time.time() - t_start:.1f}s")
 
-    teacher, t_info = train_teacher(cfg.train, train, pp, log)
+    if cfg.teacher_checkpoint:
+        ck = torch.load(cfg.teacher_checkpoint, map_location="cpu")
+        cfg.train.model = from_dict(ClipModelConfig, ck["config"])
+        teacher = MiniCLIP(cfg.train.model)
+        teacher.load_state_dict(ck["state_dict"])
+        teacher.eval()
+        t_info = {"history": [], "train_seconds": 0.0, "checkpoint": cfg.teacher_checkpoint}
+        log(f"clip: teacher loaded from {cfg.teacher_checkpoint}")
+    else:
+        teacher, t_info = train_teacher(cfg.train, train, pp, log)
     torch.save({"config": to_dict(cfg.train.model), "state_dict": teacher.state_dict()}, Path(cfg.work_dir) / "teacher.pt")
     zs_teacher = zero_shot_eval(teacher.visual, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
     log(f"clip: teacher zero-shot {json.dumps(zs_teacher)}")
@@ -120,7 +131,11 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     }
     result = {"zeroShot": {"student": zs_student, "teacher": zs_teacher}, "logitScale": logit_scale}
     if cfg.export:
-        card = export_miniclip(student, teacher.text, logit_scale, pp, Path(cfg.repo), cfg.name, cfg.version,
+        if cfg.export_tower not in ("student", "teacher"):
+            raise ValueError(f"export_tower {cfg.export_tower!r}; valid: student, teacher")
+        card["exportedImageEncoder"] = cfg.export_tower
+        visual = student if cfg.export_tower == "student" else teacher.visual
+        card = export_miniclip(visual, teacher.text, logit_scale, pp, Path(cfg.repo), cfg.name, cfg.version,
                                description=card["description"], pad_id=cfg.train.pad_id, card=card, log=log)
         result["export"] = str(Path(cfg.repo) / cfg.name)
         result["parity"] = card["onnx"]["parity"]
