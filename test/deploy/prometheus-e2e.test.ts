@@ -197,6 +197,9 @@ describe('a real Prometheus scraping a gateway under load', { timeout: 90_000 },
     const series = await query(pending!);
     assert.deepEqual(series.map((s) => s.metric['pod']), [POD]);
     assert.ok(Number(series[0]!.value[1]) >= 0);
+    // The signal saw the load: a scrape during it found requests in flight on the pod.
+    const [peak] = await query(`max_over_time((${pending!})[1m:1s])`);
+    assert.ok(Number(peak?.value[1]) >= 1, `peak pending ${peak?.value[1]}`);
     await eventually('queue p99 per pod', async () => {
       const q = await query(queueP99!);
       assert.deepEqual(q.map((s) => s.metric['pod']), [POD]);
