@@ -4,8 +4,8 @@
 // time for gpu, non-root, tini, HEALTHCHECK, ports and env the gateway and deploy/k8s agree on, and
 // COPY sources that exist and pass deploy/Dockerfile.dockerignore.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
@@ -129,6 +129,24 @@ describe('deploy/Dockerfile', () => {
       }
     }
     assert.ok(existsSync(join(REPO_ROOT, 'src', 'main.ts')) && (JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir === 'dist');
+  });
+
+  it('ships every file the compiled gateway reads at run time (paths relative to its modules)', () => {
+    // src/<dir>/x.ts compiles to dist/<dir>/x.js, so `new URL('../../p', import.meta.url)` names
+    // the same path relative to the repository root and to /app.
+    const needed: string[] = [];
+    for (const file of readdirSync(join(REPO_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(join(REPO_ROOT, 'src', file), 'utf8');
+      for (const m of text.matchAll(/new URL\('(\.\.\/[^']+)', import\.meta\.url\)/g)) needed.push(relative(REPO_ROOT, join(REPO_ROOT, 'src', dirname(file), m[1]!)));
+    }
+    assert.ok(needed.includes('proto/gateway/v1/gateway.proto'), needed.join(', '));
+    for (const name of ['cpu', 'gpu']) {
+      const dests = of(stage(name), 'COPY').map((i) => i.getArguments().map((a) => a.getValue()).at(-1)!.replace(/^\.\//, '').replace(/\/$/, ''));
+      for (const path of needed) {
+        assert.ok(existsSync(join(REPO_ROOT, path)), `${path} is read at run time but does not exist`);
+        assert.ok(dests.some((d) => path === d || path.startsWith(`${d}/`)), `${name} image lacks ${path} (read at run time)`);
+      }
+    }
   });
 
   it('the linter is live: it reports a broken Dockerfile', () => {
