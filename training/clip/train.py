@@ -42,11 +42,13 @@ class ClipTrainConfig:
     teacher: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1000, lr=3e-3))
     loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
     tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
-    student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=500, lr=3e-3))
+    student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=600, lr=3e-3))
     distill_mode: str = "cosine"          # "cosine" | "mse"
     distill_weight: float = 1.0
     contrastive_weight: float = 0.5
-    mixup_prob: float = 0.5               # student: share of batches mixed up (function matching)
+    # student: share of batches mixed up (function matching). Off: at this budget it cost
+    # more than it gave (600 steps, 0.5: held-out top-1 27.9% vs 38.1%, seen 66.7% vs 86.4%)
+    mixup_prob: float = 0.0
     augment: bool = True                  # flips, 90-degree turns, small shifts (captions stay true)
     log_every: int = 50
 

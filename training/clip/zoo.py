@@ -13,7 +13,7 @@ import torch
 
 from training.clip.data import load_caption_jsonl
 from training.clip.export import export_miniclip
-from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params
+from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params, create_image_tower
 from training.clip.train import ClipTrainConfig, OptimConfig, distill_student, train_teacher, zero_shot_eval
 from training.config import RunDir, from_dict, set_threads, to_dict
 from training.data.shapes import COLOURS, SHAPES, heldout_combinations
@@ -33,7 +33,9 @@ class ClipRunConfig:
     limit_train: int = 0                           # > 0: N training records, evenly spread (smoke)
     limit_eval: int = 0                            # > 0: N evaluation records, evenly spread (smoke)
     teacher_checkpoint: str = ""                   # a teacher.pt of an earlier run: skip teacher training
-    export_tower: str = "student"                  # image encoder to export: "student" (MobileNetV3-small) | "teacher"
+    student_checkpoint: str = ""                   # a student.pt of an earlier run: skip distillation
+    export_tower: str = "student"                  # image encoder of `name`: "student" (MobileNetV3-small) | "teacher"
+    export_teacher: bool = True                    # also export `<name>-teacher` (teacher image tower), for comparison
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     train: ClipTrainConfig = field(default_factory=ClipTrainConfig)
 
@@ -67,6 +69,16 @@ def _towers_summary(model_visual, student, text, pp: PreprocessConfig, text_len:
     }
 
 
+def _trained_seconds(checkpoint: str, key: str) -> float | None:
+    """Training time of a reused checkpoint, from the metrics.json its run left beside it."""
+    m = Path(checkpoint).parent / "metrics.json"
+    try:
+        hist = json.loads(m.read_text())[key]
+        return hist[-1]["elapsed_s"] if hist else None
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def run(cfg: ClipRunConfig, log=None) -> Dict:
     t_start = time.time()
     rd = RunDir(cfg.work_dir, cfg, name="clip")
@@ -89,7 +101,8 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
         teacher = MiniCLIP(cfg.train.model)
         teacher.load_state_dict(ck["state_dict"])
         teacher.eval()
-        t_info = {"history": [], "train_seconds": 0.0, "checkpoint": cfg.teacher_checkpoint}
+        t_info = {"history": [], "train_seconds": _trained_seconds(cfg.teacher_checkpoint, "teacher_history"),
+                  "checkpoint": cfg.teacher_checkpoint}
         log(f"clip: teacher loaded from {cfg.teacher_checkpoint}")
     else:
         teacher, t_info = train_teacher(cfg.train, train, pp, log)
@@ -97,7 +110,15 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     zs_teacher = zero_shot_eval(teacher.visual, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
     log(f"clip: teacher zero-shot {json.dumps(zs_teacher)}")
 
-    student, s_info = distill_student(cfg.train, teacher, train, pp, log)
+    if cfg.student_checkpoint:
+        student = create_image_tower("mobilenetv3_small", cfg.train.model.embed_dim)
+        student.load_state_dict(torch.load(cfg.student_checkpoint, map_location="cpu")["state_dict"])
+        student.eval()
+        s_info = {"history": [], "train_seconds": _trained_seconds(cfg.student_checkpoint, "student_history"),
+                  "checkpoint": cfg.student_checkpoint}
+        log(f"clip: student loaded from {cfg.student_checkpoint}")
+    else:
+        student, s_info = distill_student(cfg.train, teacher, train, pp, log)
     torch.save({"state_dict": student.state_dict()}, Path(cfg.work_dir) / "student.pt")
     zs_student = zero_shot_eval(student, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
     log(f"clip: student zero-shot {json.dumps(zs_student)}")
@@ -124,6 +145,7 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
             "loss": cfg.train.loss, "distill": {"mode": cfg.train.distill_mode, "distillWeight": cfg.train.distill_weight,
                                                 "contrastiveWeight": cfg.train.contrastive_weight},
             "teacherSeconds": t_info["train_seconds"], "studentSeconds": s_info["train_seconds"],
+            "teacherCheckpoint": t_info.get("checkpoint"), "studentCheckpoint": s_info.get("checkpoint"),
             "threads": cfg.train.threads,
         },
         "textTower": {"keptTokenIds": teacher.text.kept_ids, "unknownTokens": "mapped to one UNK row",
@@ -139,6 +161,15 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
                                description=card["description"], pad_id=cfg.train.pad_id, card=card, log=log)
         result["export"] = str(Path(cfg.repo) / cfg.name)
         result["parity"] = card["onnx"]["parity"]
+        if cfg.export_teacher:
+            tname = f"{cfg.name}-teacher"
+            tcard = {k: v for k, v in card.items() if k not in ("onnx", "name", "version", "kind")}
+            tcard["exportedImageEncoder"] = "teacher"
+            tcard["description"] = ("MiniCLIP teacher: the ResNet-style CLIP image tower the student of "
+                                    f"{cfg.name} was distilled from, with the same text encoder (for comparison)")
+            export_miniclip(teacher.visual, teacher.text, logit_scale, pp, Path(cfg.repo), tname, cfg.version,
+                            description=tcard["description"], pad_id=cfg.train.pad_id, card=tcard, log=log)
+            result["exportTeacher"] = str(Path(cfg.repo) / tname)
     result["seconds"] = round(time.time() - t_start, 1)
     rd.update_metrics(**result, teacher_history=t_info["history"], student_history=s_info["history"])
     log(f"clip: done in {result['seconds']:.0f}s")
