@@ -87,7 +87,7 @@ class ResNetSmall(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
-def mobilenetv3_small_encoder(out_dim: int, bn_momentum: float = 0.1) -> nn.Module:
+def mobilenetv3_small_encoder(out_dim: int, bn_momentum: float = 0.1, se: bool = True) -> nn.Module:
     """torchvision's MobileNetV3-small backbone (blocks unchanged) with a linear projection
     head to the embedding instead of its 576-1024-classes MLP: CLIP's towers end in a linear
     projection, and a linear head keeps colour and shape features additive, which is what
@@ -97,17 +97,24 @@ def mobilenetv3_small_encoder(out_dim: int, bn_momentum: float = 0.1) -> nn.Modu
     the teacher 0.74 in eval vs 0.92 in train mode)."""
     m = torchvision.models.mobilenet_v3_small(num_classes=out_dim, dropout=0.0)
     m.classifier = nn.Linear(m.classifier[0].in_features, out_dim)
+    if not se:
+        # squeeze-excitation gates every channel by global image statistics (here mostly
+        # the shape's colour); without it the features stay local (an experiment knob)
+        for block in m.modules():
+            for name, child in block.named_children():
+                if isinstance(child, torchvision.ops.misc.SqueezeExcitation):
+                    setattr(block, name, nn.Identity())
     for mod in m.modules():
         if isinstance(mod, nn.BatchNorm2d):
             mod.momentum = bn_momentum
     return m
 
 
-def create_image_tower(name: str, embed_dim: int, width: int = 32, stem_pool: bool = True) -> nn.Module:
+def create_image_tower(name: str, embed_dim: int, width: int = 32, stem_pool: bool = True, se: bool = True) -> nn.Module:
     if name == "resnet_small":
         return ResNetSmall(embed_dim, width, stem_pool)
     if name == "mobilenetv3_small":
-        return mobilenetv3_small_encoder(embed_dim)
+        return mobilenetv3_small_encoder(embed_dim, se=se)
     raise ValueError(f"unknown image tower {name!r}; valid: resnet_small, mobilenetv3_small")
 
 

@@ -43,6 +43,7 @@ class ClipTrainConfig:
     loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
     tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
     student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=600, lr=3e-3))
+    student_se: bool = True               # MobileNetV3's squeeze-excitation blocks (False: removed)
     distill_mode: str = "cosine"          # "cosine" | "mse"
     distill_weight: float = 1.0
     contrastive_weight: float = 0.5
@@ -190,7 +191,7 @@ def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, p
     with torch.no_grad():
         t_txt = teacher.encode_text(tokenize_texts(data.texts, cfg.pad_id))
         scale = teacher.logit_scale().detach()
-    student = create_image_tower("mobilenetv3_small", cfg.model.embed_dim)
+    student = create_image_tower("mobilenetv3_small", cfg.model.embed_dim, se=cfg.student_se)
     loss_fn = EmbeddingDistillLoss(cfg.distill_mode, cfg.distill_weight, cfg.contrastive_weight)
     oc = cfg.student
     opt = torch.optim.AdamW(_param_groups(student, oc.weight_decay), lr=oc.lr, betas=(0.9, 0.98), eps=1e-6)

@@ -111,7 +111,7 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     log(f"clip: teacher zero-shot {json.dumps(zs_teacher)}")
 
     if cfg.student_checkpoint:
-        student = create_image_tower("mobilenetv3_small", cfg.train.model.embed_dim)
+        student = create_image_tower("mobilenetv3_small", cfg.train.model.embed_dim, se=cfg.train.student_se)
         student.load_state_dict(torch.load(cfg.student_checkpoint, map_location="cpu")["state_dict"])
         student.eval()
         s_info = {"history": [], "train_seconds": _trained_seconds(cfg.student_checkpoint, "student_history"),
