@@ -49,6 +49,11 @@ export const ConfigSchema = z
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(-1),
     /** Require an API key for /metrics too (when keys are configured). */
     metricsRequireKey: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+    /** PEM certificate chain and private key: both set = gRPC and HTTP serve TLS only. */
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    /** PEM CA bundle: set = clients must present a certificate it signed (mTLS). */
+    tlsClientCa: z.string().min(1).optional(),
     /** Serve POST /v1/admin/reload (off by default; needs an API key when keys are configured). */
     adminApi: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Reload the repository when files under --models-dir change (fs.watch, debounced). */
@@ -87,6 +92,9 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'metrics-port': 'metricsPort',
   'http-request-timeout-ms': 'httpRequestTimeoutMs',
   'admin-api': 'adminApi',
+  'tls-cert': 'tlsCert',
+  'tls-key': 'tlsKey',
+  'tls-client-ca': 'tlsClientCa',
   'watch-models': 'watchModels',
   'zero-shot-max-labels': 'zeroShotMaxLabels',
   'prompt-cache-entries': 'promptCacheEntries',
@@ -120,9 +128,23 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   return parseConfig(raw);
 }
 
+/** PEM material read from the configured files, or undefined when TLS is off. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa: Buffer | undefined;
+}
+
+export function readTls(config: GatewayConfig): TlsMaterial | undefined {
+  if (!config.tlsCert || !config.tlsKey) return undefined;
+  return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), clientCa: config.tlsClientCa ? readFileSync(config.tlsClientCa) : undefined };
+}
+
 /** Validates a partial config (defaults filled in). */
 export function parseConfig(raw: unknown): GatewayConfig {
-  const result = ConfigSchema.safeParse(raw);
+  const result = ConfigSchema.refine((c) => Boolean(c.tlsCert) === Boolean(c.tlsKey), { message: 'tlsCert and tlsKey go together', path: ['tlsKey'] })
+    .refine((c) => !c.tlsClientCa || Boolean(c.tlsCert), { message: 'tlsClientCa (mTLS) needs tlsCert and tlsKey', path: ['tlsClientCa'] })
+    .safeParse(raw);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new Error(`invalid gateway configuration: ${issues}`);

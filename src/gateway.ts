@@ -4,7 +4,7 @@
 import { type FSWatcher, readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { GatewayConfig } from './config.js';
+import { type GatewayConfig, readTls } from './config.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { PromptCache } from './models/prompt-cache.js';
@@ -51,7 +51,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   let metricsServer: HttpServerHandle | undefined;
   try {
     // The gRPC limit leaves room for the other fields of a request beside the image.
-    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + 64 * 1024 });
+    const tls = readTls(config);
+    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + 64 * 1024, tls });
     httpServer = await startHttpServer(service, metrics, {
       host: config.host,
       port: config.httpPort,
@@ -60,6 +61,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       serveMetrics: config.metricsPort < 0,
       metricsRequireKey: config.metricsRequireKey,
       adminApi: config.adminApi,
+      tls,
     });
     if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics, { host: config.host, port: config.metricsPort });
   } catch (err) {
@@ -69,7 +71,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   }
   const grpc = grpcServer;
   const http = httpServer;
-  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
+  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa), modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
 
   const loaded = repository.loadAll().then(
     () => {

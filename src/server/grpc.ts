@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
+import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
 import type { ClassifyResponse, GatewayService } from './service.js';
@@ -47,7 +48,7 @@ export interface GrpcServerHandle {
   close(graceMs: number): Promise<void>;
 }
 
-export async function startGrpcServer(service: GatewayService, options: { host: string; port: number; maxMessageBytes: number }): Promise<GrpcServerHandle> {
+export async function startGrpcServer(service: GatewayService, options: { host: string; port: number; maxMessageBytes: number; tls?: TlsMaterial | undefined }): Promise<GrpcServerHandle> {
   const { packageDefinition, grpcObject } = loadGatewayProto();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
@@ -126,7 +127,11 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
   new ReflectionService(packageDefinition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    const tls = options.tls;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], Boolean(tls.clientCa))
+      : grpc.ServerCredentials.createInsecure();
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 
   return {

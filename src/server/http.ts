@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { registerZeroShotRoutes } from './http-zeroshot.js';
@@ -23,6 +24,8 @@ export interface HttpOptions {
   readonly metricsRequireKey: boolean;
   /** Serve POST /v1/admin/reload. */
   readonly adminApi: boolean;
+  /** Serve HTTPS only (and require client certificates when a client CA is set). */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 export interface HttpServerHandle {
@@ -49,8 +52,10 @@ function refuseUnknown(fields: object, where: string): void {
 }
 
 export async function startHttpServer(service: GatewayService, metrics: Metrics, options: HttpOptions): Promise<HttpServerHandle> {
+  const tls = options.tls;
   const app = Fastify({
     logger: false,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
     bodyLimit: options.maxImageBytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -77,7 +82,9 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
-      done(new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON: ${(err as Error).message}`), undefined);
+      // V8's message may quote the body; say only where it broke.
+      const position = /position (\d+)/.exec((err as Error).message)?.[1];
+      done(new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`), undefined);
     }
   });
   await app.register(multipart, { limits: { fileSize: options.maxImageBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 32 } });

@@ -53,8 +53,9 @@ export async function startTestGateway(modelsDir: string, overrides: Partial<Gat
   const config = parseConfig({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, modelsDir, logLevel: 'silent', executionProvider: 'cpu', intraOpThreads: 1, drainTimeoutMs: 5000, ...overrides });
   const gateway = await startGateway(config, options.logger ? { logger: options.logger } : {});
   if (options.waitLoaded ?? true) await gateway.loaded;
+  // TLS tests make their own clients; the default one speaks plaintext.
   const client = new GatewayClient(`127.0.0.1:${gateway.grpcPort}`);
-  const http = `http://127.0.0.1:${gateway.httpPort}`;
+  const http = `${config.tlsCert ? 'https' : 'http'}://127.0.0.1:${gateway.httpPort}`;
   return {
     gateway,
     http,

@@ -145,6 +145,14 @@ describe('errors', () => {
     assert.match(await res.text(), /fetch\('\/v1\/models'\)/);
   });
 
+  it('never echoes the request body in an error', async () => {
+    for (const body of ['hunter2 is my password', '{"model": "mnist-8", "image": "hunter2']) {
+      const res = await postImage(gw.http, '', body, 'application/json');
+      assert.equal(res.status, 400);
+      assert.ok(!JSON.stringify(res.json).includes('hunter2'), JSON.stringify(res.json));
+    }
+  });
+
   it('unknown route -> 404 JSON', async () => {
     const res = await fetch(`${gw.http}/v2/nothing`);
     assert.equal(res.status, 404);
