@@ -109,3 +109,45 @@ describe('bad input corpus', () => {
     assert.equal((await gw.client.classify({ model: 'tiny', image: valid })).labels.length, 4);
   });
 });
+
+describe('bad zero-shot labels', () => {
+  let gw: TestGateway;
+  let image: string;
+  before(async () => {
+    gw = await startTestGateway(await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-clip') }]));
+    image = (await solidImage(32, 32)).toString('base64');
+  });
+  after(() => gw.stop());
+
+  const zeroShot = async (labels: unknown): Promise<{ status: number; message: string }> => {
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-clip', image, labels }) });
+    const body = (await res.json()) as { error?: { message: string } };
+    return { status: res.status, message: body.error?.message ?? '' };
+  };
+
+  it('refuses an empty label, naming it', async () => {
+    const r = await zeroShot(['cat', '', 'dog']);
+    assert.equal(r.status, 400);
+    assert.match(r.message, /empty/i);
+  });
+
+  it('refuses 10 000 labels, naming the limit', async () => {
+    const r = await zeroShot(Array.from({ length: 10_000 }, (_, i) => `label ${i}`));
+    assert.equal(r.status, 400);
+    assert.match(r.message, /256/);
+  });
+
+  it('refuses a 1 MB label, naming the limit', async () => {
+    const r = await zeroShot(['x'.repeat(1024 * 1024)]);
+    assert.ok(r.status === 400 || r.status === 413, String(r.status));
+    assert.match(r.message, /\d/);
+  });
+
+  it('refuses labels with NUL bytes or invalid UTF-8 gracefully, and keeps serving', async () => {
+    const nul = await zeroShot(['ca\u0000t']);
+    assert.ok(nul.status === 200 || nul.status === 400, String(nul.status));
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat([Buffer.from(`{"model":"tiny-clip","image":"${image}","labels":["`), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]) as BodyInit });
+    assert.ok(res.status === 200 || res.status === 400, String(res.status));
+    assert.equal((await zeroShot(['cat', 'dog'])).status, 200);
+  });
+});
