@@ -1,4 +1,5 @@
-// The trained MiniCLIP (models/miniclip-shapes, exported by training/clip): (a) ONNX parity of
+// The trained MiniCLIP (models/miniclip-shapes, exported by training/clip; MINICLIP_DIR may point
+// at another export): (a) ONNX parity of
 // both towers with PyTorch on the golden files (onnxruntime-node on PyTorch's exact inputs, max
 // abs diff <= 1e-4), (b) our tokenizer gives the golden token ids, and (c) end to end, the eval
 // card's zero-shot test set (re-rendered by the training package's procedural generator) sent
@@ -20,8 +21,6 @@ const MODEL_DIR = process.env['MINICLIP_DIR'] ?? join(ZOO_MODELS, 'miniclip-shap
 const VERSION_DIR = join(MODEL_DIR, '1');
 const GOLDEN = join(VERSION_DIR, 'golden');
 const OUTPUT_MAX_ABS = 1e-4;
-const present = existsSync(join(MODEL_DIR, 'model.json')) && existsSync(join(GOLDEN, 'index.json'));
-const skip = present ? false : 'models/miniclip-shapes is not in this checkout yet';
 
 interface GoldenItem {
   kind: 'image' | 'text';
@@ -69,11 +68,12 @@ async function pool<T, R>(items: readonly T[], limit: number, task: (item: T) =>
   return results;
 }
 
-describe('MiniCLIP (models/miniclip-shapes)', { skip }, () => {
+describe('MiniCLIP (models/miniclip-shapes)', () => {
   let manifest: ClipManifest;
   let items: GoldenItem[];
 
   before(() => {
+    assert.ok(existsSync(join(GOLDEN, 'index.json')), `${MODEL_DIR} with golden/index.json is part of the default zoo (made by python3 -m training clip)`);
     const m = parseManifest(JSON.parse(readFileSync(join(MODEL_DIR, 'model.json'), 'utf8')), 'miniclip-shapes');
     if (m.kind !== 'clip') throw new Error(`miniclip-shapes is a ${m.kind} model`);
     manifest = m;
@@ -122,9 +122,10 @@ describe('MiniCLIP (models/miniclip-shapes)', { skip }, () => {
 
     it('POST /v1/embed text embeddings equal the golden ones', async () => {
       const texts = items.filter((i) => i.kind === 'text');
-      const res = await fetch(`${gw.http}/v1/embed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'miniclip-shapes', texts: texts.map((t) => t.text) }) });
-      const json = (await res.json()) as { text_embeddings: number[][] };
+      const res = await fetch(`${gw.http}/v1/embed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ texts: texts.map((t) => t.text) }) }); // no model: the only clip model
+      const json = (await res.json()) as { model: string; text_embeddings: number[][] };
       assert.equal(res.status, 200);
+      assert.equal(json.model, 'miniclip-shapes');
       for (const [i, item] of texts.entries()) {
         const diff = maxAbsDiff(Float32Array.from(json.text_embeddings[i]!), readF32(join(GOLDEN, item.output)));
         assert.ok(diff <= OUTPUT_MAX_ABS, `${JSON.stringify(item.text)}: max abs diff ${diff}`);
