@@ -96,6 +96,7 @@ describe('fuzz', () => {
     });
     await Promise.all(workers);
     assert.equal(answered, issued, 'a request got no answer');
+    console.log(`# fuzz: ${issued} sent, ${answered} answered: ${JSON.stringify(Object.fromEntries(outcomes))}`);
     assert.ok(issued >= 500, `only ${issued} requests within the time budget`);
     assert.deepEqual(unexpected, [], JSON.stringify(Object.fromEntries(outcomes)));
     assert.ok((outcomes.get('grpc:ok') ?? 0) > 0 && (outcomes.get('http:400') ?? 0) > 0, JSON.stringify(Object.fromEntries(outcomes)));

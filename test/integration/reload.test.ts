@@ -71,6 +71,7 @@ describe('hot reload', () => {
     await Promise.all(workers);
 
     const failures = outcomes.filter((o) => o.startsWith('fail'));
+    console.log(`# reload under load: ${outcomes.length} requests, ${failures.length} failed`);
     assert.deepEqual(failures, [], `${failures.length} of ${outcomes.length} requests failed`);
     assert.ok(outcomes.includes('ok:1') && outcomes.includes('ok:2'), 'load did not span the switch');
     const tiny = (await models())['tiny']!;
