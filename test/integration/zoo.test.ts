@@ -1,0 +1,70 @@
+// The shipped default zoo, served as `npm start` serves it: every classifier labels procedural
+// images of known class (rendered with a seed never used in training) over gRPC and HTTP, and
+// 32 concurrent clients really share batches.
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type ShapeImage, renderShapes } from '../helpers/shapes.js';
+import { type TestGateway, ZOO_MODELS, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
+
+const CLASSIFIERS = readdirSync(ZOO_MODELS).filter((name) => {
+  try {
+    return (JSON.parse(readFileSync(join(ZOO_MODELS, name, 'model.json'), 'utf8')) as { kind: string }).kind === 'image-classifier';
+  } catch {
+    return false;
+  }
+});
+
+describe('default zoo', () => {
+  let gw: TestGateway;
+  let images: ShapeImage[];
+  const top1: Record<string, number> = {};
+  before(async () => {
+    gw = await startTestGateway(ZOO_MODELS, { intraOpThreads: 0 });
+    images = renderShapes(100, 424242);
+  });
+  after(() => gw.stop());
+
+  it('loads every model of the zoo, with at least one classifier', async () => {
+    const { models } = await gw.client.listModels();
+    const states = Object.fromEntries(models.map((m) => [String(m['name']), String(m['state'])])) as Record<string, string>;
+    assert.ok(CLASSIFIERS.includes('shapes-mobilenetv3'), `classifiers: ${CLASSIFIERS.join(', ')}`);
+    assert.ok(Object.values(states).every((s) => s === 'READY'), JSON.stringify(states));
+  });
+
+  for (const model of CLASSIFIERS) {
+    it(`${model}: labels 100 unseen procedural images over gRPC, 32 clients at a time, in shared batches`, async () => {
+      let correct = 0;
+      for (let i = 0; i < images.length; i += 32) {
+        const chunk = images.slice(i, i + 32);
+        const replies = await Promise.all(chunk.map((img) => gw.client.classify({ model, image: img.png, top_k: 1 })));
+        replies.forEach((r, j) => (correct += r.labels[0]!.label === chunk[j]!.label ? 1 : 0));
+      }
+      top1[model] = correct;
+      console.log(`# ${model}: top-1 ${correct}/100`);
+      // 64 classes: chance is 1.6%; every shipped classifier must be really trained.
+      assert.ok(correct >= 90, `${model} top-1 ${correct}/100`);
+      const text = await gw.metrics();
+      const sum = metricValue(text, 'gateway_batch_size_sum', { model });
+      const count = metricValue(text, 'gateway_batch_size_count', { model });
+      assert.ok(count > 0 && sum / count > 1, `32 concurrent clients did not batch: mean batch ${sum / count}`);
+    });
+  }
+
+  it('the best classifier of the zoo gets >= 95 of the 100 right', () => {
+    const best = Math.max(...Object.values(top1));
+    assert.ok(best >= 95, JSON.stringify(top1));
+  });
+
+  it('answers the same over HTTP, resizing larger renderings', async () => {
+    const large = renderShapes(8, 99, { size: 160 });
+    let correct = 0;
+    for (const img of large) {
+      const { status, json } = await postImage(gw.http, 'model=shapes-mobilenetv3&top_k=3', img.png);
+      assert.equal(status, 200);
+      correct += (json['labels'] as { label: string }[])[0]!.label === img.label ? 1 : 0;
+    }
+    assert.ok(correct >= 6, `top-1 ${correct}/8 on 160x160 renderings`);
+  });
+});
