@@ -77,9 +77,10 @@ describe('kubernetes manifests', () => {
         }
       });
 
-      it('renders as kubectl kustomize does (where kubectl exists)', (t) => {
+      it('renders as kubectl kustomize does', () => {
         const reference = kubectlKustomize(join(K8S, 'overlays', overlay));
-        if (!reference) return t.skip('kubectl with kustomize not installed');
+        // kubectl ships in this project's machine images; without it the comparison cannot run, and that is a failure, not a skip.
+        assert.ok(reference, 'kubectl with kustomize is needed for this check');
         const key = (o: K8sObject): string => `${o.kind}/${o.metadata.name}`;
         assert.deepEqual(objects.map(key).sort(), reference.map(key).sort());
         for (const ref of reference) assert.deepEqual(canonical(objects.find((o) => key(o) === key(ref))), canonical(ref), key(ref));
