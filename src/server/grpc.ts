@@ -2,6 +2,7 @@
 // domain calls in service.ts. Deadlines come from the call, cancellation from the call's
 // 'cancelled' event; every GatewayError maps to its catalog status.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -71,6 +72,9 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
     },
     ClassifyStream: (call: grpc.ServerDuplexStream<StreamRequestMsg, unknown>) => {
       const abort = new AbortController();
+      // Every request of the stream listens on this one signal (at most STREAM_MAX_IN_FLIGHT at a time).
+      setMaxListeners(STREAM_MAX_IN_FLIGHT + 8, abort.signal);
+      call.setMaxListeners(STREAM_MAX_IN_FLIGHT + 8); // one 'drain' waiter per answer not yet accepted
       const baseId = requestId(call.metadata);
       let inFlight = 0;
       let ended = false;
