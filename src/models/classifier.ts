@@ -9,7 +9,7 @@ import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import { ActiveRequests, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
@@ -41,17 +41,18 @@ export interface ClassifyResult {
 export class ClassifierVersion implements ServedVersion {
   readonly kind = 'image-classifier';
   private readonly active = new ActiveRequests();
-  /** Requests decoding their image right now (they will join the queue next). */
-  private preprocessing = 0;
+  private readonly images: ImagePipeline<Float32Array>;
   private constructor(
     readonly info: VersionInfo,
     private readonly manifest: ClassifierManifest,
     private readonly sessions: readonly ModelSession[],
-    private readonly preprocessor: ImagePreprocessor,
+    preprocessor: ImagePreprocessor,
     readonly labels: readonly string[],
     readonly batcher: Batcher<Float32Array, Float32Array>,
     readonly health: VersionHealth,
-  ) {}
+  ) {
+    this.images = new ImagePipeline(preprocessor, batcher);
+  }
 
   static async load(manifest: ClassifierManifest, version: string, dir: string, ctx: LoadContext): Promise<ClassifierVersion> {
     const labels = await readLabels(manifest.labels, dir, ctx.modelDir);
@@ -119,7 +120,7 @@ export class ClassifierVersion implements ServedVersion {
   /** Decodes, batches and classifies one image; answers the top `topK` labels. */
   async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
     // Overload is refused before any decoding: requests still being preprocessed hold queue places.
-    this.batcher.admit(this.preprocessing);
+    this.images.admit();
     this.active.enter();
     try {
       return await this.classifyInside(image, options, startedAtMs);
@@ -129,16 +130,7 @@ export class ClassifierVersion implements ServedVersion {
   }
 
   private async classifyInside(image: Uint8Array, options: ClassifyOptions, startedAtMs: number): Promise<ClassifyResult> {
-    const t0 = performance.now();
-    this.preprocessing++;
-    let slot: Float32Array;
-    try {
-      slot = await this.preprocessor.run(image);
-    } finally {
-      this.preprocessing--;
-    }
-    const preprocessMs = performance.now() - t0;
-    const batched = await this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    const { batched, preprocessMs } = await this.images.run(image, options, startedAtMs);
     const scores = this.manifest.postprocessing === 'softmax' ? softmax(batched.result) : batched.result;
     return {
       labels: topK(scores, options.topK, this.labels),

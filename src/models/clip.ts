@@ -13,7 +13,7 @@ import type { ClipManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
+import { ActiveRequests, ImagePipeline, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 
@@ -61,19 +61,21 @@ type TextItem = TokenizedPrompt;
 export class ClipVersion implements ServedVersion {
   readonly kind = 'clip';
   private readonly active = new ActiveRequests();
-  private preprocessing = 0;
+  private readonly images: ImagePipeline<Float32Array>;
 
   private constructor(
     readonly info: VersionInfo,
     readonly manifest: ClipManifest,
     private readonly sessions: readonly ModelSession[],
-    private readonly preprocessor: ImagePreprocessor,
+    preprocessor: ImagePreprocessor,
     readonly tokenizer: ClipTokenizer,
     readonly imageBatcher: Batcher<Float32Array, Float32Array>,
     readonly textBatcher: Batcher<TextItem, Float32Array>,
     private readonly cache: PromptCache,
     readonly health: VersionHealth,
-  ) {}
+  ) {
+    this.images = new ImagePipeline(preprocessor, imageBatcher);
+  }
 
   static async load(manifest: ClipManifest, version: string, dir: string, ctx: LoadContext): Promise<ClipVersion> {
     const clip = manifest.clip;
@@ -205,7 +207,7 @@ export class ClipVersion implements ServedVersion {
   }
 
   private async inside<T>(work: () => Promise<T>): Promise<T> {
-    this.imageBatcher.admit(this.preprocessing);
+    this.images.admit();
     this.active.enter();
     try {
       return await work();
@@ -215,16 +217,7 @@ export class ClipVersion implements ServedVersion {
   }
 
   private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
-    const t0 = performance.now();
-    this.preprocessing++;
-    let slot: Float32Array;
-    try {
-      slot = await this.preprocessor.run(image);
-    } finally {
-      this.preprocessing--;
-    }
-    const preprocessMs = performance.now() - t0;
-    const batched = await this.imageBatcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    const { batched, preprocessMs } = await this.images.run(image, options, startedAtMs);
     return { embedding: batched.result, batchSize: batched.batchSize, timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs } };
   }
 

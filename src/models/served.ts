@@ -5,11 +5,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
-import type { BatchRunner, BatcherHooks } from '../batching/batcher.js';
+import type { BatchRunner, Batched, Batcher, BatcherHooks } from '../batching/batcher.js';
 import type { LatencyModel } from '../batching/latency.js';
 import type { BatchingConfig } from '../batching/policy.js';
 import type { Metrics } from '../metrics.js';
-import type { ImageLimits } from './preprocess.js';
+import type { ImageLimits, ImagePreprocessor } from './preprocess.js';
 import type { PromptCache } from './prompt-cache.js';
 import { ModelSession, type Provider, type SessionOptions } from './session.js';
 
@@ -111,6 +111,41 @@ export class ActiveRequests {
   /** Resolves once no request is inside. */
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/**
+ * The image path every kind shares: admission that counts images still being decoded as queue
+ * places (so overload is refused before any decoding), decoding into a slot, and queueing the
+ * slot on the version's image batcher.
+ */
+export class ImagePipeline<R> {
+  /** Requests decoding their image right now (they join the queue next). */
+  private decoding = 0;
+
+  constructor(
+    private readonly preprocessor: ImagePreprocessor,
+    private readonly batcher: Batcher<Float32Array, R>,
+  ) {}
+
+  /** Throws QUEUE_FULL at once when the queue cannot take one more request. */
+  admit(): void {
+    this.batcher.admit(this.decoding);
+  }
+
+  /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
+  async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
+    const t0 = performance.now();
+    this.decoding++;
+    let slot: Float32Array;
+    try {
+      slot = await this.preprocessor.run(image);
+    } finally {
+      this.decoding--;
+    }
+    const preprocessMs = performance.now() - t0;
+    const batched = await this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    return { batched, preprocessMs };
   }
 }
 
