@@ -1,8 +1,7 @@
 // gRPC handlers of gateway.v1 ZeroShotClassify and Embed: thin adapters from the proto messages
 // to service.zeroShot, with the call's deadline, cancellation and authorization.
 import type * as grpc from '@grpc/grpc-js';
-import type { ClipTiming } from '../models/clip.js';
-import { authorization, requestId, timeoutMs, toServiceError } from './grpc.js';
+import { authorization, requestId, timeoutMs, timingMsg, toServiceError } from './grpc.js';
 import type { CallContext, GatewayService } from './service.js';
 import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
 
@@ -55,10 +54,6 @@ export function embedHandler(service: GatewayService): Unary<EmbedRequestMsg> {
       (err: unknown) => callback(toServiceError(err)),
     );
   };
-}
-
-function timingMsg(t: ClipTiming): unknown {
-  return { preprocess_ms: t.preprocessMs, queue_ms: t.queueMs, inference_ms: t.inferenceMs, text_ms: t.textMs, total_ms: t.totalMs };
 }
 
 function zeroShotMsg(r: ZeroShotResponse): unknown {

@@ -171,10 +171,15 @@ function toResponseMsg(r: ClassifyResponse): unknown {
     model: r.model,
     version: r.version,
     labels: r.labels,
-    timing: { preprocess_ms: r.timing.preprocessMs, queue_ms: r.timing.queueMs, inference_ms: r.timing.inferenceMs, total_ms: r.timing.totalMs },
+    timing: timingMsg(r.timing),
     batch_size: r.batchSize,
     request_id: r.requestId,
   };
+}
+
+/** The proto Timing message of any answer (text_ms only where a text tower ran). */
+export function timingMsg(t: { preprocessMs: number; queueMs: number; inferenceMs: number; totalMs: number; textMs?: number }): unknown {
+  return { preprocess_ms: t.preprocessMs, queue_ms: t.queueMs, inference_ms: t.inferenceMs, text_ms: t.textMs ?? 0, total_ms: t.totalMs };
 }
 
 function toModelMsg(m: ModelStatus): unknown {
