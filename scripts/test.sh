@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, as `npm test` runs it: system packages (installed only when missing),
-# type-check, lint, the TypeScript unit, integration and deploy tests (k8s schemas, promtool, a real
-# Prometheus), then the training package's tests.
+# type-check (the project, then the k6 load-test scripts against @types/k6 alone), lint, the
+# TypeScript unit, integration and deploy tests (k8s schemas, promtool, a real Prometheus), then the
+# training package's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 echo "== type-check"
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p loadtest/k6/tsconfig.json
 echo "== lint"
 npx eslint .
 echo "== TypeScript tests"
