@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (Python/PyTorch for training/, promtool),
+# Installs the Debian packages the test suite needs (Python/PyTorch for training/, gRPC for the KServe client test, promtool),
 # only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
 set -euo pipefail
 PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
+# gRPC for Python: the independent KServe v2 client of test/integration/kserve.test.ts (stubs made by grpc_tools.protoc).
+PY_PKGS+=(python3-grpcio python3-grpc-tools)
 # promtool and prometheus for deploy/ (rules checks, unit tests, the Prometheus end-to-end test).
 SYS_PKGS=(prometheus)
 missing=()
@@ -15,5 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy"
+/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, grpc, grpc_tools.protoc"
 command -v promtool >/dev/null && command -v prometheus >/dev/null

@@ -2,8 +2,9 @@
 // and the classify pipeline (preprocess per request -> batch -> session.run -> softmax/top-k
 // per request). A batch tensor is assembled by copying each request's slot into it (no
 // per-element work on the batch path) and is transferred to the instance's session thread.
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { Batcher } from '../batching/batcher.js';
+import { type Batched, Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
@@ -37,6 +38,26 @@ export interface ClassifyResult {
   readonly batchSize: number;
 }
 
+/** The graph's tensors as the tensor-in/tensor-out (KServe v2) protocol sees them. */
+export interface TensorIo {
+  /** Input tensor: one row (request item) is `itemDims` float32 values in the manifest's layout. */
+  readonly input: { readonly name: string; readonly itemDims: readonly number[]; readonly rowSize: number };
+  /** Output tensor: `width` float32 values per row (the graph's raw output, before postprocessing). */
+  readonly output: { readonly name: string; readonly width: number };
+}
+
+/** Raw output rows of a tensor request, in input row order. */
+export interface TensorResult {
+  readonly rows: readonly Float32Array[];
+  /** Largest batch any row of the request ran in. */
+  readonly batchSize: number;
+  /** Decoding time of encoded-image rows (0 for tensor rows), ms; the other fields are the slowest row's. */
+  readonly timing: Timing;
+}
+
+/** Options of a tensor request: one deadline and one cancellation signal for all its rows. */
+export type TensorOptions = Omit<ClassifyOptions, 'topK'>;
+
 /** A loaded, warmed-up classifier version. */
 export class ClassifierVersion implements ServedVersion {
   readonly kind = 'image-classifier';
@@ -50,6 +71,7 @@ export class ClassifierVersion implements ServedVersion {
     readonly labels: readonly string[],
     readonly batcher: Batcher<Float32Array, Float32Array>,
     readonly health: VersionHealth,
+    readonly io: TensorIo,
   ) {
     this.images = new ImagePipeline(preprocessor, batcher);
   }
@@ -76,6 +98,7 @@ export class ClassifierVersion implements ServedVersion {
       if (typeof classes === 'number' && classes > 0 && classes !== labels.length) {
         throw new Error(`graph output "${output.name}" has ${classes} classes but ${labels.length} labels were given`);
       }
+      const io: TensorIo = { input: { name: input.name, itemDims: wanted, rowSize: preprocessor.slotSize }, output: { name: output.name, width: labels.length } };
 
       const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
@@ -108,7 +131,7 @@ export class ClassifierVersion implements ServedVersion {
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
       const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health) });
-      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health);
+      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health, io);
       if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
       return served;
     } catch (err) {
@@ -137,6 +160,66 @@ export class ClassifierVersion implements ServedVersion {
       batchSize: batched.batchSize,
       timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs, totalMs: performance.now() - startedAtMs },
     };
+  }
+
+  /**
+   * Runs preprocessed input rows (each `io.input.rowSize` floats in the manifest's layout) through
+   * the version's batcher, one queue item per row, so they share batches with every other request;
+   * answers the raw output row of each (no softmax). Admission is all or nothing.
+   */
+  async inferTensors(rows: readonly Float32Array[], options: TensorOptions, startedAtMs = performance.now()): Promise<TensorResult> {
+    for (const row of rows) if (row.length !== this.io.input.rowSize) throw new GatewayError('INVALID_ARGUMENT', `an input row has ${row.length} values; the model takes ${this.io.input.rowSize}`);
+    this.images.admit(rows.length);
+    this.active.enter();
+    try {
+      return await this.eachRow(rows.length, options, startedAtMs, (i, signal) => this.images.submit(rows[i]!, { ...options, signal }, startedAtMs).then((batched) => ({ batched, preprocessMs: 0 })));
+    } finally {
+      this.active.exit();
+    }
+  }
+
+  /** Decodes each encoded image as /v1/classify does and runs it as one row; answers raw output rows. */
+  async inferImages(images: readonly Uint8Array[], options: TensorOptions, startedAtMs = performance.now()): Promise<TensorResult> {
+    this.images.admit(images.length);
+    this.active.enter();
+    try {
+      return await this.eachRow(images.length, options, startedAtMs, (i, signal) => this.images.run(images[i]!, { ...options, signal }, startedAtMs));
+    } finally {
+      this.active.exit();
+    }
+  }
+
+  /** Runs `count` rows concurrently; the first failure cancels the rest (they leave the queue) and is thrown. */
+  private async eachRow(
+    count: number,
+    options: TensorOptions,
+    startedAtMs: number,
+    run: (index: number, signal: AbortSignal) => Promise<{ batched: Batched<Float32Array>; preprocessMs: number }>,
+  ): Promise<TensorResult> {
+    const abort = new AbortController();
+    setMaxListeners(count + 8, abort.signal);
+    const outer = options.signal;
+    const onOuterAbort = (): void => abort.abort();
+    if (outer?.aborted) abort.abort();
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    try {
+      const done = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          run(i, abort.signal).catch((err: unknown) => {
+            abort.abort();
+            throw err;
+          }),
+        ),
+      );
+      const max = (f: (d: (typeof done)[number]) => number): number => done.reduce((m, d) => Math.max(m, f(d)), 0);
+      return {
+        rows: done.map((d) => d.batched.result),
+        batchSize: max((d) => d.batched.batchSize),
+        timing: { preprocessMs: max((d) => d.preprocessMs), queueMs: max((d) => d.batched.queueMs), inferenceMs: max((d) => d.batched.inferenceMs), totalMs: performance.now() - startedAtMs },
+      };
+    } finally {
+      outer?.removeEventListener('abort', onOuterAbort);
+    }
   }
 
   /** Requests inside this version, preprocessing included. */

@@ -128,9 +128,9 @@ export class ImagePipeline<R> {
     private readonly batcher: Batcher<Float32Array, R>,
   ) {}
 
-  /** Throws QUEUE_FULL at once when the queue cannot take one more request. */
-  admit(): void {
-    this.batcher.admit(this.decoding);
+  /** Throws QUEUE_FULL at once when the queue cannot take `count` more requests. */
+  admit(count = 1): void {
+    this.batcher.admit(this.decoding + count - 1);
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
@@ -144,8 +144,13 @@ export class ImagePipeline<R> {
       this.decoding--;
     }
     const preprocessMs = performance.now() - t0;
-    const batched = await this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    const batched = await this.submit(slot, options, startedAtMs);
     return { batched, preprocessMs };
+  }
+
+  /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
+  submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
+    return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
   }
 }
 

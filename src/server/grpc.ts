@@ -1,6 +1,6 @@
-// gRPC transport: a thin adapter from gateway.v1 (plus grpc.health.v1 and reflection) to the
-// domain calls in service.ts. Deadlines come from the call, cancellation from the call's
-// 'cancelled' event; every GatewayError maps to its catalog status.
+// gRPC transport: a thin adapter from gateway.v1 (plus grpc.health.v1, reflection, and KServe v2
+// from grpc-kserve.ts) to the domain calls in service.ts. Deadlines come from the call,
+// cancellation from the call's 'cancelled' event; every GatewayError maps to its catalog status.
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
 import type { ClassifyResponse, GatewayService } from './service.js';
+import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
 import { embedHandler, zeroShotHandler } from './grpc-zeroshot.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
@@ -126,9 +127,12 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
     },
   });
 
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  // KServe v2 / Open Inference Protocol on the same server and port.
+  const kserveDefinition = addKServeService(server, service);
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING', [KSERVE_SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService(packageDefinition).addToServer(server);
+  new ReflectionService({ ...packageDefinition, ...kserveDefinition }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     const tls = options.tls;
@@ -144,8 +148,7 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
     health,
     setServing(serving) {
       const status = serving ? 'SERVING' : 'NOT_SERVING';
-      health.setStatus('', status);
-      health.setStatus(SERVICE_NAME, status);
+      for (const name of ['', SERVICE_NAME, KSERVE_SERVICE_NAME]) health.setStatus(name, status);
     },
     close(graceMs) {
       return new Promise<void>((resolve) => {

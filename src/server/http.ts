@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { kserveRoutes } from './http-kserve.js';
 import { registerZeroShotRoutes } from './http-zeroshot.js';
 import type { GatewayService } from './service.js';
 
@@ -78,7 +79,8 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   // JSON bodies carry base64 images (4/3 larger) plus a few fields.
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024 }, (_req, body, done) => {
+  const jsonBodyLimit = Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024;
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
     try {
       done(null, JSON.parse(body as string));
     } catch (err) {
@@ -122,6 +124,8 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
 
   registerZeroShotRoutes(app, service, { maxImageBytes: options.maxImageBytes });
+  // KServe v2 / Open Inference Protocol: JSON tensors are verbose, so they get the JSON body limit.
+  await app.register(kserveRoutes(service, { bodyLimit: jsonBodyLimit }), { prefix: '/v2' });
 
   app.get('/v1/models', async (request) => ({ models: service.listModels({ authorization: request.headers.authorization }) }));
   app.get('/v1/models/:name', async (request) => {
@@ -249,7 +253,7 @@ function sendError(reply: FastifyReply, error: GatewayError, requestId: string):
 }
 
 /** fastify and multipart errors -> catalog errors. */
-function translateHttpError(err: unknown, maxImageBytes: number): GatewayError {
+export function translateHttpError(err: unknown, maxImageBytes: number): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e.code) {

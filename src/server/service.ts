@@ -8,9 +8,11 @@ import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
 import { ClassifierVersion, type ScoredLabel, type Timing } from '../models/classifier.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
 import { Authenticator, type Principal } from './auth.js';
+import { KServeService } from './kserve-service.js';
 import { ZeroShotService } from './zeroshot-service.js';
 
-export type Protocol = 'grpc' | 'http';
+/** Transport of a request, as the `protocol` metric label shows it (`-v2`: the KServe v2 protocol). */
+export type Protocol = 'grpc' | 'http' | 'grpc-v2' | 'http-v2';
 
 export interface ClassifyRequest {
   readonly model: string;
@@ -51,6 +53,8 @@ export class GatewayService {
   readonly auth: Authenticator;
   /** Zero-shot classification and embeddings (clip models). */
   readonly zeroShot: ZeroShotService;
+  /** The KServe v2 / Open Inference Protocol calls (tensor in, tensor out). */
+  readonly kserve: KServeService;
 
   constructor(
     readonly repository: ModelRepository,
@@ -60,6 +64,7 @@ export class GatewayService {
   ) {
     this.auth = new Authenticator(config.apiKeys);
     this.zeroShot = new ZeroShotService(this, repository, config);
+    this.kserve = new KServeService(this, repository, config);
   }
 
   /** Ready = every model finished loading (or failed) and not draining. */
@@ -108,7 +113,7 @@ export class GatewayService {
       versionLabel = served.info.version;
       const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
       const result = await served.classify(request.image, { topK, timeoutMs, signal: ctx.signal }, startedAtMs);
-      this.metrics.preprocessDuration.observe({ model: modelLabel }, result.timing.preprocessMs / 1000);
+      this.observePreprocess(modelLabel, result.timing.preprocessMs);
       this.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
       return { model: modelLabel, version: versionLabel, labels: result.labels, timing: result.timing, batchSize: result.batchSize, requestId: ctx.requestId };
     } catch (err) {
@@ -129,6 +134,11 @@ export class GatewayService {
     if (!Number.isInteger(requested) || requested < 0) throw new GatewayError('INVALID_ARGUMENT', `top_k must be a positive integer, got ${requested}`);
     if (requested > this.config.maxTopK) throw new GatewayError('INVALID_ARGUMENT', `top_k ${requested} exceeds the limit of ${this.config.maxTopK}`);
     return requested;
+  }
+
+  /** Records one request's image decoding time. */
+  observePreprocess(model: string, preprocessMs: number): void {
+    this.metrics.preprocessDuration.observe({ model }, preprocessMs / 1000);
   }
 
   record(ctx: CallContext, model: string, version: string, outcome: string, startedAtMs: number): void {

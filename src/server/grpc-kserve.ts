@@ -1,0 +1,137 @@
+// gRPC transport of the KServe v2 / Open Inference Protocol: inference.GRPCInferenceService from
+// KServe's grpc_predict_v2.proto, served beside gateway.v1 on the same server. A thin adapter to
+// service.kserve: typed contents or raw_input_contents in, and raw_output_contents out when the
+// request used raw inputs (as Triton does). Errors map through the catalog (toServiceError).
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { GatewayError } from '../errors.js';
+import { authorization, PROTO_LOADER_OPTIONS, requestId, timeoutMs, toServiceError } from './grpc.js';
+import type { ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
+import { type TensorData, float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
+import type { CallContext, GatewayService } from './service.js';
+
+export const KSERVE_PROTO_PATH = fileURLToPath(new URL('../../proto/kserve/grpc_predict_v2.proto', import.meta.url));
+export const KSERVE_SERVICE_NAME = 'inference.GRPCInferenceService';
+
+/** InferParameter with proto-loader's `oneofs: true` (int64 as a string: `longs: String`). */
+interface ParameterMsg {
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param';
+  bool_param?: boolean;
+  int64_param?: string;
+  string_param?: string;
+}
+
+interface ContentsMsg {
+  fp32_contents?: number[];
+  bytes_contents?: Buffer[];
+}
+
+interface InferRequestMsg {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters: Record<string, ParameterMsg>;
+  inputs: { name: string; datatype: string; shape: string[]; parameters: Record<string, ParameterMsg>; contents: ContentsMsg | null }[];
+  outputs: { name: string; parameters: Record<string, ParameterMsg> }[];
+  raw_input_contents: Buffer[];
+}
+
+type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+
+/** Loads grpc_predict_v2.proto (shared by the server and tests). */
+export function loadKServeProto(): { packageDefinition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
+  const packageDefinition = protoLoader.loadSync(KSERVE_PROTO_PATH, PROTO_LOADER_OPTIONS);
+  return { packageDefinition, grpcObject: grpc.loadPackageDefinition(packageDefinition) };
+}
+
+/** Adds inference.GRPCInferenceService to `server`; answers its package definition (for reflection). */
+export function addKServeService(server: grpc.Server, service: GatewayService): protoLoader.PackageDefinition {
+  const { packageDefinition, grpcObject } = loadKServeProto();
+  const definition = ((grpcObject['inference'] as grpc.GrpcObject)['GRPCInferenceService'] as grpc.ServiceClientConstructor).service;
+  const kserve = service.kserve;
+  const sync =
+    <Req>(work: (request: Req, ctx: CallContext) => unknown): Unary<Req> =>
+    (call, callback) => {
+      try {
+        callback(null, work(call.request, context(call)));
+      } catch (err) {
+        callback(toServiceError(err));
+      }
+    };
+  const modelInfer: Unary<InferRequestMsg> = (call, callback) => {
+    const ctx = context(call);
+    const msg = call.request;
+    let raw: boolean;
+    let inputs: V2Input[];
+    try {
+      raw = (msg.raw_input_contents ?? []).length > 0;
+      inputs = toInputs(msg, raw);
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    const outputs = (msg.outputs ?? []).map((o) => ({ name: o.name, parameters: toParameters(o.parameters) }));
+    kserve.infer({ model: msg.model_name ?? '', version: msg.model_version ?? '', id: msg.id || undefined, inputs, outputs }, ctx).then(
+      (response) => callback(null, toResponseMsg(response, msg.id || ctx.requestId, raw)),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+  server.addService(definition, {
+    ServerLive: sync(() => ({ live: kserve.live() })),
+    ServerReady: sync(() => ({ ready: kserve.ready() })),
+    ServerMetadata: sync(() => kserve.serverMetadata()),
+    ModelReady: sync<{ name: string; version: string }>((r, ctx) => ({ ready: kserve.modelReady(ctx, r.name ?? '', r.version || undefined) })),
+    ModelMetadata: sync<{ name: string; version: string }>((r, ctx) => kserve.modelMetadata(ctx, r.name ?? '', r.version || undefined)),
+    ModelInfer: modelInfer,
+  });
+  return packageDefinition;
+}
+
+/** The call's context: request id, deadline, cancellation and credentials. */
+function context(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+  const abort = new AbortController();
+  call.on('cancelled', () => abort.abort());
+  return { protocol: 'grpc-v2', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
+}
+
+/** Input tensors with their data: raw_input_contents[i] for input i, else the typed contents. */
+function toInputs(msg: InferRequestMsg, raw: boolean): V2Input[] {
+  const inputs = msg.inputs ?? [];
+  const rawContents = msg.raw_input_contents ?? [];
+  if (raw && rawContents.length !== inputs.length) {
+    throw new GatewayError('INVALID_ARGUMENT', `raw_input_contents has ${rawContents.length} entries for ${inputs.length} inputs; send one per input, in the order of "inputs"`);
+  }
+  return inputs.map((t, i) => {
+    const where = `input "${(t.name ?? '').slice(0, 64)}"`;
+    const contents = t.contents;
+    const typed = (contents?.fp32_contents?.length ?? 0) > 0 || (contents?.bytes_contents?.length ?? 0) > 0;
+    if (raw && typed) throw new GatewayError('INVALID_ARGUMENT', `${where} has typed contents while the request uses raw_input_contents; use one or the other`);
+    let data: TensorData;
+    if (raw) data = { kind: 'raw', bytes: rawContents[i]! };
+    else if (t.datatype === 'BYTES') data = { kind: 'bytes', values: contents?.bytes_contents ?? [] };
+    else data = { kind: 'fp32', values: contents?.fp32_contents ?? [] };
+    return { name: t.name ?? '', datatype: t.datatype ?? '', shape: parseShape(t.shape ?? [], where), data };
+  });
+}
+
+function toParameters(map: Record<string, ParameterMsg> | undefined): Parameters {
+  const out: Record<string, ParameterValue> = {};
+  for (const [key, p] of Object.entries(map ?? {})) {
+    const choice = p.parameter_choice;
+    if (choice === 'int64_param') out[key] = Number(p.int64_param);
+    else if (choice === 'bool_param') out[key] = Boolean(p.bool_param);
+    else if (choice === 'string_param') out[key] = p.string_param ?? '';
+  }
+  return out;
+}
+
+function toResponseMsg(r: V2InferResponse, id: string, raw: boolean): unknown {
+  const outputs = r.outputs.map((o) => {
+    const head = { name: o.name, datatype: o.datatype, shape: o.shape };
+    if (raw) return head;
+    return { ...head, contents: o.datatype === 'FP32' ? { fp32_contents: Array.from(o.values) } : { bytes_contents: o.values } };
+  });
+  const rawOutputs = raw ? r.outputs.map((o) => (o.datatype === 'FP32' ? float32Bytes(o.values) : joinLengthPrefixed(o.values))) : [];
+  return { model_name: r.modelName, model_version: r.modelVersion, id, outputs, raw_output_contents: rawOutputs };
+}

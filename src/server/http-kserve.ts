@@ -1,0 +1,192 @@
+// HTTP transport of the KServe v2 / Open Inference Protocol (a fastify plugin under /v2): health,
+// server and model metadata, and inference with JSON tensors or Triton's binary tensor data
+// extension (JSON header + little-endian bytes, `Inference-Header-Content-Length`). Errors answer
+// `{"error": "..."}` as the protocol says, with the catalog's HTTP status and code (x-error-code).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors.js';
+import type { Parameters, V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
+import { float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
+import type { TensorData } from './kserve-tensors.js';
+import { clientGone, headerTimeout, translateHttpError } from './http.js';
+import type { CallContext, GatewayService } from './service.js';
+
+export interface KServeHttpOptions {
+  /** Largest request body (JSON, or JSON header plus binary tensors), bytes. */
+  readonly bodyLimit: number;
+}
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+type Json = Record<string, unknown>;
+
+/** Registers the /v2 routes; call as `app.register(kserveRoutes(service, options), { prefix: '/v2' })`. */
+export function kserveRoutes(service: GatewayService, options: KServeHttpOptions) {
+  return async (v2: FastifyInstance): Promise<void> => {
+    const kserve = service.kserve;
+    // Any body (JSON, octet-stream, or none named, as tritonclient sends) arrives as one Buffer.
+    v2.removeAllContentTypeParsers();
+    v2.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_req, body, done) => done(null, body));
+
+    v2.setErrorHandler((err, request, reply) => {
+      const code = (err as { code?: string }).code;
+      const error =
+        code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? new GatewayError('PAYLOAD_TOO_LARGE', `request body too large: v2 requests are limited to ${options.bodyLimit} bytes`, { cause: err })
+          : translateHttpError(err, options.bodyLimit);
+      return sendV2Error(reply, error, request.id);
+    });
+    v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
+
+    const ctx = (request: FastifyRequest, reply?: FastifyReply): CallContext => ({
+      protocol: 'http-v2',
+      requestId: request.id,
+      timeoutMs: headerTimeout(request),
+      signal: reply ? clientGone(reply) : undefined,
+      authorization: request.headers.authorization,
+    });
+    // Health answers are booleans in the status code: 200 = true, 4xx = false (400, as Triton), empty body.
+    const flag = (reply: FastifyReply, value: boolean): FastifyReply => reply.code(value ? 200 : 400).send();
+
+    v2.get('/health/live', async (_request, reply) => flag(reply, kserve.live()));
+    v2.get('/health/ready', async (_request, reply) => flag(reply, kserve.ready()));
+    v2.get('/', async () => kserve.serverMetadata());
+
+    type Params = { name: string; version?: string };
+    v2.get('/models/:name', async (request) => kserve.modelMetadata(ctx(request), (request.params as Params).name));
+    v2.get('/models/:name/versions/:version', async (request) => {
+      const p = request.params as Params;
+      return kserve.modelMetadata(ctx(request), p.name, p.version);
+    });
+    v2.get('/models/:name/ready', async (request, reply) => flag(reply, kserve.modelReady(ctx(request), (request.params as Params).name)));
+    v2.get('/models/:name/versions/:version/ready', async (request, reply) => {
+      const p = request.params as Params;
+      return flag(reply, kserve.modelReady(ctx(request), p.name, p.version));
+    });
+
+    const infer = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const p = request.params as Params;
+      const parsed = parseInferBody(request);
+      const response = await kserve.infer({ ...parsed.request, model: p.name, version: p.version }, ctx(request, reply));
+      return sendInferResponse(reply, response, parsed.binaryOutput, parsed.request.id || request.id);
+    };
+    v2.post('/models/:name/infer', infer);
+    v2.post('/models/:name/versions/:version/infer', infer);
+  };
+}
+
+/** `{"error": message}` with the catalog status; the code and request id travel as headers. */
+function sendV2Error(reply: FastifyReply, error: GatewayError, requestId: string): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+  return reply.code(error.httpStatus).header('x-error-code', error.code).header('x-request-id', requestId).send({ error: error.message });
+}
+
+/** The inference request of a JSON body, or of a binary-extension body (JSON header, then tensors). */
+function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest, 'model' | 'version'>; binaryOutput: (name: string) => boolean } {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+  const headerValue = request.headers[HEADER_LENGTH];
+  let headerLength = body.length;
+  if (headerValue !== undefined) {
+    headerLength = Number(headerValue);
+    if (!Number.isSafeInteger(headerLength) || headerLength < 1 || headerLength > body.length) {
+      throw new GatewayError('INVALID_ARGUMENT', `${HEADER_LENGTH} is "${String(headerValue).slice(0, 32)}"; it must be the byte length of the JSON header, from 1 to the body length ${body.length}`);
+    }
+  }
+  if (body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'request body is empty; send the inference request JSON object');
+  const json = parseJson(body.subarray(0, headerLength));
+  let binary = body.subarray(headerLength);
+
+  const inputsValue = json['inputs'];
+  if (!Array.isArray(inputsValue) || inputsValue.length === 0) throw new GatewayError('INVALID_ARGUMENT', '"inputs" must be a non-empty array of input tensors');
+  const inputs = inputsValue.map((value, i): V2Input => {
+    const t = object(value, `inputs[${i}]`);
+    const name = string(t['name'], `inputs[${i}].name`);
+    const where = `input "${name.slice(0, 64)}"`;
+    const datatype = string(t['datatype'], `${where} datatype`);
+    if (!Array.isArray(t['shape'])) throw new GatewayError('INVALID_ARGUMENT', `${where} "shape" must be an array of integers`);
+    const shape = parseShape(t['shape'] as (string | number)[], where);
+    const parameters = parseParameters(t['parameters'], `${where} parameters`);
+    const size = parameters['binary_data_size'];
+    let data: TensorData;
+    if (size !== undefined) {
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new GatewayError('INVALID_ARGUMENT', `${where} parameter binary_data_size must be a non-negative integer`);
+      if (size > binary.length) throw new GatewayError('INVALID_ARGUMENT', `${where} binary_data_size is ${size} bytes but only ${binary.length} bytes of binary data follow the JSON header`);
+      data = { kind: 'raw', bytes: binary.subarray(0, size) };
+      binary = binary.subarray(size);
+    } else if (t['data'] !== undefined) {
+      data = { kind: 'json', value: t['data'] };
+    } else {
+      throw new GatewayError('INVALID_ARGUMENT', `${where} has no "data" (and no binary_data_size parameter)`);
+    }
+    return { name, datatype, shape, data };
+  });
+  if (binary.length > 0) throw new GatewayError('INVALID_ARGUMENT', `${binary.length} bytes of binary data follow the JSON header beyond what the inputs' binary_data_size parameters account for`);
+
+  const requestParameters = parseParameters(json['parameters'], 'parameters');
+  // Binary outputs: an output's "binary_data" wins over the request's "binary_data_output".
+  const binaryDefault = requestParameters['binary_data_output'] === true;
+  const binaryByName = new Map<string, boolean>();
+  let outputs: V2RequestedOutput[] | undefined;
+  if (json['outputs'] !== undefined) {
+    if (!Array.isArray(json['outputs'])) throw new GatewayError('INVALID_ARGUMENT', '"outputs" must be an array of requested outputs');
+    outputs = json['outputs'].map((value, i) => {
+      const o = object(value, `outputs[${i}]`);
+      const name = string(o['name'], `outputs[${i}].name`);
+      const parameters = parseParameters(o['parameters'], `output "${name.slice(0, 64)}" parameters`);
+      const binaryData = parameters['binary_data'];
+      if (typeof binaryData === 'boolean') binaryByName.set(name, binaryData);
+      return { name, parameters };
+    });
+  }
+  const id = json['id'] === undefined ? undefined : string(json['id'], '"id"');
+  return { request: { id, inputs, outputs }, binaryOutput: (name) => binaryByName.get(name) ?? binaryDefault };
+}
+
+/** JSON, or JSON header plus binary outputs when the request asked for any output as binary data. */
+function sendInferResponse(reply: FastifyReply, response: V2InferResponse, binaryOutput: (name: string) => boolean, id: string): FastifyReply {
+  const blobs: Buffer[] = [];
+  const outputs = response.outputs.map((o) => {
+    const head = { name: o.name, datatype: o.datatype, shape: o.shape };
+    if (binaryOutput(o.name)) {
+      const bytes = o.datatype === 'FP32' ? float32Bytes(o.values) : joinLengthPrefixed(o.values);
+      blobs.push(bytes);
+      return { ...head, parameters: { binary_data_size: bytes.length } };
+    }
+    return { ...head, data: o.datatype === 'FP32' ? Array.from(o.values) : o.values.map((v) => v.toString('utf8')) };
+  });
+  const body = { model_name: response.modelName, model_version: response.modelVersion, id, outputs };
+  if (blobs.length === 0) return reply.send(body);
+  const header = Buffer.from(JSON.stringify(body));
+  return reply.type('application/octet-stream').header(HEADER_LENGTH, String(header.length)).send(Buffer.concat([header, ...blobs]));
+}
+
+function parseJson(bytes: Buffer): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    // V8's message may quote the body; say only where it broke.
+    const position = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`);
+  }
+  return object(value, 'request body');
+}
+
+function object(value: unknown, where: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GatewayError('INVALID_ARGUMENT', `${where} must be a JSON object`);
+  return value as Json;
+}
+
+function string(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new GatewayError('INVALID_ARGUMENT', `${where} must be a non-empty string`);
+  return value;
+}
+
+/** `$parameters`: an object of string, number or boolean values (absent = none). */
+function parseParameters(value: unknown, where: string): Parameters {
+  if (value === undefined) return {};
+  const o = object(value, where);
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new GatewayError('INVALID_ARGUMENT', `${where} "${k.slice(0, 64)}" must be a string, number or boolean`);
+  }
+  return o as Parameters;
+}
