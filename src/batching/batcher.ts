@@ -3,6 +3,7 @@
 // instance, and answers every waiter exactly once. It knows nothing of images or sessions.
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
+import { ArrivalRate } from './arrivals.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
 import { BoundedQueue, type QueueEntry } from './queue.js';
@@ -49,12 +50,14 @@ export interface BatcherOptions {
 /** Dynamic batcher: queue + policy + driver for one model version. */
 export class Batcher<I, R> {
   readonly latency: LatencyModel;
+  private readonly arrivals = new ArrivalRate();
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly clock: () => number;
   private readonly hooks: BatcherHooks;
   private readonly idleInstances: number[];
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
+  private scheduleQueued = false;
   private inFlight = 0;
   private closedReason: GatewayError | undefined;
   private drainWaiters: (() => void)[] = [];
@@ -87,14 +90,19 @@ export class Batcher<I, R> {
    */
   submit(item: I, options: SubmitOptions = {}): Promise<Batched<R>> {
     if (this.closedReason) return Promise.reject(this.closedReason);
-    if (options.signal?.aborted) return Promise.reject(cancelled());
+    if (options.signal?.aborted) {
+      // Cancelled while it was being preprocessed: still a request dropped before inference.
+      this.hooks.onShed?.('cancelled', 1);
+      return Promise.reject(cancelled());
+    }
     const nowMs = this.clock();
     const startedAtMs = options.startedAtMs ?? nowMs;
     const deadlineMs = options.timeoutMs === undefined ? Infinity : startedAtMs + options.timeoutMs;
-    if (deadlineMs <= nowMs + this.latency.estimateMs(1)) {
+    if (deadlineMs <= nowMs + this.predictedRunMs(1)) {
       this.hooks.onShed?.('deadline', 1);
-      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, this.latency.estimateMs(1)));
+      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, this.predictedRunMs(1)));
     }
+    this.arrivals.record(nowMs);
     return new Promise<Batched<R>>((resolve, reject) => {
       const entry: QueueEntry<I, Batched<R>> = {
         item,
@@ -131,7 +139,7 @@ export class Batcher<I, R> {
         entry.detach = () => signal.removeEventListener('abort', onAbort);
       }
       this.reportDepth();
-      this.schedule();
+      this.scheduleSoon();
     });
   }
 
@@ -151,6 +159,20 @@ export class Batcher<I, R> {
     }
   }
 
+  /**
+   * Asks the policy once the current synchronous burst of submits is over (a request's prompts,
+   * or several requests decoded in one tick, are queued together), not once per submit: the
+   * adaptive policy would otherwise dispatch the first of a burst alone.
+   */
+  private scheduleSoon(): void {
+    if (this.scheduleQueued) return;
+    this.scheduleQueued = true;
+    queueMicrotask(() => {
+      this.scheduleQueued = false;
+      this.schedule();
+    });
+  }
+
   /** Runs the policy until it says wait or idle, then re-arms the one timer. */
   private schedule(): void {
     for (;;) {
@@ -163,6 +185,7 @@ export class Batcher<I, R> {
           oldestEnqueuedAtMs: this.queue.oldestEnqueuedAtMs(),
           earliestDeadlineMs: this.queue.earliestDeadlineMs(),
           idleInstances: this.idleInstances.length,
+          arrivalsPerMs: this.arrivals.perMs(nowMs),
         },
         nowMs,
         (n) => this.latency.estimateMs(n),
@@ -173,7 +196,7 @@ export class Batcher<I, R> {
       }
       let wakeMs = decision.action === 'wait' ? nowMs + decision.ms : Infinity;
       // While requests wait (even with every instance busy), wake when the first becomes hopeless.
-      if (this.queue.length > 0) wakeMs = Math.min(wakeMs, this.queue.earliestDeadlineMs() - this.latency.estimateMs(1));
+      if (this.queue.length > 0) wakeMs = Math.min(wakeMs, this.queue.earliestDeadlineMs() - this.predictedRunMs(1));
       this.arm(wakeMs, nowMs);
       return;
     }
@@ -196,10 +219,10 @@ export class Batcher<I, R> {
   }
 
   private shedExpired(nowMs: number): void {
-    const expired = this.queue.removeExpired(nowMs, this.latency.estimateMs(1));
+    const estimate = this.predictedRunMs(1);
+    const expired = this.queue.removeExpired(nowMs, estimate);
     if (expired.length === 0) return;
     this.hooks.onShed?.('deadline', expired.length);
-    const estimate = this.latency.estimateMs(1);
     for (const entry of expired) {
       entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, nowMs - entry.startedAtMs, estimate));
     }
@@ -218,10 +241,10 @@ export class Batcher<I, R> {
 
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
     // Requests that would miss their deadline even if this batch started now are shed, not run.
-    const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + this.latency.estimateMs(size));
+    const estimate = this.predictedRunMs(size);
+    const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + estimate);
     if (hopeless.length > 0) {
       this.hooks.onShed?.('deadline', hopeless.length);
-      const estimate = this.latency.estimateMs(size);
       for (const entry of hopeless) entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, startMs - entry.startedAtMs, estimate));
       this.maybeDrained();
     }
@@ -277,6 +300,15 @@ export class Batcher<I, R> {
         finish();
       },
     );
+  }
+
+  /**
+   * Run time the shedding decisions assume for a batch of n: the learned estimate under the
+   * adaptive policy; 0 under the fixed one, which (like Triton's queue timeout) drops only
+   * requests whose deadline has already passed.
+   */
+  private predictedRunMs(n: number): number {
+    return this.config.policy === 'adaptive' ? this.latency.estimateMs(n) : 0;
   }
 
   private reportDepth(): void {

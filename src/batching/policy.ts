@@ -1,9 +1,19 @@
 // The batching decision as a pure function of queue state and the clock (Triton's "dispatch n
 // now or wait t", without reading the clock or touching state), so it is unit-tested
 // table-driven with a fake clock. The driver in batcher.ts owns timers and I/O.
+//
+// Two policies. `fixed` is the Triton / TorchServe one: wait up to maxQueueDelayMs for a full
+// batch. `adaptive` (the default) also reads the learned run time per batch size and the current
+// arrival rate: it waits only as long as the load needs bigger batches (at light load it
+// dispatches at once instead of idling the instance for the delay), and dispatches early when
+// waiting would make the earliest deadline miss.
+
+export type BatchingPolicy = 'adaptive' | 'fixed';
 
 /** Batching settings of one model version (units in names). */
 export interface BatchingConfig {
+  /** `fixed`: Triton-style delay; `adaptive`: load- and deadline-aware (see the file header). */
+  readonly policy: BatchingPolicy;
   /** Largest batch handed to one session.run. */
   readonly maxBatchSize: number;
   /** Longest time the oldest queued request waits for companions, in ms. */
@@ -25,9 +35,11 @@ export interface QueueSnapshot {
   readonly earliestDeadlineMs: number;
   /** Instances free to start a batch now. */
   readonly idleInstances: number;
+  /** Recent arrival rate into the queue, requests per ms (adaptive policy only); default 0. */
+  readonly arrivalsPerMs?: number;
 }
 
-export type DispatchReason = 'full' | 'preferred' | 'delay' | 'deadline';
+export type DispatchReason = 'full' | 'preferred' | 'target' | 'delay' | 'deadline';
 
 export type Decision =
   | { readonly action: 'idle' }
@@ -46,15 +58,37 @@ const IDLE: Decision = { action: 'idle' };
 export const DEADLINE_MARGIN_MS = 2;
 
 /**
+ * The adaptive policy sizes batches so the instances serve this much more than the arrival
+ * rate: a batch just big enough to keep up would let any burst grow the queue without bound.
+ */
+export const LOAD_HEADROOM = 1.25;
+
+/**
+ * The smallest batch size whose throughput (n / run time of n, over all instances) keeps up
+ * with `arrivalsPerMs` plus LOAD_HEADROOM; maxBatchSize when none does. With no latency
+ * estimate yet it returns maxBatchSize, so an untrained policy waits like the fixed one.
+ */
+export function targetBatchSize(arrivalsPerMs: number, instances: number, maxBatchSize: number, estimateRunMs: RunTimeEstimate): number {
+  if (!(estimateRunMs(1) > 0)) return maxBatchSize;
+  const neededPerMs = (Math.max(0, arrivalsPerMs) / Math.max(1, instances)) * LOAD_HEADROOM;
+  for (let n = 1; n < maxBatchSize; n++) {
+    if (n / estimateRunMs(n) >= neededPerMs) return n;
+  }
+  return maxBatchSize;
+}
+
+/**
  * Decides whether to dispatch a batch now (and how big) or how long to wait.
  *
  * - Nothing queued, or no idle instance: idle (the driver asks again on enqueue or batch end).
  * - A full batch, or the largest preferred size, is ready: dispatch it.
- * - Waiting any longer would make the earliest deadline miss (deadline minus predicted run time
- *   of the current batch, minus DEADLINE_MARGIN_MS): dispatch now.
+ * - adaptive: waiting any longer would make the earliest deadline miss (deadline minus predicted
+ *   run time of the current batch, minus DEADLINE_MARGIN_MS): dispatch now.
+ * - adaptive: the queue already holds the batch size the arrival rate needs (targetBatchSize):
+ *   dispatch it; waiting longer only adds latency.
  * - The oldest request waited maxQueueDelayMs: dispatch the largest preferred size that fits, or
  *   everything queued.
- * - Otherwise wait until the first of those two instants.
+ * - Otherwise wait until the first of those instants (new arrivals ask again).
  */
 export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: number, estimateRunMs: RunTimeEstimate): Decision {
   const { queueLength } = queue;
@@ -69,8 +103,12 @@ export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: numb
     return { action: 'dispatch', size: largestPreferred, reason: 'preferred' };
   }
 
-  const slackMs = queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength) - DEADLINE_MARGIN_MS;
+  const adaptive = config.policy === 'adaptive';
+  const slackMs = adaptive ? queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength) - DEADLINE_MARGIN_MS : Infinity;
   if (slackMs <= 0) return { action: 'dispatch', size: queueLength, reason: 'deadline' };
+  if (adaptive && queueLength >= targetBatchSize(queue.arrivalsPerMs ?? 0, config.instances, maxBatch, estimateRunMs)) {
+    return { action: 'dispatch', size: queueLength, reason: 'target' };
+  }
 
   const delayLeftMs = queue.oldestEnqueuedAtMs + config.maxQueueDelayMs - nowMs;
   if (delayLeftMs <= 0) {

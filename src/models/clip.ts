@@ -110,6 +110,7 @@ export class ClipVersion implements ServedVersion {
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
       const textBatchDim = textInput.shape[0];
       const textBatching = {
+        policy: manifest.batching.policy,
         maxBatchSize: effectiveMaxBatchSize(Math.max(manifest.batching.maxBatchSize, 64), typeof textBatchDim === 'number' ? textBatchDim : undefined),
         maxQueueDelayMs: manifest.batching.maxQueueDelayMs,
         preferredBatchSizes: [],

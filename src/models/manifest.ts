@@ -41,6 +41,8 @@ export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 export const BatchingSchema = z
   .object({
+    /** `adaptive` (load- and deadline-aware) or `fixed` (Triton-style delay); see batching/policy.ts. */
+    policy: z.enum(['adaptive', 'fixed']).default('adaptive'),
     maxBatchSize: positiveInt.max(1024).default(32),
     maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
     preferredBatchSizes: z.array(positiveInt).default([]),

@@ -25,7 +25,7 @@ interface Gateway {
 
 /** Starts `src/main.ts` as a process over a repository with one patient model (its batches wait `maxQueueDelayMs`). */
 async function startGateway(maxQueueDelayMs: number, drainTimeoutMs: number): Promise<Gateway> {
-  const modelsDir = await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient', patch: { batching: { maxBatchSize: 64, maxQueueDelayMs } } }]);
+  const modelsDir = await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient', patch: { batching: { policy: 'fixed', maxBatchSize: 64, maxQueueDelayMs } } }]);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--host', '127.0.0.1', '--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--drain-timeout-ms', String(drainTimeoutMs)], {
     cwd: REPO_ROOT,
     env: { ...process.env, GATEWAY_EXECUTION_PROVIDER: 'cpu', GATEWAY_INTRA_OP_THREADS: '1' },

@@ -30,8 +30,10 @@ describe('dynamic batching', () => {
     const slow = join(FIXTURE_MODELS, 'slow-dynamic');
     gw = await startTestGateway(
       await makeRepository([
-        { from: tiny, as: 'tiny', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 200 } } },
-        { from: tiny, as: 'tiny-patient', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
+        // fixed: concurrent requests wait 200 ms / 5 s for companions whatever the load.
+        { from: tiny, as: 'tiny', patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 200 } } },
+        { from: tiny, as: 'tiny-patient', patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
+        { from: tiny, as: 'tiny-adaptive', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
         { from: slow, as: 'slow', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 2 } } },
         { from: slow, as: 'slow-deep', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 16 } } },
       ]),
@@ -61,10 +63,18 @@ describe('dynamic batching', () => {
     assert.ok(ok.some((a) => (a.json['batch_size'] as number) > 1), 'valid images did not share a batch');
   });
 
-  it('dispatches before maxQueueDelayMs when the deadline requires it', async () => {
-    const { status, json } = await postImage(gw.http, 'model=tiny-patient', image, 'image/png', { 'x-request-timeout-ms': '400' });
+  it('fixed policy: a deadline shorter than maxQueueDelayMs expires in the queue (DEADLINE_EXCEEDED / 504)', async () => {
+    const { status, json } = await postImage(gw.http, 'model=tiny-patient', image, 'image/png', { 'x-request-timeout-ms': '300' });
+    assert.equal(status, 504);
+    assert.equal((json['error'] as { code: string }).code, 'DEADLINE_EXCEEDED');
+  });
+
+  it('adaptive policy: a lone request at light load is not held for maxQueueDelayMs', async () => {
+    // No deadline pressure (the 10 s model default): only the load rule can dispatch before 5 s.
+    const { status, json } = await postImage(gw.http, 'model=tiny-adaptive', image);
     assert.equal(status, 200);
-    assert.ok((json['timing'] as { queueMs: number }).queueMs < 5000);
+    const queueMs = (json['timing'] as { queueMs: number }).queueMs;
+    assert.ok(queueMs < 2500, `queued ${queueMs} ms of the 5000 ms maxQueueDelayMs`);
   });
 
   it('refuses at once with RESOURCE_EXHAUSTED / 429 when the queue is full', async () => {

@@ -10,7 +10,7 @@ import { FIXTURE_MODELS, grpcCode, makeRepository, postImage, startTestGateway }
 
 describe('readiness and drain', () => {
   it('turns ready after loading, and drains on shutdown without losing a queued request', async () => {
-    const root = await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 600 } } }]);
+    const root = await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient', patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 600 } } }]);
     const gw = await startTestGateway(root, {}, { waitLoaded: false });
     try {
       assert.equal(gw.gateway.service.ready, false, 'ready before models loaded');

@@ -61,7 +61,8 @@ describe('zero-shot classification (tiny-clip fixture)', () => {
   before(async () => {
     gw = await startTestGateway(
       await makeRepository([
-        { from: TINY_CLIP, as: 'clip', patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 20 } } },
+        // fixed: text encodes of concurrent requests wait 20 ms for each other whatever the load.
+        { from: TINY_CLIP, as: 'clip', patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 20 } } },
         { from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'tiny' },
         // A text tower with an attention_mask input, served with two different pad ids.
         { from: TINY_CLIP, as: 'masked-pad-eot', patch: { clip: { ...tinyClip, textEncoder: { ...tinyClip.textEncoder, file: 'text_encoder_masked.onnx' } } } },

@@ -2,6 +2,7 @@
 // one-result-per-item contract, queue-full, cancellation and deadline shedding. No sleeps.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { ArrivalRate } from '../../src/batching/arrivals.js';
 import { Batcher } from '../../src/batching/batcher.js';
 import { LatencyModel } from '../../src/batching/latency.js';
 import type { BatchingConfig } from '../../src/batching/policy.js';
@@ -19,7 +20,7 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-const config: BatchingConfig = { maxBatchSize: 4, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 6, instances: 1 };
+const config: BatchingConfig = { policy: 'adaptive', maxBatchSize: 4, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 6, instances: 1 };
 
 describe('Batcher', () => {
   let now = 0;
@@ -35,6 +36,8 @@ describe('Batcher', () => {
     return done.promise;
   };
   const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  /** Lets the batcher run the policy it deferred to the end of the synchronous burst of submits. */
+  const settle = (): Promise<void> => Promise.resolve();
 
   beforeEach(() => {
     now = 1000;
@@ -46,6 +49,7 @@ describe('Batcher', () => {
   it('dispatches a full batch at once and answers each waiter with its own result', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    await settle();
     assert.equal(calls.length, 1);
     assert.deepEqual(calls[0]!.items, [1, 2, 3, 4]);
     calls[0]!.done.resolve(['a', 'b', 'c', 'd']);
@@ -57,6 +61,7 @@ describe('Batcher', () => {
   it('waits maxQueueDelayMs for companions, then dispatches the partial batch', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [b.submit(1), b.submit(2)];
+    await settle();
     advance(4);
     assert.equal(calls.length, 0, 'dispatched before the delay ran out');
     advance(1);
@@ -69,6 +74,7 @@ describe('Batcher', () => {
   it('refuses at once with QUEUE_FULL past maxQueueSize', async () => {
     const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
     const accepted = Array.from({ length: 6 }, (_, i) => b.submit(i));
+    await settle();
     await assert.rejects(b.submit(99), (err: GatewayError) => err.code === 'QUEUE_FULL' && /maxQueueSize 6/.test(err.message));
     assert.equal(b.pending, 6);
     advance(1000);
@@ -79,6 +85,7 @@ describe('Batcher', () => {
   it('fails every waiter when the runner returns the wrong number of results', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    await settle();
     calls[0]!.done.resolve(['only one']);
     for (const a of answers) await assert.rejects(a, (err: GatewayError) => err.code === 'INFERENCE_FAILED' && /1 results for 4/.test(err.message));
     assert.equal(b.pending, 0);
@@ -87,10 +94,12 @@ describe('Batcher', () => {
   it('rejects each waiter of a failed batch with the same error, then keeps serving', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    await settle();
     calls[0]!.done.reject(new Error('session exploded'));
     const errors = await Promise.all(answers.map((a) => a.then(() => undefined, (e: unknown) => e)));
     assert.ok(errors.every((e) => e === errors[0] && (e as GatewayError).code === 'INFERENCE_FAILED'));
     const next = [5, 6, 7, 8].map((n) => b.submit(n));
+    await settle();
     calls[1]!.done.resolve(['e', 'f', 'g', 'h']);
     assert.equal((await Promise.all(next)).length, 4);
   });
@@ -103,6 +112,7 @@ describe('Batcher', () => {
     abort.abort();
     await assert.rejects(cancelled, (err: GatewayError) => err.code === 'CANCELLED');
     assert.equal(b.pending, 1);
+    await settle();
     advance(5);
     assert.deepEqual(calls[0]!.items, [1]);
     calls[0]!.done.resolve(['one']);
@@ -117,6 +127,7 @@ describe('Batcher', () => {
     const first = b.submit(1); // occupies the only instance
     const late = b.submit(2, { timeoutMs: 15 });
     late.catch(() => {}); // observed below; keeps the early rejection from counting as unhandled
+    await settle();
     assert.equal(calls.length, 1);
     advance(6); // now 9 ms left, but a run takes 10: hopeless
     await flush();
@@ -130,21 +141,64 @@ describe('Batcher', () => {
   it('sheds at dispatch a queued request the batch would finish too late for, and runs the rest', async () => {
     const latency = new LatencyModel();
     latency.observe(1, 10);
-    latency.observe(2, 10);
+    latency.observe(2, 14); // 6 ms + 4 ms per item
     const b = new Batcher<number, string>({ ...config, maxBatchSize: 2 }, runner, { clock, latency });
-    const first = b.submit(1);
+    const first = b.submit(1); // light load: runs at once, alone
+    await settle();
     const second = b.submit(2);
-    const tight = b.submit(3, { timeoutMs: 25 }); // would finish at 10 + 10 = 20 if run next: ok
-    const tighter = b.submit(4, { timeoutMs: 15 }); // 20 > 15: hopeless once the first batch ends
+    const tighter = b.submit(3, { timeoutMs: 22 }); // next batch of 2 starts at 10, ends at 24 > 22: hopeless
+    const tight = b.submit(4, { timeoutMs: 30 });
     tighter.catch(() => {});
+    await settle();
+    assert.deepEqual(calls[0]!.items, [1]);
+    advance(10);
+    calls[0]!.done.resolve(['a']);
+    await first;
+    await flush();
+    await assert.rejects(tighter, (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(calls[1]!.items, [2, 4]);
+    calls[1]!.done.resolve(['b', 'd']);
+    assert.deepEqual([(await second).result, (await tight).result], ['b', 'd']);
+  });
+
+  it('fixed policy runs what the latency model says will be late, dropping only the already expired', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 10);
+    latency.observe(2, 14);
+    const b = new Batcher<number, string>({ ...config, policy: 'fixed', maxBatchSize: 2 }, runner, { clock, latency });
+    const first = b.submit(1);
+    const second = b.submit(2); // fills the batch of 2
+    const late = b.submit(3, { timeoutMs: 22 }); // the adaptive policy would shed it
+    const expired = b.submit(4, { timeoutMs: 8 });
+    expired.catch(() => {});
+    await settle();
+    assert.deepEqual(calls[0]!.items, [1, 2]);
     advance(10);
     calls[0]!.done.resolve(['a', 'b']);
     await Promise.all([first, second]);
     await flush();
-    await assert.rejects(tighter, (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED');
-    assert.deepEqual(calls[1]!.items, [3]);
+    await assert.rejects(expired, (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED');
+    assert.deepEqual(calls[1]!.items, [3]); // its fixed delay expired while the instance was busy
     calls[1]!.done.resolve(['c']);
-    assert.equal((await tight).result, 'c');
+    assert.equal((await late).result, 'c');
+  });
+
+  it('adaptive policy at light load dispatches at once instead of waiting out the delay', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 1);
+    latency.observe(4, 2);
+    const b = new Batcher<number, string>({ ...config, maxQueueDelayMs: 1000 }, runner, { clock, latency });
+    const answer = b.submit(1);
+    await settle();
+    assert.deepEqual(calls[0]!.items, [1]);
+    calls[0]!.done.resolve(['one']);
+    assert.equal((await answer).result, 'one');
+    const fixed = new Batcher<number, string>({ ...config, policy: 'fixed', maxQueueDelayMs: 1000 }, runner, { clock, latency });
+    void fixed.submit(2).catch(() => {});
+    await settle();
+    assert.equal(calls.length, 1, 'the fixed policy waits for companions');
+    advance(1000);
+    assert.deepEqual(calls[1]!.items, [2]);
   });
 
   it('admit() refuses when requests still being prepared would overflow the queue', () => {
@@ -165,6 +219,7 @@ describe('Batcher', () => {
   it('drain() resolves once in-flight batches finish; close() refuses new work', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [1, 2, 3, 4].map((n) => b.submit(n));
+    await settle();
     let drained = false;
     const drain = b.drain().then(() => (drained = true));
     b.close(new GatewayError('SHUTTING_DOWN', 'bye'));
@@ -177,9 +232,10 @@ describe('Batcher', () => {
     assert.equal(drained, true);
   });
 
-  it('runs batches on every instance concurrently', () => {
-    const b = new Batcher<number, string>({ ...config, instances: 2 }, runner, { clock });
+  it('runs batches on every instance concurrently', async () => {
+    const b = new Batcher<number, string>({ ...config, instances: 2, maxQueueSize: 16 }, runner, { clock });
     for (let i = 0; i < 12; i++) void b.submit(i).catch(() => {});
+    await settle();
     assert.equal(calls.length, 2, 'two instances should each take a full batch');
     assert.equal(b.queueLength, 4);
   });
@@ -205,3 +261,20 @@ describe('LatencyModel', () => {
     assert.ok(Math.abs(m.estimateMs(2) - 2) < 1e-9);
   });
 });
+
+describe('ArrivalRate', () => {
+  it('converges to the rate of steady arrivals', () => {
+    const rate = new ArrivalRate(100);
+    for (let t = 0; t <= 2000; t += 4) rate.record(t); // one every 4 ms
+    assert.ok(Math.abs(rate.perMs(2000) - 0.25) < 0.01, `${rate.perMs(2000)}`);
+  });
+
+  it('decays after arrivals stop', () => {
+    const rate = new ArrivalRate(100);
+    for (let t = 0; t <= 1000; t += 1) rate.record(t);
+    assert.ok(rate.perMs(1000) > 0.9);
+    assert.ok(rate.perMs(1500) < 0.01);
+    assert.equal(new ArrivalRate().perMs(123), 0);
+  });
+});
+

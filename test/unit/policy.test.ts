@@ -1,9 +1,11 @@
 // Table-driven tests of the pure batching policy with a fake clock: no timers, no sleeps.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BatchingConfig, type Decision, type QueueSnapshot, decide, effectiveMaxBatchSize } from '../../src/batching/policy.js';
+import { type BatchingConfig, type Decision, type QueueSnapshot, decide, effectiveMaxBatchSize, targetBatchSize } from '../../src/batching/policy.js';
 
-const base: BatchingConfig = { maxBatchSize: 8, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 100, instances: 1 };
+// Most rows are about the delay: with no latency estimate (noCost) the adaptive policy waits like
+// the fixed one. Rows with an estimate set the arrival rate they need.
+const base: BatchingConfig = { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 100, instances: 1 };
 const noCost = (): number => 0;
 const linear = (n: number): number => 2 + n; // 2 ms fixed + 1 ms per item
 
@@ -70,14 +72,14 @@ const cases: Case[] = [
   {
     name: 'deadline shortens the wait to the latest useful start',
     config: { maxQueueDelayMs: 50 },
-    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 110 },
+    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 110, arrivalsPerMs: 10 },
     nowMs: 100,
     estimate: linear, // run of 2 = 4 ms: must start by 106, less the 2 ms margin
     expected: { action: 'wait', ms: 4 },
   },
   {
     name: 'a far deadline does not shorten the delay',
-    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 10_000 },
+    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 10_000, arrivalsPerMs: 10 },
     nowMs: 100,
     estimate: linear,
     expected: { action: 'wait', ms: 5 },
@@ -88,6 +90,51 @@ const cases: Case[] = [
     queue: { queueLength: 4, oldestEnqueuedAtMs: 100 },
     nowMs: 100,
     expected: { action: 'dispatch', size: 1, reason: 'full' },
+  },
+  {
+    name: 'adaptive at light load dispatches at once: waiting only adds latency',
+    queue: { queueLength: 1, oldestEnqueuedAtMs: 100, arrivalsPerMs: 0.01 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'dispatch', size: 1, reason: 'target' },
+  },
+  {
+    // 0.5/ms x 1.25 headroom needs n / (2 + n) >= 0.625: n >= 4
+    name: 'adaptive under heavy load waits for the batch size the load needs',
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'wait', ms: 4 },
+  },
+  {
+    name: 'adaptive under heavy load dispatches once the needed size is queued',
+    queue: { queueLength: 4, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'dispatch', size: 4, reason: 'target' },
+  },
+  {
+    name: 'adaptive spreads the load over instances: two halve the needed size',
+    config: { instances: 2 },
+    queue: { queueLength: 1, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'dispatch', size: 1, reason: 'target' },
+  },
+  {
+    name: 'adaptive still honours the delay cap under heavy load',
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 90, arrivalsPerMs: 0.5 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'dispatch', size: 3, reason: 'delay' },
+  },
+  {
+    name: 'fixed ignores deadline pressure and waits out the delay',
+    config: { policy: 'fixed' },
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, earliestDeadlineMs: 105, arrivalsPerMs: 0.01 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'wait', ms: 4 },
   },
 ];
 
@@ -104,4 +151,11 @@ describe('effectiveMaxBatchSize()', () => {
   it('caps at a fixed graph batch dimension', () => assert.equal(effectiveMaxBatchSize(32, 1), 1));
   it('keeps the configured size for a dynamic axis', () => assert.equal(effectiveMaxBatchSize(32, -1), 32));
   it('keeps the configured size when the axis is symbolic', () => assert.equal(effectiveMaxBatchSize(32, undefined), 32));
+});
+
+describe('targetBatchSize()', () => {
+  it('is the max batch with no latency estimate yet', () => assert.equal(targetBatchSize(0.01, 1, 8, noCost), 8));
+  it('is 1 when one-at-a-time keeps up', () => assert.equal(targetBatchSize(0.1, 1, 8, linear), 1));
+  it('grows with the arrival rate', () => assert.equal(targetBatchSize(0.5, 1, 8, linear), 4));
+  it('is the max batch when no size keeps up', () => assert.equal(targetBatchSize(5, 1, 8, linear), 8));
 });
