@@ -210,6 +210,7 @@ function toModelMsg(m: ModelStatus): unknown {
             max_queue_size: v.info.batching.maxQueueSize,
             instances: v.info.batching.instances,
             default_timeout_ms: v.info.batching.defaultTimeoutMs,
+            policy: v.info.batching.policy,
           }
         : null,
     })),
