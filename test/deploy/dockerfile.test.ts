@@ -141,7 +141,13 @@ describe('deploy/Dockerfile', () => {
     }
     assert.ok(needed.includes('proto/gateway/v1/gateway.proto'), needed.join(', '));
     for (const name of ['cpu', 'gpu']) {
-      const dests = of(stage(name), 'COPY').map((i) => i.getArguments().map((a) => a.getValue()).at(-1)!.replace(/^\.\//, '').replace(/\/$/, ''));
+      // Where each COPY puts things; into a directory (`COPY package.json ./`), a file keeps its name.
+      const dests = of(stage(name), 'COPY').flatMap((i) => {
+        const args = i.getArguments().map((a) => a.getValue()).filter((a) => !a.startsWith('--'));
+        const dest = args.at(-1)!.replace(/^\.\//, '');
+        if (dest !== '' && !dest.endsWith('/')) return [dest];
+        return args.slice(0, -1).map((src) => `${dest}${src.split('/').at(-1)!}`);
+      });
       for (const path of needed) {
         assert.ok(existsSync(join(REPO_ROOT, path)), `${path} is read at run time but does not exist`);
         assert.ok(dests.some((d) => path === d || path.startsWith(`${d}/`)), `${name} image lacks ${path} (read at run time)`);
