@@ -2,19 +2,13 @@
 // each started as its own process on the same model, driven by 32 concurrent gRPC clients for a
 // fixed number of requests. Prints throughput, p50/p99 latency and the batched/unbatched ratio.
 //   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32]
-import { type ChildProcess, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
 import { GatewayClient } from '../test/helpers/gateway.js';
-
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
+import { ROOT, startGatewayWith } from './lib/server-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,13 +53,8 @@ async function main(): Promise<void> {
 }
 
 async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
-  const root = await mkdtemp(join(tmpdir(), 'bench-models-'));
-  await cp(join(values['models-dir'], model), join(root, model), { recursive: true });
-  const manifestPath = join(root, model, 'model.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { batching?: Record<string, unknown> };
-  manifest.batching = { ...manifest.batching, maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096 };
-  await writeFile(manifestPath, JSON.stringify(manifest));
-  const { child, grpcPort, httpPort } = await startGateway(root);
+  const gateway = await startGatewayWith(join(values['models-dir'], model), { maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096 });
+  const { grpcPort, httpPort } = gateway;
   const client = new GatewayClient(`127.0.0.1:${grpcPort}`);
   try {
     await drive(client, images, Math.min(200, requests)); // warm-up
@@ -81,9 +70,7 @@ async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
     return result;
   } finally {
     client.close();
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-    await rm(root, { recursive: true, force: true });
+    await gateway.stop();
   }
 }
 
@@ -117,25 +104,6 @@ async function batchStats(httpPort: number): Promise<{ sum: number; count: numbe
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const read = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
   return { sum: read('gateway_batch_size_sum'), count: read('gateway_batch_size_count') };
-}
-
-async function startGateway(modelsDir: string): Promise<{ child: ChildProcess; grpcPort: number; httpPort: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', 'cpu'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let ports: { grpcPort: number; httpPort: number } | undefined;
-  for await (const line of createInterface({ input: child.stdout })) {
-    const log = JSON.parse(line) as { msg: string; grpcPort?: number; httpPort?: number; unavailable?: string[] };
-    if (log.msg === 'gateway listening') ports = { grpcPort: log.grpcPort!, httpPort: log.httpPort! };
-    if (log.msg === 'gateway ready') {
-      if (log.unavailable?.length) throw new Error(`model unavailable: ${log.unavailable.join(', ')}`);
-      break;
-    }
-  }
-  if (!ports) throw new Error('gateway did not start');
-  child.stdout.resume();
-  return { child, ...ports };
 }
 
 main().catch((err: unknown) => {
