@@ -1,0 +1,67 @@
+// What the load generator sends to: one classify request per call over gRPC (@grpc/grpc-js on the
+// project's proto, through the tests' GatewayClient) or HTTP (undici pool, raw image body). An
+// answer is an Outcome: ok, or a code (gRPC status name, "HTTP <status>", or a transport error).
+import * as grpc from '@grpc/grpc-js';
+import { Pool } from 'undici';
+import { GatewayClient } from '../../test/helpers/gateway.js';
+import type { ImageSet } from './images.js';
+
+export type Outcome = { readonly ok: true } | { readonly ok: false; readonly code: string };
+
+/** A request sender; `send(i)` uses image i modulo the set. */
+export interface Target {
+  readonly protocol: 'grpc' | 'http';
+  /** `deadlineEpochMs`: absolute deadline (Date.now() clock) passed to the server and enforced by the client. */
+  send(i: number, deadlineEpochMs?: number): Promise<Outcome>;
+  close(): Promise<void>;
+}
+
+const OK: Outcome = { ok: true };
+
+/** gRPC `Classify` on one channel (HTTP/2 multiplexes every concurrent call). */
+export function grpcTarget(port: number, model: string, images: ImageSet): Target {
+  const client = new GatewayClient(`127.0.0.1:${port}`);
+  const classify = client.raw['Classify']!;
+  const requests = images.images.map((image) => ({ model, image, top_k: 1 }));
+  return {
+    protocol: 'grpc',
+    send: (i, deadlineEpochMs) =>
+      new Promise((resolve) => {
+        const options: grpc.CallOptions = deadlineEpochMs === undefined ? {} : { deadline: new Date(deadlineEpochMs) };
+        classify.call(client.raw, requests[i % requests.length], new grpc.Metadata(), options, (err: grpc.ServiceError | null) =>
+          resolve(err ? { ok: false, code: grpc.status[err.code] ?? `grpc ${err.code}` } : OK),
+        );
+      }),
+    close: async () => client.close(),
+  };
+}
+
+/** HTTP `POST <path>?model=<model>&top_k=1` with the raw image, over a keep-alive pool of `connections`. */
+export function httpTarget(port: number, model: string, images: ImageSet, connections: number, path = '/v1/classify'): Target {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const fullPath = `${path}?model=${encodeURIComponent(model)}&top_k=1`;
+  return {
+    protocol: 'http',
+    send: async (i, deadlineEpochMs) => {
+      const k = i % images.images.length;
+      const headers: Record<string, string> = { 'content-type': images.contentTypes[k]! };
+      let signal: AbortSignal | undefined;
+      if (deadlineEpochMs !== undefined) {
+        const leftMs = Math.floor(deadlineEpochMs - Date.now());
+        if (leftMs <= 0) return { ok: false, code: 'DEADLINE_EXCEEDED' };
+        headers['x-request-timeout-ms'] = String(leftMs);
+        signal = AbortSignal.timeout(leftMs);
+      }
+      try {
+        const res = await pool.request({ method: 'POST', path: fullPath, headers, body: images.images[k]!, signal });
+        await res.body.text();
+        return res.statusCode === 200 ? OK : { ok: false, code: `HTTP ${res.statusCode}` };
+      } catch (err) {
+        const e = err as { name?: string; code?: string };
+        if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return { ok: false, code: 'DEADLINE_EXCEEDED' };
+        return { ok: false, code: e.code ?? e.name ?? 'ERROR' };
+      }
+    },
+    close: () => pool.close(),
+  };
+}
