@@ -1,0 +1,148 @@
+// The physical limit: what this machine does with the model and images in-process, no network,
+// no queue: the gateway's own preprocessing (sharp decode + resize + normalize) plus session.run,
+// over all cores. Two layouts are tried, one worker thread per core with one intra-op thread
+// each, and one worker with one intra-op thread per core, at several batch sizes; the best
+// images/s is the limit. Also the single-request latency (decode + preprocess + run at batch 1).
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { type ClassifierManifest, parseManifest } from '../../src/models/manifest.js';
+import type { ImageSet } from './images.js';
+import type { LimitReply, LimitRequest, LimitWorkerData } from './limit-worker.js';
+import { ProgressBar } from './progress.js';
+
+/** One measured point of the limit search. */
+export interface LimitPoint {
+  /** e.g. "2 workers x 1 thread" */
+  readonly layout: string;
+  readonly workers: number;
+  readonly intraOpThreads: number;
+  readonly batchSize: number;
+  readonly imagesPerSec: number;
+}
+
+export interface LimitResult {
+  readonly images: string;
+  readonly points: readonly LimitPoint[];
+  readonly best: LimitPoint;
+}
+
+export interface SingleLatency {
+  readonly images: string;
+  readonly intraOpThreads: number;
+  readonly iterations: number;
+  /** Medians, ms. */
+  readonly p50TotalMs: number;
+  readonly p50PreprocessMs: number;
+  readonly p50RunMs: number;
+  readonly meanTotalMs: number;
+}
+
+class LimitWorker {
+  private constructor(private readonly worker: Worker) {}
+
+  static async start(data: LimitWorkerData): Promise<LimitWorker> {
+    const url = new URL('./limit-worker.ts', import.meta.url).href;
+    const worker = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url)}); });`, { eval: true, workerData: data });
+    const w = new LimitWorker(worker);
+    await w.next();
+    return w;
+  }
+
+  next(): Promise<LimitReply> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (msg: LimitReply): void => {
+        cleanup();
+        if (msg.type === 'error') reject(new Error(msg.message));
+        else resolve(msg);
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const cleanup = (): void => void this.worker.off('message', onMessage).off('error', onError);
+      this.worker.on('message', onMessage).on('error', onError);
+    });
+  }
+
+  async ask(request: LimitRequest): Promise<LimitReply> {
+    const reply = this.next();
+    this.worker.postMessage(request);
+    return reply;
+  }
+
+  stop(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+async function workerData(modelDir: string, images: ImageSet, intraOpThreads: number): Promise<LimitWorkerData> {
+  const manifest = parseManifest(JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8'))) as ClassifierManifest;
+  if (manifest.kind !== 'image-classifier') throw new Error(`${modelDir} is not an image classifier`);
+  return {
+    modelPath: join(modelDir, '1', manifest.file),
+    inputName: manifest.inputs[0]!.name,
+    outputName: manifest.outputs[0]!.name,
+    preprocessing: manifest.preprocessing,
+    intraOpThreads,
+    images: images.images.map((b) => new Uint8Array(b)),
+  };
+}
+
+/** Searches layouts x batch sizes; `stageMs` of measurement per point (after a short warm-up). */
+export async function measureLimit(modelDir: string, images: ImageSet, batchSizes: readonly number[], stageMs: number): Promise<LimitResult> {
+  const cores = availableParallelism();
+  const layouts = [
+    { workers: cores, intraOpThreads: 1 },
+    { workers: 1, intraOpThreads: cores },
+  ];
+  const points: LimitPoint[] = [];
+  const bar = new ProgressBar(`in-process limit, ${images.name}`);
+  const total = layouts.length * batchSizes.length;
+  for (const layout of layouts) {
+    const data = await workerData(modelDir, images, layout.intraOpThreads);
+    const workers = await Promise.all(Array.from({ length: layout.workers }, () => LimitWorker.start(data)));
+    try {
+      for (const batchSize of batchSizes) {
+        bar.update(points.length / total, `${layout.workers}x${layout.intraOpThreads} batch ${batchSize}`);
+        const replies = await Promise.all(workers.map((w) => w.ask({ type: 'throughput', batchSize, warmupMs: Math.min(300, stageMs / 2), durationMs: stageMs })));
+        let imagesPerSec = 0;
+        for (const r of replies) if (r.type === 'throughput') imagesPerSec += r.images / r.seconds;
+        points.push({ layout: `${layout.workers} worker${layout.workers > 1 ? 's' : ''} x ${layout.intraOpThreads} thread${layout.intraOpThreads > 1 ? 's' : ''}`, ...layout, batchSize, imagesPerSec });
+      }
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  }
+  bar.done();
+  const best = points.reduce((a, b) => (b.imagesPerSec > a.imagesPerSec ? b : a));
+  return { images: images.name, points, best };
+}
+
+/** Single requests one after another in one worker (decode + preprocess + run batch 1). */
+export async function measureSingleLatency(modelDir: string, images: ImageSet, iterations: number, intraOpThreads = 0): Promise<SingleLatency> {
+  const worker = await LimitWorker.start(await workerData(modelDir, images, intraOpThreads));
+  try {
+    const reply = await worker.ask({ type: 'latency', iterations });
+    if (reply.type !== 'latency') throw new Error('unexpected reply');
+    const mean = reply.totalMs.reduce((s, v) => s + v, 0) / reply.totalMs.length;
+    return {
+      images: images.name,
+      intraOpThreads,
+      iterations,
+      p50TotalMs: median(reply.totalMs),
+      p50PreprocessMs: median(reply.preprocessMs),
+      p50RunMs: median(reply.runMs),
+      meanTotalMs: mean,
+    };
+  } finally {
+    await worker.stop();
+  }
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
