@@ -1,0 +1,367 @@
+// `npm run bench`: one run that measures, on the same model and the same procedural images,
+//   1. the physical limit: in-process decode + preprocess + onnxruntime over all cores, no network;
+//   2. the gateway over gRPC and HTTP (closed-loop concurrency sweep; saturation = the best point)
+//      and its ratio to the limit;
+//   3. the gateway with batching off (maxBatchSize 1): batched/unbatched;
+//   4. a naive fastify + sharp + session.run-per-request server (bench/naive-server.ts) at 32
+//      concurrent HTTP clients against the gateway at 32;
+//   5. overhead at low load: gRPC p50 at one request at a time minus the in-process latency;
+//   6. deadline-aware batching: capacity, then open-loop Poisson arrivals at 50/80/95% of it with
+//      a 100 ms deadline, adaptive policy vs fixed maxQueueDelayMs values.
+// Every server is its own child process. Writes bench/results/<date>/report.{json,md} + SVG charts.
+//   npm run bench [-- --quick | --full] [--model-dir models/shapes-mobilenetv3] [--out DIR] [--seed N]
+//   npm run bench -- --soak [--soak-minutes 5]     (memory soak, bench/soak.ts)
+//   npm run bench -- --from-json DIR/report.json --out DIR   (re-render report.md and charts)
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BatchingSchema } from '../src/models/manifest.js';
+import { type AdaptiveLevel, type AdaptiveScenario, compareLevel, levelFigures } from './lib/adaptive.js';
+import { type ImageSet, makeImageSet } from './lib/images.js';
+import { type LimitResult, type SingleLatency, measureLimit, measureSingleLatency } from './lib/limit.js';
+import { machineInfo } from './lib/machine.js';
+import { note } from './lib/progress.js';
+import { type BenchReport, type Comparison, writeReport } from './lib/report.js';
+import { ROOT, startGatewayWith, startServer } from './lib/server-process.js';
+import { type StageRecord, type StageSpec, type StageTarget, runStage } from './lib/stage.js';
+import { runSoak } from './soak.js';
+
+const { values } = parseArgs({
+  options: {
+    'model-dir': { type: 'string', default: join(ROOT, 'models', 'shapes-mobilenetv3') },
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false },
+    'soak-minutes': { type: 'string', default: '5' },
+    out: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    'from-json': { type: 'string' },
+  },
+});
+
+type Mode = 'quick' | 'default' | 'full';
+
+/** What each mode runs; durations in ms. */
+interface Plan {
+  readonly stageMs: number;
+  /** Measured window of each open-loop stage of the deadline scenario. */
+  readonly openMs: number;
+  readonly warmupMs: number;
+  /** Unrecorded load on each freshly started server (V8 and onnxruntime reach steady state only after a few seconds). */
+  readonly serverWarmupMs: number;
+  readonly limitStageMs: number;
+  readonly limitBatchSizes: readonly number[];
+  readonly limitBatchSizesLarge: readonly number[];
+  readonly singleIterations: number;
+  readonly grpcSweep: readonly number[];
+  readonly httpSweep: readonly number[];
+  /** Protocols measured with the large images (at NAIVE_CONCURRENCY). */
+  readonly largeProtocols: readonly ('grpc' | 'http')[];
+  readonly unbatchedProtocols: readonly ('grpc' | 'http')[];
+  readonly naiveLarge: boolean;
+  readonly fixedDelaysMs: readonly number[];
+  readonly loadFractions: readonly number[];
+}
+
+const PLANS: Readonly<Record<Mode, Plan>> = {
+  quick: {
+    stageMs: 1200,
+    openMs: 1200,
+    warmupMs: 300,
+    serverWarmupMs: 600,
+    limitStageMs: 250,
+    limitBatchSizes: [1, 8, 32],
+    limitBatchSizesLarge: [8],
+    singleIterations: 100,
+    grpcSweep: [1, 32],
+    httpSweep: [32],
+    largeProtocols: ['grpc'],
+    unbatchedProtocols: ['grpc'],
+    naiveLarge: false,
+    fixedDelaysMs: [0, 5],
+    loadFractions: [0.5, 0.8, 0.95],
+  },
+  default: {
+    stageMs: 2500,
+    openMs: 2000,
+    warmupMs: 500,
+    serverWarmupMs: 2000,
+    limitStageMs: 400,
+    limitBatchSizes: [1, 4, 8, 16, 32],
+    limitBatchSizesLarge: [1, 8, 32],
+    singleIterations: 300,
+    grpcSweep: [1, 8, 32, 64],
+    httpSweep: [32, 64],
+    largeProtocols: ['grpc'],
+    unbatchedProtocols: ['grpc'],
+    naiveLarge: false,
+    fixedDelaysMs: [0, 2, 5],
+    loadFractions: [0.5, 0.8, 0.95],
+  },
+  full: {
+    stageMs: 10_000,
+    openMs: 10_000,
+    warmupMs: 2000,
+    serverWarmupMs: 8000,
+    limitStageMs: 2000,
+    limitBatchSizes: [1, 2, 4, 8, 16, 32, 64],
+    limitBatchSizesLarge: [1, 4, 8, 16, 32, 64],
+    singleIterations: 1000,
+    grpcSweep: [1, 2, 4, 8, 16, 32, 64, 128],
+    httpSweep: [1, 2, 4, 8, 16, 32, 64, 128],
+    largeProtocols: ['grpc', 'http'],
+    unbatchedProtocols: ['grpc', 'http'],
+    naiveLarge: true,
+    fixedDelaysMs: [0, 1, 2, 5, 10],
+    loadFractions: [0.5, 0.8, 0.95],
+  },
+};
+
+/** Concurrency of the naive-server comparison (and of the batched/unbatched one). */
+const NAIVE_CONCURRENCY = 32;
+const DEADLINE_MS = 100;
+const TARGETS = { limitRatio: 0.85, naiveRatio: 2, overheadMs: 1 } as const;
+
+function today(): string {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+async function main(): Promise<void> {
+  const mode: Mode = values.full ? 'full' : values.quick ? 'quick' : 'default';
+  const modelDir = resolve(values['model-dir']);
+  const outDir = resolve(values.out ?? join(ROOT, 'bench', 'results', today()));
+  await mkdir(outDir, { recursive: true });
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  if (values['from-json']) {
+    // Re-renders report.md and the charts of an earlier run (e.g. after a report format change).
+    const report = JSON.parse(await readFile(values['from-json'], 'utf8')) as BenchReport;
+    const files = await writeReport(outDir, report);
+    note(`wrote ${files.paths.map((p) => relative(process.cwd(), p)).join(', ')}`);
+    return;
+  }
+  if (values.soak) {
+    await runSoak({ modelDir, outDir, minutes: Number(values['soak-minutes']), command });
+    return;
+  }
+  const plan = PLANS[mode];
+  const seed = Number(values.seed);
+  const startedAt = new Date();
+  const machine = machineInfo();
+  note(`bench (${mode}): ${machine.cpuModel}, ${machine.cores} cores, load ${machine.loadAverage1m}, node ${machine.node}, onnxruntime-node ${machine.onnxruntimeNode}`);
+  const small = await makeImageSet(64, 16, seed);
+  const large = await makeImageSet(224, 16, seed);
+  const model = modelDir.split('/').at(-1)!;
+  const stages: StageRecord[] = [];
+  const stage = async (t: StageTarget, spec: Omit<StageSpec, 'durationMs' | 'warmupMs'> & Partial<StageSpec>): Promise<StageRecord> => {
+    const record = await runStage(t, { durationMs: plan.stageMs, warmupMs: plan.warmupMs, ...spec });
+    stages.push(record);
+    return record;
+  };
+  const closed = (protocol: 'grpc' | 'http', images: ImageSet, concurrency: number): Omit<StageSpec, 'durationMs' | 'warmupMs'> => ({ protocol, images, load: { mode: 'closed', concurrency } });
+  const policySupported = BatchingSchema.safeParse({ policy: 'fixed' }).success;
+
+  // 1. The physical limit (no server running).
+  note('in-process limit (decode + preprocess + session.run, all cores, no network)');
+  const limits: LimitResult[] = [];
+  limits.push(await measureLimit(modelDir, small, plan.limitBatchSizes, plan.limitStageMs));
+  limits.push(await measureLimit(modelDir, large, plan.limitBatchSizesLarge, plan.limitStageMs));
+  for (const l of limits) note(`  limit ${l.images}: ${l.best.imagesPerSec.toFixed(1)} images/s (${l.best.layout}, batch ${l.best.batchSize})`);
+  const single: SingleLatency = await measureSingleLatency(modelDir, small, plan.singleIterations);
+  note(`  single request in-process ${small.name}: p50 ${single.p50TotalMs.toFixed(3)} ms (preprocess ${single.p50PreprocessMs.toFixed(3)}, run ${single.p50RunMs.toFixed(3)})`);
+
+  // 2. The gateway as shipped (adaptive policy where the tree has it).
+  const adaptiveBatching = policySupported ? { policy: 'adaptive' } : {};
+  let gateway = await startGatewayWith(modelDir, adaptiveBatching);
+  const gw: StageTarget = { server: gateway, serverName: 'gateway', hasMetrics: true, model };
+  const grpcSweep: StageRecord[] = [];
+  const httpSweep: StageRecord[] = [];
+  try {
+    await warmUp(gw, small, plan);
+    for (const c of plan.grpcSweep) grpcSweep.push(await stage(gw, closed('grpc', small, c)));
+    for (const c of plan.httpSweep) httpSweep.push(await stage(gw, closed('http', small, c)));
+    for (const p of plan.largeProtocols) await stage(gw, closed(p, large, NAIVE_CONCURRENCY));
+  } catch (err) {
+    await gateway.stop();
+    throw err;
+  }
+  const capacity = best(grpcSweep);
+
+  await gateway.stop();
+
+  // 3. Batching off.
+  const unbatched: StageRecord[] = [];
+  gateway = await startGatewayWith(modelDir, { ...adaptiveBatching, maxBatchSize: 1 });
+  try {
+    const t: StageTarget = { server: gateway, serverName: 'gateway maxBatchSize 1', hasMetrics: true, model };
+    await warmUp(t, small, plan);
+    for (const p of plan.unbatchedProtocols) unbatched.push(await stage(t, closed(p, small, NAIVE_CONCURRENCY)));
+  } finally {
+    await gateway.stop();
+  }
+
+  // 6. Deadline scenario: one warm gateway per policy configuration, all started up front, and the
+  // load levels interleaved (each level runs every configuration back to back, in a rotating
+  // order) so drift in the machine's background load does not favour one configuration.
+  const rates = plan.loadFractions.map((f) => f * capacity.result.throughputPerSec);
+  note(`deadline scenario: capacity ${capacity.result.throughputPerSec.toFixed(1)}/s (${capacity.id}); Poisson arrivals, ${DEADLINE_MS} ms deadline`);
+  const configs: { name: string; delayMs: number | undefined; batching: Record<string, unknown> }[] = [{ name: policySupported ? 'gateway adaptive' : 'gateway', delayMs: undefined, batching: adaptiveBatching }];
+  if (policySupported) {
+    for (const delayMs of plan.fixedDelaysMs) configs.push({ name: `gateway fixed ${delayMs} ms`, delayMs, batching: { policy: 'fixed', maxQueueDelayMs: delayMs } });
+  } else {
+    note("  fixed policy skipped: this tree's model.json schema has no batching.policy field yet");
+  }
+  const servers: StageTarget[] = [];
+  const runs = new Map<string, StageRecord[]>(configs.map((c) => [c.name, []]));
+  try {
+    for (const c of configs) {
+      const server = await startGatewayWith(modelDir, c.batching);
+      servers.push({ server, serverName: c.name, hasMetrics: true, model });
+      await warmUp(servers.at(-1)!, small, plan);
+    }
+    for (const [i, rate] of rates.entries()) {
+      for (let k = 0; k < servers.length; k++) {
+        const t = servers[(i + k) % servers.length]!;
+        const spec = { protocol: 'grpc', images: small, load: { mode: 'open', ratePerSec: rate, seed: seed * 1000 + i, deadlineMs: DEADLINE_MS }, durationMs: plan.openMs } as const;
+        runs.get(t.serverName)!.push(await stage(t, spec));
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((t) => t.server.stop()));
+  }
+  const adaptiveRuns = runs.get(configs[0]!.name)!;
+  const fixedRuns = new Map(configs.filter((c) => c.delayMs !== undefined).map((c) => [c.delayMs!, runs.get(c.name)!]));
+
+  // 4. The naive server.
+  const naive = await startServer('bench/naive-server.ts', ['--model-dir', modelDir]);
+  const naiveRuns: StageRecord[] = [];
+  try {
+    const t: StageTarget = { server: naive, serverName: 'naive', hasMetrics: false, model };
+    await warmUp(t, small, plan, 'http');
+    naiveRuns.push(await stage(t, closed('http', small, NAIVE_CONCURRENCY)));
+    if (plan.naiveLarge) naiveRuns.push(await stage(t, closed('http', large, NAIVE_CONCURRENCY)));
+  } finally {
+    await naive.stop();
+  }
+
+  // Figures.
+  const shippedDelayMs = await shippedMaxQueueDelayMs(modelDir);
+  const adaptive: AdaptiveScenario = {
+    capacityPerSec: capacity.result.throughputPerSec,
+    capacityStage: capacity.id,
+    deadlineMs: DEADLINE_MS,
+    adaptiveMaxQueueDelayMs: shippedDelayMs,
+    fixedDelaysMs: policySupported ? plan.fixedDelaysMs : [],
+    levels: plan.loadFractions.map((fraction, i): AdaptiveLevel =>
+      compareLevel(
+        fraction,
+        rates[i]!,
+        levelFigures(adaptiveRuns[i]!),
+        [...fixedRuns.entries()].map(([maxQueueDelayMs, runs]) => ({ maxQueueDelayMs, ...levelFigures(runs[i]!) })),
+      ),
+    ),
+    ...(policySupported ? {} : { fixedSkipped: 'the model.json schema of this tree has no batching.policy field' }),
+  };
+  const comparisons = compare(limits, single, grpcSweep, httpSweep, stages, unbatched, naiveRuns, small, large);
+  const finishedAt = new Date();
+  const report: BenchReport = {
+    tool: 'npm run bench',
+    command,
+    mode,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    machine,
+    model,
+    modelDir: relative(ROOT, modelDir) || modelDir,
+    images: [small, large].map((s) => ({ name: s.name, count: s.images.length, width: s.width, height: s.height, meanBytes: Math.round(s.meanBytes), formats: 'PNG and JPEG q90, alternating', seed })),
+    plan: { ...plan, naiveConcurrency: NAIVE_CONCURRENCY, deadlineMs: DEADLINE_MS },
+    limits,
+    singleLatency: single,
+    stages,
+    comparisons,
+    adaptive,
+  };
+  const files = await writeReport(outDir, report);
+  process.stdout.write(files.markdown);
+  note(`\nwrote ${files.paths.map((p) => relative(process.cwd(), p)).join(', ')} in ${report.wallSeconds.toFixed(0)} s`);
+}
+
+/** Unrecorded closed-loop load so JIT, sessions and the latency model are warm before measuring. */
+async function warmUp(t: StageTarget, images: ImageSet, plan: Plan, protocol: 'grpc' | 'http' = t.server.grpcPort === undefined ? 'http' : 'grpc'): Promise<void> {
+  await runStage(t, { protocol, images, load: { mode: 'closed', concurrency: NAIVE_CONCURRENCY }, durationMs: plan.serverWarmupMs, warmupMs: 0, isWarmUp: true });
+}
+
+function best(records: readonly StageRecord[]): StageRecord {
+  return records.reduce((a, b) => (b.result.throughputPerSec > a.result.throughputPerSec ? b : a));
+}
+
+async function shippedMaxQueueDelayMs(modelDir: string): Promise<number> {
+  const manifest = JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as { batching?: unknown };
+  return BatchingSchema.parse(manifest.batching ?? {}).maxQueueDelayMs;
+}
+
+function compare(
+  limits: readonly LimitResult[],
+  single: SingleLatency,
+  grpcSweep: readonly StageRecord[],
+  httpSweep: readonly StageRecord[],
+  stages: readonly StageRecord[],
+  unbatched: readonly StageRecord[],
+  naiveRuns: readonly StageRecord[],
+  small: ImageSet,
+  large: ImageSet,
+): Comparison[] {
+  const out: Comparison[] = [];
+  const find = (server: string, protocol: string, images: string, concurrency: number): StageRecord | undefined =>
+    stages.find((s) => s.server === server && s.result.protocol === protocol && s.images === images && s.result.mode === 'closed' && s.result.concurrency === concurrency);
+  const limitOf = (images: string): LimitResult => limits.find((l) => l.images === images)!;
+  const ratio = (key: string, label: string, num: StageRecord | undefined, den: number, target?: number, denLabel = ''): void => {
+    if (!num) return;
+    const value = num.result.throughputPerSec / den;
+    out.push({
+      key,
+      label,
+      value,
+      unit: 'ratio',
+      ...(target !== undefined ? { target: `>= ${target}`, met: value >= target } : {}),
+      detail: `${num.result.throughputPerSec.toFixed(1)}/s (${num.id}) / ${den.toFixed(1)}/s${denLabel}`,
+    });
+  };
+  const lim = limitOf(small.name);
+  const limDesc = ` (limit: ${lim.best.layout}, batch ${lim.best.batchSize})`;
+  ratio('grpc_vs_limit_64', `gateway gRPC at saturation / in-process limit, ${small.name}`, best(grpcSweep), lim.best.imagesPerSec, TARGETS.limitRatio, limDesc);
+  ratio('http_vs_limit_64', `gateway HTTP at saturation / in-process limit, ${small.name}`, best(httpSweep), lim.best.imagesPerSec, TARGETS.limitRatio, limDesc);
+  const limL = limitOf(large.name);
+  for (const p of ['grpc', 'http'] as const) {
+    const s = find('gateway', p, large.name, NAIVE_CONCURRENCY);
+    ratio(`${p}_vs_limit_224`, `gateway ${p === 'grpc' ? 'gRPC' : 'HTTP'} at ${NAIVE_CONCURRENCY} clients / in-process limit, ${large.name}`, s, limL.best.imagesPerSec, TARGETS.limitRatio, ` (limit: ${limL.best.layout}, batch ${limL.best.batchSize})`);
+  }
+  for (const u of unbatched) {
+    const batched = find('gateway', u.result.protocol, small.name, NAIVE_CONCURRENCY);
+    ratio(`batched_vs_unbatched_${u.result.protocol}`, `gateway batched / maxBatchSize 1, ${u.result.protocol === 'grpc' ? 'gRPC' : 'HTTP'} ${NAIVE_CONCURRENCY} clients`, batched, u.result.throughputPerSec, undefined, ` (${u.id})`);
+  }
+  for (const n of naiveRuns) {
+    const g = find('gateway', 'http', n.images, NAIVE_CONCURRENCY);
+    ratio(`gateway_vs_naive_${n.images}`, `gateway / naive server, HTTP ${NAIVE_CONCURRENCY} clients, ${n.images}`, g, n.result.throughputPerSec, TARGETS.naiveRatio, ` (${n.id})`);
+  }
+  const one = find('gateway', 'grpc', small.name, 1);
+  if (one) {
+    const value = one.result.latencyMs.p50 - single.p50TotalMs;
+    out.push({
+      key: 'overhead_p50_ms',
+      label: 'overhead at low load: gRPC p50, one request at a time, minus in-process single request p50',
+      value,
+      unit: 'ms',
+      target: `<= ${TARGETS.overheadMs} ms`,
+      met: value <= TARGETS.overheadMs,
+      detail: `${one.result.latencyMs.p50.toFixed(3)} ms (${one.id}) - ${single.p50TotalMs.toFixed(3)} ms in-process`,
+    });
+  }
+  return out;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,116 @@
+// One measured stage against a server process: the load result plus what the server reported
+// over the same window (batch sizes and deadline sheds from /metrics deltas) and its peak RSS.
+import type { ImageSet } from './images.js';
+import { type LoadResult, closedLoop, openLoop } from './load.js';
+import { type BatchSizeStats, type PromSample, RssSampler, batchSizeDelta, histogramOf, scrapeMetrics, sumOf } from './observe.js';
+import { note } from './progress.js';
+import type { ServerProcess } from './server-process.js';
+import { type Target, grpcTarget, httpTarget } from './targets.js';
+
+/** A measured stage as it goes into the report. */
+export interface StageRecord {
+  /** Unique id, e.g. "gateway/grpc/64px/c32". */
+  readonly id: string;
+  /** Which server configuration, e.g. "gateway", "gateway maxBatchSize 1", "naive". */
+  readonly server: string;
+  readonly images: string;
+  readonly result: LoadResult;
+  /** From the gateway's gateway_batch_size histogram (absent for servers without it). */
+  readonly batch?: BatchSizeStats;
+  /** gateway_shed_requests_total{reason="deadline"} over the window. */
+  readonly shedDeadline?: number;
+  /** Peak VmRSS of the server process sampled during the stage, MB. */
+  readonly peakRssMb?: number;
+}
+
+/** Where a stage sends: the server, which protocol, which images, which model. */
+export interface StageTarget {
+  readonly server: ServerProcess;
+  /** Server configuration name for the report. */
+  readonly serverName: string;
+  /** False for servers without /metrics batch figures (the naive baseline). */
+  readonly hasMetrics: boolean;
+  readonly model: string;
+}
+
+export type StageLoad =
+  | { readonly mode: 'closed'; readonly concurrency: number }
+  | { readonly mode: 'open'; readonly ratePerSec: number; readonly seed: number; readonly deadlineMs: number };
+
+export interface StageSpec {
+  readonly protocol: 'grpc' | 'http';
+  readonly images: ImageSet;
+  readonly load: StageLoad;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  /** Unrecorded warm-up load: the summary line says so. */
+  readonly isWarmUp?: boolean;
+}
+
+function makeTarget(t: StageTarget, spec: StageSpec): Target {
+  if (spec.protocol === 'grpc') {
+    if (t.server.grpcPort === undefined) throw new Error(`${t.serverName} has no gRPC port`);
+    return grpcTarget(t.server.grpcPort, t.model, spec.images);
+  }
+  const connections = spec.load.mode === 'closed' ? spec.load.concurrency : 256;
+  return httpTarget(t.server.httpPort, t.model, spec.images, connections);
+}
+
+export function stageId(t: StageTarget, spec: StageSpec): string {
+  const load = spec.load.mode === 'closed' ? `c${spec.load.concurrency}` : `open${Math.round(spec.load.ratePerSec)}`;
+  return `${spec.isWarmUp ? 'warm-up ' : ''}${t.serverName}/${spec.protocol}/${spec.images.name}/${load}`;
+}
+
+/** Runs one stage and prints a one-line summary on stderr. */
+export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRecord> {
+  const id = stageId(t, spec);
+  const target = makeTarget(t, spec);
+  const rss = new RssSampler(t.server.pid);
+  let before: PromSample[] | undefined;
+  const onWindowStart = async (): Promise<void> => {
+    if (t.hasMetrics) before = await scrapeMetrics(t.server.httpPort);
+  };
+  let result: LoadResult;
+  try {
+    const common = { target, durationMs: spec.durationMs, warmupMs: spec.warmupMs, label: id, onWindowStart };
+    result =
+      spec.load.mode === 'closed'
+        ? await closedLoop({ ...common, concurrency: spec.load.concurrency })
+        : await openLoop({ ...common, ratePerSec: spec.load.ratePerSec, arrivals: 'poisson', seed: spec.load.seed, deadlineMs: spec.load.deadlineMs });
+  } finally {
+    await target.close();
+  }
+  const after = t.hasMetrics ? await scrapeMetrics(t.server.httpPort) : undefined;
+  const { peakRssMb } = await rss.stop();
+  const record: StageRecord = {
+    id,
+    server: t.serverName,
+    images: spec.images.name,
+    result,
+    ...(before && after
+      ? {
+          batch: batchSizeDelta(histogramOf(before, 'gateway_batch_size'), histogramOf(after, 'gateway_batch_size')),
+          shedDeadline: sumOf(after, 'gateway_shed_requests_total', { reason: 'deadline' }) - sumOf(before, 'gateway_shed_requests_total', { reason: 'deadline' }),
+        }
+      : {}),
+    ...(peakRssMb !== undefined ? { peakRssMb } : {}),
+  };
+  note(describe(record));
+  return record;
+}
+
+/** One line: throughput, goodput, latency, errors, batch, RSS. */
+export function describe(r: StageRecord): string {
+  const l = r.result.latencyMs;
+  const errors = Object.entries(r.result.errors)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return (
+    `  ${r.id}: ${r.result.throughputPerSec.toFixed(1)}/s ok` +
+    (r.result.deadlineMs !== undefined ? `, goodput ${r.result.goodputPerSec.toFixed(1)}/s` : '') +
+    `, p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms` +
+    (errors ? `, errors: ${errors}` : '') +
+    (r.batch ? `, mean batch ${r.batch.mean.toFixed(2)}` : '') +
+    (r.peakRssMb !== undefined ? `, RSS ${r.peakRssMb.toFixed(0)} MB` : '')
+  );
+}
