@@ -89,8 +89,8 @@ describe('KServe v2 protocol', () => {
     gw = await startTestGateway(
       await makeRepository([
         { from: join(ZOO_MODELS, MODEL) },
-        // Waits up to 1 s for 8 requests: concurrent requests surely share a batch.
-        { from: join(ZOO_MODELS, MODEL), as: BATCHED, patch: { batching: { maxBatchSize: 8, maxQueueDelayMs: 1000 } } },
+        // fixed policy: waits up to 1 s for 8 rows whatever the load, so concurrent requests surely share a batch.
+        { from: join(ZOO_MODELS, MODEL), as: BATCHED, patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 1000 } } },
       ]),
     );
     pngs = await Promise.all([0, 1, 2].map((i) => readFile(join(GOLDEN, `${i}.png`))));
