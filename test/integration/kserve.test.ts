@@ -358,17 +358,19 @@ describe('KServe v2 protocol', () => {
   });
 });
 
-describe('KServe v2 protocol with API keys', () => {
+describe('KServe v2 protocol with API keys and a small body limit', () => {
   const KEY = 'kserve-test-key-0123456789';
   let gw: TestGateway;
   before(async () => {
     gw = await startTestGateway(await makeRepository([{ from: join(ZOO_MODELS, MODEL) }, { from: join(ZOO_MODELS, MODEL), as: 'private' }]), {
       apiKeys: [{ name: 'v2', sha256: hashApiKey(KEY), models: [MODEL], requestsPerSecond: 0, burst: 10 }],
+      // v2 bodies may be ceil(64 KiB x 4/3) + 64 KiB = 152 918 bytes here.
+      maxImageBytes: 64 * 1024,
     });
   });
   after(() => gw.stop());
 
-  it('needs a key for model calls over HTTP and gRPC; health stays open', async () => {
+  it('needs a key for model calls over HTTP and gRPC, health stays open, and big bodies get 413', async () => {
     const body = { inputs: [{ name: 'input', shape: [1, 3, 64, 64], datatype: 'FP32', data: new Array<number>(12288).fill(0) }] };
     const none = await v2(gw.http, `/v2/models/${MODEL}/infer`, body);
     assert.equal(none.status, 401);
@@ -380,6 +382,10 @@ describe('KServe v2 protocol with API keys', () => {
     assert.equal((await v2(gw.http, '/v2/models/private/ready', undefined, auth)).status, 403);
     assert.equal((await v2(gw.http, '/v2/health/ready')).status, 200);
     assert.equal((await v2(gw.http, '/v2/health/live')).status, 200);
+
+    const tooBig = await v2(gw.http, `/v2/models/${MODEL}/infer`, { inputs: [{ name: 'input', shape: [8, 3, 64, 64], datatype: 'FP32', data: new Array<number>(8 * 12288).fill(0) }] }, auth);
+    assert.equal(tooBig.status, 413);
+    assert.match(tooBig.json['error'] as string, /v2 requests are limited to 152918 bytes/);
 
     const client = kserveClient(`127.0.0.1:${gw.gateway.grpcPort}`);
     try {
