@@ -131,3 +131,15 @@ export class RssSampler {
     };
   }
 }
+
+/** CPU time a process has used (user + system), seconds, from /proc/<pid>/stat; undefined where /proc is missing. */
+export async function processCpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is the first; utime and stime are the 12th and 13th (clock ticks, 100 per second on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

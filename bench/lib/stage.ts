@@ -1,8 +1,9 @@
 // One measured stage against a server process: the load result plus what the server reported
 // over the same window (batch sizes and deadline sheds from /metrics deltas) and its peak RSS.
+import { performance } from 'node:perf_hooks';
 import type { ImageSet } from './images.js';
 import { type LoadResult, closedLoop, openLoop } from './load.js';
-import { type BatchSizeStats, type PromSample, RssSampler, batchSizeDelta, histogramOf, scrapeMetrics, sumOf } from './observe.js';
+import { type BatchSizeStats, type PromSample, RssSampler, batchSizeDelta, histogramOf, processCpuSeconds, scrapeMetrics, sumOf } from './observe.js';
 import { note } from './progress.js';
 import type { ServerProcess } from './server-process.js';
 import { type Target, grpcTarget, httpTarget } from './targets.js';
@@ -21,6 +22,9 @@ export interface StageRecord {
   readonly shedDeadline?: number;
   /** Peak VmRSS of the server process sampled during the stage, MB. */
   readonly peakRssMb?: number;
+  /** CPU used over the whole stage (warm-up included), in cores: server process, and the load generator (this process). */
+  readonly serverCpuCores?: number;
+  readonly generatorCpuCores: number;
 }
 
 /** Where a stage sends: the server, which protocol, which images, which model. */
@@ -70,6 +74,7 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
   const onWindowStart = async (): Promise<void> => {
     if (t.hasMetrics) before = await scrapeMetrics(t.server.httpPort);
   };
+  const cpu0 = { server: await processCpuSeconds(t.server.pid), generator: process.cpuUsage(), wallMs: performance.now() };
   let result: LoadResult;
   try {
     const common = { target, durationMs: spec.durationMs, warmupMs: spec.warmupMs, label: id, onWindowStart };
@@ -80,6 +85,9 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
   } finally {
     await target.close();
   }
+  const wallS = (performance.now() - cpu0.wallMs) / 1000;
+  const generator = process.cpuUsage(cpu0.generator);
+  const serverCpu = await processCpuSeconds(t.server.pid);
   const after = t.hasMetrics ? await scrapeMetrics(t.server.httpPort) : undefined;
   const { peakRssMb } = await rss.stop();
   const record: StageRecord = {
@@ -94,6 +102,8 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
         }
       : {}),
     ...(peakRssMb !== undefined ? { peakRssMb } : {}),
+    ...(serverCpu !== undefined && cpu0.server !== undefined ? { serverCpuCores: (serverCpu - cpu0.server) / wallS } : {}),
+    generatorCpuCores: (generator.user + generator.system) / 1e6 / wallS,
   };
   note(describe(record));
   return record;
@@ -111,6 +121,7 @@ export function describe(r: StageRecord): string {
     `, p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} max ${l.max.toFixed(1)} ms` +
     (errors ? `, errors: ${errors}` : '') +
     (r.batch ? `, mean batch ${r.batch.mean.toFixed(2)}` : '') +
-    (r.peakRssMb !== undefined ? `, RSS ${r.peakRssMb.toFixed(0)} MB` : '')
+    (r.peakRssMb !== undefined ? `, RSS ${r.peakRssMb.toFixed(0)} MB` : '') +
+    `, CPU ${r.serverCpuCores !== undefined ? `server ${r.serverCpuCores.toFixed(2)} + ` : ''}generator ${r.generatorCpuCores.toFixed(2)} cores`
   );
 }
