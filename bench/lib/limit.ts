@@ -93,10 +93,7 @@ async function workerData(modelDir: string, images: ImageSet, intraOpThreads: nu
 /** Searches layouts x batch sizes; `stageMs` of measurement per point (after a short warm-up). */
 export async function measureLimit(modelDir: string, images: ImageSet, batchSizes: readonly number[], stageMs: number): Promise<LimitResult> {
   const cores = availableParallelism();
-  const layouts = [
-    { workers: cores, intraOpThreads: 1 },
-    { workers: 1, intraOpThreads: cores },
-  ];
+  const layouts = cores > 1 ? [{ workers: cores, intraOpThreads: 1 }, { workers: 1, intraOpThreads: cores }] : [{ workers: 1, intraOpThreads: 1 }];
   const points: LimitPoint[] = [];
   const bar = new ProgressBar(`in-process limit, ${images.name}`);
   const total = layouts.length * batchSizes.length;
