@@ -181,13 +181,10 @@ async function main(): Promise<void> {
     for (const c of plan.grpcSweep) grpcSweep.push(await stage(gw, closed('grpc', small, c)));
     for (const c of plan.httpSweep) httpSweep.push(await stage(gw, closed('http', small, c)));
     for (const p of plan.largeProtocols) await stage(gw, closed(p, large, NAIVE_CONCURRENCY));
-  } catch (err) {
+  } finally {
     await gateway.stop();
-    throw err;
   }
   const capacity = best(grpcSweep);
-
-  await gateway.stop();
 
   // 3. Batching off.
   const unbatched: StageRecord[] = [];
