@@ -2,7 +2,8 @@
 // fails alone. Follows the manifest exactly as training did (timm/torchvision semantics):
 // EXIF orientation, resize of the shorter side to size/cropFraction, center crop, x/scale,
 // (x - mean)/std, into a Float32 slot in NCHW or NHWC. sharp errors become catalog errors here.
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { imageSize } from 'image-size';
+import sharp, { type OutputInfo } from 'sharp';
 import { GatewayError } from '../errors.js';
 import type { Preprocessing } from './manifest.js';
 
@@ -79,11 +80,13 @@ export class ImagePreprocessor {
     const [height, width] = this.spec.size;
     try {
       const image = sharp(bytes, { limitInputPixels: this.limits.maxImagePixels, failOn: 'error', pages: 1 }).timeout({ seconds: DECODE_TIMEOUT_SECONDS });
-      const meta = await image.metadata().catch(async (err: unknown) => {
-        if (!/pixel limit/i.test(String(err))) throw err;
-        // Cold path: read the header alone so the refusal can name the real dimensions.
-        return sharp(bytes, { limitInputPixels: false, pages: 1 }).metadata();
-      });
+      const meta =
+        readHeader(bytes) ??
+        (await image.metadata().catch(async (err: unknown) => {
+          if (!/pixel limit/i.test(String(err))) throw err;
+          // Cold path: read the header alone so the refusal can name the real dimensions.
+          return sharp(bytes, { limitInputPixels: false, pages: 1 }).metadata();
+        }));
       if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
         throw new GatewayError('INVALID_IMAGE', `unsupported image format "${meta.format ?? 'unknown'}"; supported: ${[...SUPPORTED_FORMATS].join(', ')}`);
       }
@@ -115,8 +118,39 @@ export class ImagePreprocessor {
   }
 }
 
+/** What decoding needs to know before it starts: format, stored size, EXIF orientation. */
+interface Header {
+  readonly format?: string | undefined;
+  readonly width?: number | undefined;
+  readonly height?: number | undefined;
+  readonly orientation?: number | undefined;
+}
+
+const FAST_FORMATS: Record<string, string> = { jpg: 'jpeg', png: 'png', webp: 'webp' };
+
+/**
+ * Reads the header of a JPEG, PNG or WebP in JS (image-size), sparing the request a second libvips
+ * round trip (sharp's metadata() costs as much main-thread time as the decode's setup). Returns
+ * undefined, so the caller asks sharp, for any other format, an unreadable header, or a PNG/WebP
+ * that may carry EXIF (image-size reads orientation from JPEG only; a false positive just costs
+ * the slow path).
+ */
+function readHeader(bytes: Uint8Array): Header | undefined {
+  let size: ReturnType<typeof imageSize>;
+  try {
+    size = imageSize(bytes);
+  } catch {
+    return undefined;
+  }
+  const format = size.type ? FAST_FORMATS[size.type] : undefined;
+  if (!format || !(size.width > 0) || !(size.height > 0)) return undefined;
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if ((format === 'png' && buffer.includes('eXIf')) || (format === 'webp' && buffer.includes('EXIF'))) return undefined;
+  return { format, width: size.width, height: size.height, orientation: size.orientation };
+}
+
 /** Image size after EXIF orientation (orientations 5-8 swap width and height). */
-function orientedSize(meta: Metadata): { width: number; height: number } {
+function orientedSize(meta: Header): { width: number; height: number } {
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   return (meta.orientation ?? 1) >= 5 ? { width: h, height: w } : { width: w, height: h };
