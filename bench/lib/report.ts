@@ -198,12 +198,12 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push('## Every stage', '');
   lines.push(
     table(
-      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS (MB)', 'CPU server / generator (cores)', 'max send lag (ms)'],
+      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS, stage / since start (MB)', 'CPU server / generator (cores)', 'max send lag (ms)'],
       report.stages.map((r) => {
         const x = r.result;
         const l = x.latencyMs;
         const load = x.mode === 'closed' ? `closed, ${x.concurrency} clients` : `open ${f1(x.offeredPerSec)}/s, deadline ${x.deadlineMs} ms`;
-        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', f1(r.peakRssMb), `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, f1(x.maxSendLagMs)];
+        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', `${f1(r.peakRssMb)} / ${f1(r.lifetimePeakRssMb)}`, `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, f1(x.maxSendLagMs)];
       }),
     ),
     '',
@@ -228,7 +228,7 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
       '- Throughput = OK answers per second; goodput = OK answers within the deadline per second; errors by gRPC status name or `HTTP <status>`. Latency percentiles are of OK answers, from an HDR histogram (3 significant digits).',
       '- Deadline scenario: one gateway process per policy configuration, each warmed up, all started before the first level; each load level runs every configuration back to back in a rotating order, so drift in background load does not favour one of them.',
       '- CPU (cores): CPU time over the stage (warm-up included) divided by its wall time, for the server process (/proc/<pid>/stat) and for the load generator (this process); on a small machine the generator\'s share is CPU the server did not get.',
-      '- Mean batch and distribution: delta of the gateway\'s `gateway_batch_size` histogram over the window; peak RSS: VmRSS of the server process sampled every 200 ms.',
+      '- Mean batch and distribution: delta of the gateway\'s `gateway_batch_size` histogram over the window; peak RSS: VmRSS of the server process sampled every 200 ms during the stage, and its VmHWM (peak since the process started) at the end.',
       '- The naive server preprocesses with the gateway\'s own ImagePreprocessor (same image work per request) and runs one session.run per request on its main thread with onnxruntime\'s default options.',
     ].join('\n'),
     '',

@@ -22,6 +22,8 @@ export interface StageRecord {
   readonly shedDeadline?: number;
   /** Peak VmRSS of the server process sampled during the stage, MB. */
   readonly peakRssMb?: number;
+  /** VmHWM of the server process at the end of the stage: its peak RSS since it started, MB. */
+  readonly lifetimePeakRssMb?: number;
   /** CPU used over the whole stage (warm-up included), in cores: server process, and the load generator (this process). */
   readonly serverCpuCores?: number;
   readonly generatorCpuCores: number;
@@ -89,7 +91,7 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
   const generator = process.cpuUsage(cpu0.generator);
   const serverCpu = await processCpuSeconds(t.server.pid);
   const after = t.hasMetrics ? await scrapeMetrics(t.server.httpPort) : undefined;
-  const { peakRssMb } = await rss.stop();
+  const { peakRssMb, lifetimePeakRssMb } = await rss.stop();
   const record: StageRecord = {
     id,
     server: t.serverName,
@@ -102,6 +104,7 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
         }
       : {}),
     ...(peakRssMb !== undefined ? { peakRssMb } : {}),
+    ...(lifetimePeakRssMb !== undefined ? { lifetimePeakRssMb } : {}),
     ...(serverCpu !== undefined && cpu0.server !== undefined ? { serverCpuCores: (serverCpu - cpu0.server) / wallS } : {}),
     generatorCpuCores: (generator.user + generator.system) / 1e6 / wallS,
   };
