@@ -40,6 +40,8 @@ export interface LoadResult {
   readonly okWithinDeadline: number;
   /** Failed answers by code (gRPC status name, "HTTP <status>", transport error). */
   readonly errors: Readonly<Record<string, number>>;
+  /** The first error message seen for each code. */
+  readonly errorExamples: Readonly<Record<string, string>>;
   /** OK answers per second. */
   readonly throughputPerSec: number;
   /** OK answers within the deadline per second. */
@@ -55,6 +57,7 @@ interface Recorder {
   okWithinDeadline: number;
   sent: number;
   readonly errors: Record<string, number>;
+  readonly errorExamples: Record<string, string>;
 }
 
 function newRecorder(): Recorder {
@@ -64,6 +67,7 @@ function newRecorder(): Recorder {
     okWithinDeadline: 0,
     sent: 0,
     errors: {},
+    errorExamples: {},
   };
 }
 
@@ -74,6 +78,7 @@ function record(rec: Recorder, outcome: Outcome, latencyMs: number, deadlineMs: 
     if (deadlineMs === undefined || latencyMs <= deadlineMs) rec.okWithinDeadline++;
   } else {
     rec.errors[outcome.code] = (rec.errors[outcome.code] ?? 0) + 1;
+    if (outcome.message !== undefined && !(outcome.code in rec.errorExamples)) rec.errorExamples[outcome.code] = outcome.message;
   }
 }
 
@@ -90,6 +95,7 @@ function finish(rec: Recorder, base: Pick<LoadResult, 'mode' | 'protocol' | 'con
     ok: rec.ok,
     okWithinDeadline: rec.okWithinDeadline,
     errors: { ...rec.errors },
+    errorExamples: { ...rec.errorExamples },
     throughputPerSec: rec.ok / durationS,
     goodputPerSec: rec.okWithinDeadline / durationS,
     latencyMs: summarize(rec),

@@ -209,6 +209,12 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
     '',
   );
 
+  const examples = report.stages.flatMap((r) => Object.entries(r.result.errorExamples ?? {}).map(([code, message]) => [`\`${r.id}\``, code, String(r.result.errors[code] ?? 0), message.replace(/\|/g, '\\|').replace(/\n/g, ' ')]));
+  if (examples.length > 0) {
+    lines.push('## Errors', '', 'The first message of each error code in each stage.', '');
+    lines.push(table(['stage', 'code', 'count', 'first message'], examples), '');
+  }
+
   const dist = distributionStages(report);
   if (dist.length > 0) {
     lines.push('## Batch sizes', '', 'Batches per `gateway_batch_size` bucket over each stage (delta of /metrics before and after).', '');

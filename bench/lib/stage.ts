@@ -109,6 +109,7 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
     generatorCpuCores: (generator.user + generator.system) / 1e6 / wallS,
   };
   note(describe(record));
+  for (const [code, message] of Object.entries(result.errorExamples)) if (code !== 'DEADLINE_EXCEEDED') note(`    ${code}: ${message}`);
   return record;
 }
 

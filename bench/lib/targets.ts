@@ -6,7 +6,7 @@ import { Pool } from 'undici';
 import { GatewayClient } from '../../test/helpers/gateway.js';
 import type { ImageSet } from './images.js';
 
-export type Outcome = { readonly ok: true } | { readonly ok: false; readonly code: string };
+export type Outcome = { readonly ok: true } | { readonly ok: false; readonly code: string; /** Error message, for the report's examples. */ readonly message?: string };
 
 /** A request sender; `send(i)` uses image i modulo the set. */
 export interface Target {
@@ -29,7 +29,7 @@ export function grpcTarget(port: number, model: string, images: ImageSet): Targe
       new Promise((resolve) => {
         const options: grpc.CallOptions = deadlineEpochMs === undefined ? {} : { deadline: new Date(deadlineEpochMs) };
         classify.call(client.raw, requests[i % requests.length], new grpc.Metadata(), options, (err: grpc.ServiceError | null) =>
-          resolve(err ? { ok: false, code: grpc.status[err.code] ?? `grpc ${err.code}` } : OK),
+          resolve(err ? { ok: false, code: grpc.status[err.code] ?? `grpc ${err.code}`, message: err.details } : OK),
         );
       }),
     close: async () => client.close(),
@@ -54,12 +54,12 @@ export function httpTarget(port: number, model: string, images: ImageSet, connec
       }
       try {
         const res = await pool.request({ method: 'POST', path: fullPath, headers, body: images.images[k]!, signal });
-        await res.body.text();
-        return res.statusCode === 200 ? OK : { ok: false, code: `HTTP ${res.statusCode}` };
+        const text = await res.body.text();
+        return res.statusCode === 200 ? OK : { ok: false, code: `HTTP ${res.statusCode}`, message: text.slice(0, 300) };
       } catch (err) {
         const e = err as { name?: string; code?: string };
         if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED') return { ok: false, code: 'DEADLINE_EXCEEDED' };
-        return { ok: false, code: e.code ?? e.name ?? 'ERROR' };
+        return { ok: false, code: e.code ?? e.name ?? 'ERROR', message: String(err) };
       }
     },
     close: () => pool.close(),
