@@ -13,6 +13,7 @@
 //   npm run bench -- --soak [--soak-minutes 5]     (memory soak, bench/soak.ts)
 //   npm run bench -- --from-json DIR/report.json --out DIR   (re-render report.md and charts)
 import { mkdir, readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BatchingSchema } from '../src/models/manifest.js';
@@ -269,6 +270,7 @@ async function main(): Promise<void> {
     finishedAt: finishedAt.toISOString(),
     wallSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
     machine,
+    loadAverage1mAtEnd: Math.round(loadavg()[0]! * 100) / 100,
     model,
     modelDir: relative(ROOT, modelDir) || modelDir,
     images: [small, large].map((s) => ({ name: s.name, count: s.images.length, width: s.width, height: s.height, meanBytes: Math.round(s.meanBytes), formats: 'PNG and JPEG q90, alternating', seed })),

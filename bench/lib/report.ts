@@ -27,6 +27,8 @@ export interface BenchReport {
   readonly finishedAt: string;
   readonly wallSeconds: number;
   readonly machine: MachineInfo;
+  /** 1-minute load average when the run finished (compare with machine.loadAverage1m). */
+  readonly loadAverage1mAtEnd?: number;
   readonly model: string;
   readonly modelDir: string;
   readonly images: readonly { name: string; count: number; width: number; height: number; meanBytes: number; formats: string; seed: number }[];
@@ -152,9 +154,13 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push(`# Benchmark: ${report.model}, ${report.startedAt.slice(0, 10)}`, '');
   lines.push(`Command: \`${report.command}\` (mode ${report.mode}), started ${report.startedAt}, ${report.wallSeconds.toFixed(0)} s wall.`, '');
   lines.push('## Machine', '');
-  lines.push(table(['CPU', 'cores', 'memory', 'load avg (1 min) at start', 'OS', 'Node', 'onnxruntime-node', 'sharp (libvips)'], [[m.cpuModel, String(m.cores), `${m.memoryGiB} GiB`, String(m.loadAverage1m), m.os, m.node, m.onnxruntimeNode, `${m.sharp} (${m.libvips})`]]));
+  lines.push(table(['CPU', 'cores', 'memory', 'load avg (1 min) at start / end', 'OS', 'Node', 'onnxruntime-node', 'sharp (libvips)'], [[m.cpuModel, String(m.cores), `${m.memoryGiB} GiB`, `${m.loadAverage1m} / ${report.loadAverage1mAtEnd ?? '-'}`, m.os, m.node, m.onnxruntimeNode, `${m.sharp} (${m.libvips})`]]));
   lines.push('', `Images: ${report.images.map((i) => `${i.count} x ${i.name} (${i.formats}, mean ${i.meanBytes} bytes, seed ${i.seed})`).join('; ')}.`, '');
 
+  const busiest = Math.max(m.loadAverage1m, report.loadAverage1mAtEnd ?? 0);
+  if (busiest > m.cores * 0.5) {
+    lines.push(`**Warning:** the machine had other work (load average up to ${busiest} on ${m.cores} cores): the gateway, the load generator and other jobs shared the CPU, so these figures are not reliable. Run again on a quiet machine.`, '');
+  }
   lines.push('## Headline', '');
   lines.push(
     table(
@@ -176,11 +182,13 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   const rows: string[][] = [];
   for (const l of a.levels) {
     const load = `${Math.round(l.loadFraction * 100)}% (${f1(l.offeredPerSec)}/s)`;
-    const row = (name: string, x: typeof l.adaptive): string[] => [load, name, f1(x.goodputPerSec), f2(x.p50Ms), f2(x.p99Ms), String(x.deadlineExceeded), String(x.serverShed), String(x.otherErrors), f2(x.meanBatch)];
+    const lag = (id: string): string => f1(report.stages.find((st) => st.id === id)?.result.maxSendLagMs);
+    const row = (name: string, x: typeof l.adaptive): string[] => [load, name, f1(x.goodputPerSec), f2(x.p50Ms), f2(x.p99Ms), String(x.deadlineExceeded), String(x.serverShed), String(x.otherErrors), f2(x.meanBatch), lag(x.stageId)];
     rows.push(row('adaptive', l.adaptive));
     for (const fx of l.fixed) rows.push(row(`fixed ${fx.maxQueueDelayMs} ms${fx.maxQueueDelayMs === l.bestFixedDelayMs ? ' *' : ''}`, fx));
   }
-  lines.push(table(['load', 'policy', 'goodput (/s)', 'p50 (ms)', 'p99 (ms)', 'DEADLINE_EXCEEDED', 'shed by gateway', 'other errors', 'mean batch'], rows), '');
+  lines.push(table(['load', 'policy', 'goodput (/s)', 'p50 (ms)', 'p99 (ms)', 'DEADLINE_EXCEEDED', 'shed by gateway', 'other errors', 'mean batch', 'max send lag (ms)'], rows), '');
+  lines.push('A max send lag that is a sizeable part of the deadline means the load generator itself was starved of CPU: those requests reached the gateway with little of their deadline left, whatever the policy.', '');
   lines.push(
     table(
       ['load', 'best fixed', 'adaptive goodput >= best fixed', 'adaptive p99 lower', 'adaptive better'],
