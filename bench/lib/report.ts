@@ -157,9 +157,9 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push(table(['CPU', 'cores', 'memory', 'load avg (1 min) at start / end', 'OS', 'Node', 'onnxruntime-node', 'sharp (libvips)'], [[m.cpuModel, String(m.cores), `${m.memoryGiB} GiB`, `${m.loadAverage1m} / ${report.loadAverage1mAtEnd ?? '-'}`, m.os, m.node, m.onnxruntimeNode, `${m.sharp} (${m.libvips})`]]));
   lines.push('', `Images: ${report.images.map((i) => `${i.count} x ${i.name} (${i.formats}, mean ${i.meanBytes} bytes, seed ${i.seed})`).join('; ')}.`, '');
 
-  const busiest = Math.max(m.loadAverage1m, report.loadAverage1mAtEnd ?? 0);
-  if (busiest > m.cores * 0.5) {
-    lines.push(`**Warning:** the machine had other work (load average up to ${busiest} on ${m.cores} cores): the gateway, the load generator and other jobs shared the CPU, so these figures are not reliable. Run again on a quiet machine.`, '');
+  lines.push('The load average at the end includes the benchmark\'s own processes (the gateway\'s session, sharp and gRPC threads); the one at the start shows other work on the machine.', '');
+  if (m.loadAverage1m > m.cores * 0.5) {
+    lines.push(`**Warning:** the machine had other work when the run started (load average ${m.loadAverage1m} on ${m.cores} cores): the gateway, the load generator and other jobs shared the CPU, so these figures are not reliable. Run again on a quiet machine.`, '');
   }
   lines.push('## Headline', '');
   lines.push(
