@@ -149,10 +149,14 @@ export class GatewayService {
 
   logFailure(error: GatewayError, ctx: CallContext, model: string): void {
     const fields = { requestId: ctx.requestId, protocol: ctx.protocol, model: model.slice(0, 128), code: error.code, err: error.message };
-    if (error.httpStatus >= 500 && error.code !== 'SHUTTING_DOWN' && error.code !== 'MODEL_UNAVAILABLE') this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
+    // Overload and lifecycle answers (deadline shed, draining, model loading) are counted in the
+    // metrics; logging each at error level would turn an overload into a log storm.
+    if (error.httpStatus >= 500 && !EXPECTED_UNDER_LOAD.has(error.code)) this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
     else this.logger.debug(fields, 'request rejected');
   }
 }
+
+const EXPECTED_UNDER_LOAD: ReadonlySet<string> = new Set(['SHUTTING_DOWN', 'MODEL_UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
 /** Model and version names are looked up, never used as paths; still, refuse junk early and clearly. */
 export function validateName(model: string, version: string | undefined): void {
