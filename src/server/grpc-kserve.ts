@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { GatewayError } from '../errors.js';
-import { authorization, PROTO_LOADER_OPTIONS, requestId, timeoutMs, toServiceError } from './grpc.js';
+import { PROTO_LOADER_OPTIONS, toServiceError, unaryContext } from './grpc.js';
 import type { ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
 import { type TensorData, float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
 import type { CallContext, GatewayService } from './service.js';
@@ -53,14 +53,15 @@ export function addKServeService(server: grpc.Server, service: GatewayService): 
   const sync =
     <Req>(work: (request: Req, ctx: CallContext) => unknown): Unary<Req> =>
     (call, callback) => {
+      const ctx = unaryContext(call, 'grpc-v2');
       try {
-        callback(null, work(call.request, context(call)));
+        callback(null, work(call.request, ctx));
       } catch (err) {
         callback(toServiceError(err));
       }
     };
   const modelInfer: Unary<InferRequestMsg> = (call, callback) => {
-    const ctx = context(call);
+    const ctx = unaryContext(call, 'grpc-v2');
     const msg = call.request;
     let raw: boolean;
     let inputs: V2Input[];
@@ -86,13 +87,6 @@ export function addKServeService(server: grpc.Server, service: GatewayService): 
     ModelInfer: modelInfer,
   });
   return packageDefinition;
-}
-
-/** The call's context: request id, deadline, cancellation and credentials. */
-function context(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
-  const abort = new AbortController();
-  call.on('cancelled', () => abort.abort());
-  return { protocol: 'grpc-v2', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
 }
 
 /** Input tensors with their data: raw_input_contents[i] for input i, else the typed contents. */

@@ -1,8 +1,8 @@
 // gRPC handlers of gateway.v1 ZeroShotClassify and Embed: thin adapters from the proto messages
 // to service.zeroShot, with the call's deadline, cancellation and authorization.
 import type * as grpc from '@grpc/grpc-js';
-import { authorization, requestId, timeoutMs, timingMsg, toServiceError } from './grpc.js';
-import type { CallContext, GatewayService } from './service.js';
+import { timingMsg, toServiceError, unaryContext } from './grpc.js';
+import type { GatewayService } from './service.js';
 import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
 
 interface ZeroShotRequestMsg {
@@ -24,20 +24,14 @@ interface EmbedRequestMsg {
 
 type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
 
-/** The call's context: request id, deadline, cancellation and credentials. */
-function context(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
-  const abort = new AbortController();
-  call.on('cancelled', () => abort.abort());
-  return { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
-}
-
 export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestMsg> {
   return (call, callback) => {
     const m = call.request;
+    const ctx = unaryContext(call, 'grpc');
     service.zeroShot
       .classify(
         { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false },
-        context(call),
+        ctx,
       )
       .then(
         (r) => callback(null, zeroShotMsg(r)),
@@ -49,7 +43,8 @@ export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestM
 export function embedHandler(service: GatewayService): Unary<EmbedRequestMsg> {
   return (call, callback) => {
     const m = call.request;
-    service.zeroShot.embed({ model: m.model ?? '', version: m.version ?? '', image: m.image, texts: m.texts ?? [] }, context(call)).then(
+    const ctx = unaryContext(call, 'grpc');
+    service.zeroShot.embed({ model: m.model ?? '', version: m.version ?? '', image: m.image, texts: m.texts ?? [] }, ctx).then(
       (r) => callback(null, embedMsg(r)),
       (err: unknown) => callback(toServiceError(err)),
     );

@@ -11,7 +11,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
-import type { ClassifyResponse, GatewayService } from './service.js';
+import type { CallContext, ClassifyResponse, GatewayService, Protocol } from './service.js';
 import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
 import { embedHandler, zeroShotHandler } from './grpc-zeroshot.js';
 
@@ -62,14 +62,11 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
 
   server.addService(definition, {
     Classify: (call: grpc.ServerUnaryCall<ClassifyRequestMsg, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const abort = new AbortController();
-      call.on('cancelled', () => abort.abort());
-      service
-        .classify(toRequest(call.request), { protocol: 'grpc', requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) })
-        .then(
-          (response) => callback(null, toResponseMsg(response)),
-          (err: unknown) => callback(toServiceError(err)),
-        );
+      const ctx = unaryContext(call, 'grpc');
+      service.classify(toRequest(call.request), ctx).then(
+        (response) => callback(null, toResponseMsg(response)),
+        (err: unknown) => callback(toServiceError(err)),
+      );
     },
     ClassifyStream: (call: grpc.ServerDuplexStream<StreamRequestMsg, unknown>) => {
       const abort = new AbortController();
@@ -226,11 +223,19 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   return { code: error.grpcStatus, details: error.message, metadata };
 }
 
+/** Time left before the call's deadline, ms; undefined without a deadline. */
 export function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   if (!Number.isFinite(at)) return undefined;
   return at - Date.now();
+}
+
+/** The context of one unary call: request id, deadline, cancellation (the call's 'cancelled' event) and credentials. */
+export function unaryContext(call: grpc.ServerUnaryCall<unknown, unknown>, protocol: Protocol): CallContext {
+  const abort = new AbortController();
+  call.on('cancelled', () => abort.abort());
+  return { protocol, requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
 }
 
 export function authorization(metadata: grpc.Metadata): string | undefined {
