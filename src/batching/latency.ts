@@ -1,5 +1,5 @@
 // Online model of batch inference time (BentoML's idea: duration ~ a*n + b), fitted by least
-// squares over a window of recent batches. The batcher uses it to shed requests that cannot make
+// squares over a window of recent batches, trimmed of outliers (GC pauses). The batcher uses it to shed requests that cannot make
 // their deadline and to dispatch before the earliest deadline would be missed.
 
 /** A fitted linear latency model over the last `windowSize` batches. */
@@ -38,9 +38,23 @@ export class LatencyModel {
 
   private fit(): void {
     const n = this.sizes.length;
+    const all = Array.from({ length: n }, (_, i) => i);
+    this.fitOn(all);
+    if (n < 8) return;
+    // A GC pause or a moment of CPU contention makes one batch take many times its usual time; one
+    // such batch would lift the whole line and shed requests that could still make it. Refit
+    // without the batches whose duration sits far above the first line (trimmed least squares).
+    const residuals = all.map((i) => this.durationsMs[i]! - this.estimateMs(this.sizes[i]!));
+    const spread = median(residuals.map(Math.abs));
+    const kept = all.filter((i) => residuals[i]! <= OUTLIER_SPREADS * spread + 1e-9);
+    if (kept.length >= Math.max(4, n / 2) && kept.length < n) this.fitOn(kept);
+  }
+
+  private fitOn(points: readonly number[]): void {
+    const n = points.length;
     let sx = 0;
     let sy = 0;
-    for (let i = 0; i < n; i++) {
+    for (const i of points) {
       sx += this.sizes[i]!;
       sy += this.durationsMs[i]!;
     }
@@ -48,7 +62,7 @@ export class LatencyModel {
     const my = sy / n;
     let sxx = 0;
     let sxy = 0;
-    for (let i = 0; i < n; i++) {
+    for (const i of points) {
       const dx = this.sizes[i]! - mx;
       sxx += dx * dx;
       sxy += dx * (this.durationsMs[i]! - my);
@@ -67,4 +81,13 @@ export class LatencyModel {
       this.slopeMs = my / mx;
     }
   }
+}
+
+/** Batches whose duration exceeds the fit by more than this many median absolute residuals are left out. */
+const OUTLIER_SPREADS = 4;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -254,6 +254,14 @@ describe('LatencyModel', () => {
     m.observe(4, 8);
     assert.equal(m.estimateMs(8), 16);
   });
+  it('leaves a GC-pause outlier out of the fit', () => {
+    const m = new LatencyModel();
+    const sizes = [1, 2, 4, 8, 16];
+    for (let i = 0; i < 20; i++) m.observe(sizes[i % 5]!, 3 + 0.5 * sizes[i % 5]! + (i % 3) * 0.1); // small jitter
+    m.observe(2, 60); // one batch stalled by a pause
+    assert.ok(Math.abs(m.estimateMs(1) - 3.6) < 0.2, `estimate(1) = ${m.estimateMs(1)}`);
+    assert.ok(Math.abs(m.estimateMs(16) - 11.1) < 0.3, `estimate(16) = ${m.estimateMs(16)}`);
+  });
   it('forgets batches older than its window', () => {
     const m = new LatencyModel(4);
     for (let i = 0; i < 4; i++) m.observe(1 + i, 100);
