@@ -52,11 +52,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   try {
     // The gRPC limit leaves room for the other fields of a request beside the image.
     const tls = readTls(config);
-    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + 64 * 1024, tls });
+    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + maxTextBytes(config) + 64 * 1024, tls });
     httpServer = await startHttpServer(service, metrics, {
       host: config.host,
       port: config.httpPort,
       maxImageBytes: config.maxImageBytes,
+      maxTextBytes: maxTextBytes(config),
+      maxTextFields: config.zeroShotMaxLabels + config.zeroShotMaxTemplates,
       requestTimeoutMs: config.httpRequestTimeoutMs,
       serveMetrics: config.metricsPort < 0,
       metricsRequireKey: config.metricsRequireKey,
@@ -150,4 +152,14 @@ function watchRepository(root: string, reload: () => Promise<void>, logger: Logg
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Bytes the text of one request can take at its limits (labels and templates, each at its
+ * longest, JSON-escaped at worst 6 bytes per character): transports size their body and message
+ * limits for the largest image plus this, so a request within every documented limit is never
+ * refused as too large.
+ */
+export function maxTextBytes(config: Pick<GatewayConfig, 'zeroShotMaxLabels' | 'zeroShotMaxLabelChars' | 'zeroShotMaxTemplates' | 'zeroShotMaxTemplateChars'>): number {
+  return 6 * (config.zeroShotMaxLabels * (config.zeroShotMaxLabelChars + 4) + config.zeroShotMaxTemplates * (config.zeroShotMaxTemplateChars + 4));
 }

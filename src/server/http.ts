@@ -17,6 +17,10 @@ export interface HttpOptions {
   readonly host: string;
   readonly port: number;
   readonly maxImageBytes: number;
+  /** Largest text a request may carry within its label and template limits (zero-shot), bytes; bodies are sized for an image and this much text. */
+  readonly maxTextBytes: number;
+  /** Most labels plus templates a zero-shot request may carry (multipart fields). */
+  readonly maxTextFields: number;
   /** Whole-request time limit, ms (slow-loris bodies get 408). */
   readonly requestTimeoutMs: number;
   /** Serve /metrics here (false when it has its own port). */
@@ -79,7 +83,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   // JSON bodies carry base64 images (4/3 larger) plus a few fields.
-  const jsonBodyLimit = Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024;
+  const jsonBodyLimit = Math.ceil((options.maxImageBytes * 4) / 3) + options.maxTextBytes + 64 * 1024;
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -89,7 +93,9 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
       done(new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`), undefined);
     }
   });
-  await app.register(multipart, { limits: { fileSize: options.maxImageBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 32 } });
+  // Labels arrive repeated (one field each) or comma-separated (one long field): room for both at their limits.
+  const fields = options.maxTextFields + 16;
+  await app.register(multipart, { limits: { fileSize: options.maxImageBytes, files: 1, fields, fieldSize: Math.max(64 * 1024, options.maxTextBytes), parts: fields + 1 } });
 
   app.addHook('onSend', async (_request, reply) => {
     if (service.draining) void reply.header('connection', 'close');
