@@ -22,7 +22,11 @@ describe('model faults', () => {
   before(async () => {
     const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) });
     // No warm-up: the warm-up's full batch would fail the load of this deliberately broken graph.
-    gw = await startTestGateway(await makeRepository([{ from: join(FIXTURE_MODELS, 'fails-on-batches') }, { from: join(FIXTURE_MODELS, 'tiny-dynamic') }]), { warmup: false, logLevel: 'info' }, { logger: createLogger('info', sink) });
+    gw = await startTestGateway(await makeRepository([
+        // fixed policy: concurrent requests wait 50 ms for each other, so they form the batches that fail.
+        { from: join(FIXTURE_MODELS, 'fails-on-batches'), patch: { batching: { policy: 'fixed', maxQueueDelayMs: 50 } } },
+        { from: join(FIXTURE_MODELS, 'tiny-dynamic') },
+      ]), { warmup: false, logLevel: 'info' }, { logger: createLogger('info', sink) });
     image = await solidImage(32, 32);
   });
   after(() => gw.stop());
