@@ -57,7 +57,7 @@ describe('zero-shot requests at every limit at once', () => {
 
   it('multipart with every label as its own field', async () => {
     const form = new FormData();
-    form.set('image', new Blob([image], { type: 'image/png' }), 'max.png');
+    form.set('image', new Blob([new Uint8Array(image)], { type: 'image/png' }), 'max.png');
     form.set('model', 'clip');
     for (const label of labels) form.append('labels', label);
     for (const template of templates) form.append('template', template);
@@ -67,7 +67,7 @@ describe('zero-shot requests at every limit at once', () => {
 
   it('multipart with the labels comma-separated in one field', async () => {
     const form = new FormData();
-    form.set('image', new Blob([image], { type: 'image/png' }), 'max.png');
+    form.set('image', new Blob([new Uint8Array(image)], { type: 'image/png' }), 'max.png');
     form.set('model', 'clip');
     form.set('labels', labels.join(','));
     const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', body: form });
