@@ -1,6 +1,8 @@
-// Online estimate of the arrival rate into one batch queue, for the adaptive policy: an
-// exponentially decayed count of arrivals (time constant tauMs), O(1) per arrival and read. For
-// Poisson arrivals at rate r it converges to r; after a burst it decays within a few tauMs.
+// Online load signals for the adaptive policy, O(1) per event and read. ArrivalRate: an
+// exponentially decayed count of arrivals (time constant tauMs); for Poisson arrivals at rate r it
+// converges to r, and after a burst it decays within a few tauMs. RecentMinimum: the smallest
+// value seen over the last window (CoDel's "standing queue" signal: if even the luckiest recent
+// request waited this long, the wait is a queue, not a burst).
 
 export class ArrivalRate {
   private weight = 0;
@@ -22,5 +24,34 @@ export class ArrivalRate {
   private decayedTo(nowMs: number): number {
     if (this.weight === 0) return 0;
     return this.weight * Math.exp(-Math.max(0, nowMs - this.lastMs) / this.tauMs);
+  }
+}
+
+/** Minimum of the values recorded over roughly the last `windowMs` (two half-window buckets). */
+export class RecentMinimum {
+  private current = Infinity;
+  private previous = Infinity;
+  private bucketStartMs = -Infinity;
+
+  constructor(private readonly windowMs = 100) {}
+
+  record(nowMs: number, value: number): void {
+    this.roll(nowMs);
+    if (value < this.current) this.current = value;
+  }
+
+  /** The minimum over the last window; Infinity when nothing was recorded in it. */
+  read(nowMs: number): number {
+    this.roll(nowMs);
+    return Math.min(this.current, this.previous);
+  }
+
+  private roll(nowMs: number): void {
+    const half = this.windowMs / 2;
+    if (nowMs - this.bucketStartMs < half) return;
+    // One bucket later: the current becomes the previous; more than one: both are stale.
+    this.previous = nowMs - this.bucketStartMs < 2 * half ? this.current : Infinity;
+    this.current = Infinity;
+    this.bucketStartMs = nowMs;
   }
 }

@@ -3,7 +3,7 @@
 // instance, and answers every waiter exactly once. It knows nothing of images or sessions.
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
-import { ArrivalRate } from './arrivals.js';
+import { ArrivalRate, RecentMinimum } from './arrivals.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
 import { BoundedQueue, type QueueEntry } from './queue.js';
@@ -51,6 +51,8 @@ export interface BatcherOptions {
 export class Batcher<I, R> {
   readonly latency: LatencyModel;
   private readonly arrivals = new ArrivalRate();
+  /** Time from arrival to the start of its batch, smallest over the last 100 ms (adaptive admission). */
+  private readonly standingWait = new RecentMinimum(100);
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly clock: () => number;
   private readonly hooks: BatcherHooks;
@@ -232,11 +234,28 @@ export class Batcher<I, R> {
 
   /**
    * Refuses at once (QUEUE_FULL) when the queue cannot take `preparing + 1` more requests: lets a
-   * caller turn a request away before spending preprocessing on it under overload.
+   * caller turn a request away before spending preprocessing on it under overload. Under the
+   * adaptive policy it also refuses (DEADLINE_EXCEEDED) a request whose deadline (`deadline.atMs`
+   * on the batcher clock, from a timeout of `deadline.timeoutMs`) is nearer than the standing wait: when even the luckiest request of the last
+   * 100 ms waited longer than this one has, admitting it only adds to a queue that cannot serve it.
+   * Refusing early is what keeps an open-loop overload from collapsing goodput to zero.
    */
-  admit(preparing: number): void {
+  admit(preparing: number, deadline?: { readonly atMs: number; readonly timeoutMs: number }): void {
     if (this.closedReason) throw this.closedReason;
     this.queue.admit(preparing);
+    if (this.config.policy !== 'adaptive' || deadline === undefined) return;
+    const nowMs = this.clock();
+    const waitMs = this.standingWait.read(nowMs);
+    if (!Number.isFinite(waitMs)) return;
+    const runMs = this.predictedRunMs(1);
+    if (nowMs + waitMs + runMs > deadline.atMs) {
+      this.hooks.onShed?.('deadline', 1);
+      throw new GatewayError(
+        'DEADLINE_EXCEEDED',
+        `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(deadline.atMs - nowMs)} ms left, requests are waiting ${Math.round(waitMs)} ms before inference, inference takes about ${runMs.toFixed(1)} ms); refused before decoding`,
+        { retryAfterSeconds: 1 },
+      );
+    }
   }
 
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
@@ -255,7 +274,10 @@ export class Batcher<I, R> {
     const instance = this.idleInstances.pop()!;
     this.inFlight += entries.length;
     this.reportDepth();
-    for (const entry of entries) this.hooks.onQueued?.(startMs - entry.enqueuedAtMs);
+    for (const entry of entries) {
+      this.hooks.onQueued?.(startMs - entry.enqueuedAtMs);
+      this.standingWait.record(startMs, startMs - entry.startedAtMs);
+    }
 
     const finish = (): void => {
       this.inFlight -= entries.length;
@@ -303,12 +325,12 @@ export class Batcher<I, R> {
   }
 
   /**
-   * Run time the shedding decisions assume for a batch of n: the learned estimate under the
-   * adaptive policy; 0 under the fixed one, which (like Triton's queue timeout) drops only
-   * requests whose deadline has already passed.
+   * Run time the shedding decisions assume for a batch of n: an optimistic estimate under the
+   * adaptive policy (shed only the surely hopeless); 0 under the fixed one, which (like Triton's
+   * queue timeout) drops only requests whose deadline has already passed.
    */
   private predictedRunMs(n: number): number {
-    return this.config.policy === 'adaptive' ? this.latency.estimateMs(n) : 0;
+    return this.config.policy === 'adaptive' ? this.latency.optimisticMs(n) : 0;
   }
 
   private reportDepth(): void {

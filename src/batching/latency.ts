@@ -1,6 +1,8 @@
 // Online model of batch inference time (BentoML's idea: duration ~ a*n + b), fitted by least
-// squares over a window of recent batches, trimmed of outliers (GC pauses). The batcher uses it to shed requests that cannot make
-// their deadline and to dispatch before the earliest deadline would be missed.
+// squares over a window of recent batches, trimmed of outliers (GC pauses). The batcher dispatches
+// before the earliest deadline would be missed on the fitted time, and sheds a request only when
+// even an optimistic run time (the fastest tenth of recent batches relative to the fit) would
+// finish too late: a wrong shed loses a request that would have made it, a late dispatch does not.
 
 /** A fitted linear latency model over the last `windowSize` batches. */
 export class LatencyModel {
@@ -9,6 +11,8 @@ export class LatencyModel {
   private next = 0;
   private slopeMs = 0;
   private interceptMs = 0;
+  /** Low quantile of duration / fitted duration over the window (1 until there is a fit). */
+  private fastRatio = 1;
 
   constructor(private readonly windowSize = 64) {}
 
@@ -31,6 +35,11 @@ export class LatencyModel {
     return Math.max(0, this.slopeMs * batchSize + this.interceptMs);
   }
 
+  /** Optimistic run time of a batch of `batchSize` (fastest tenth of recent batches), ms. */
+  optimisticMs(batchSize: number): number {
+    return this.estimateMs(batchSize) * this.fastRatio;
+  }
+
   /** Number of batches in the window. */
   get samples(): number {
     return this.sizes.length;
@@ -48,6 +57,8 @@ export class LatencyModel {
     const spread = median(residuals.map(Math.abs));
     const kept = all.filter((i) => residuals[i]! <= OUTLIER_SPREADS * spread + 1e-9);
     if (kept.length >= Math.max(4, n / 2) && kept.length < n) this.fitOn(kept);
+    const ratios = all.map((i) => this.durationsMs[i]! / Math.max(1e-6, this.estimateMs(this.sizes[i]!))).sort((a, b) => a - b);
+    this.fastRatio = Math.min(1, Math.max(0, ratios[Math.floor(ratios.length * FAST_QUANTILE)]!));
   }
 
   private fitOn(points: readonly number[]): void {
@@ -82,6 +93,9 @@ export class LatencyModel {
     }
   }
 }
+
+/** Quantile of duration / fit that optimisticMs() scales the fit by. */
+const FAST_QUANTILE = 0.1;
 
 /** Batches whose duration exceeds the fit by more than this many median absolute residuals are left out. */
 const OUTLIER_SPREADS = 4;

@@ -143,7 +143,7 @@ export class ClassifierVersion implements ServedVersion {
   /** Decodes, batches and classifies one image; answers the top `topK` labels. */
   async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
     // Overload is refused before any decoding: requests still being preprocessed hold queue places.
-    this.images.admit();
+    this.images.admit(1, { startedAtMs, timeoutMs: options.timeoutMs });
     this.active.enter();
     try {
       return await this.classifyInside(image, options, startedAtMs);
@@ -169,7 +169,7 @@ export class ClassifierVersion implements ServedVersion {
    */
   async inferTensors(rows: readonly Float32Array[], options: TensorOptions, startedAtMs = performance.now()): Promise<TensorResult> {
     for (const row of rows) if (row.length !== this.io.input.rowSize) throw new GatewayError('INVALID_ARGUMENT', `an input row has ${row.length} values; the model takes ${this.io.input.rowSize}`);
-    this.images.admit(rows.length);
+    this.images.admit(rows.length, { startedAtMs, timeoutMs: options.timeoutMs });
     this.active.enter();
     try {
       return await this.eachRow(rows.length, options, startedAtMs, (i, signal) => this.images.submit(rows[i]!, { ...options, signal }, startedAtMs).then((batched) => ({ batched, preprocessMs: 0 })));
@@ -180,7 +180,7 @@ export class ClassifierVersion implements ServedVersion {
 
   /** Decodes each encoded image as /v1/classify does and runs it as one row; answers raw output rows. */
   async inferImages(images: readonly Uint8Array[], options: TensorOptions, startedAtMs = performance.now()): Promise<TensorResult> {
-    this.images.admit(images.length);
+    this.images.admit(images.length, { startedAtMs, timeoutMs: options.timeoutMs });
     this.active.enter();
     try {
       return await this.eachRow(images.length, options, startedAtMs, (i, signal) => this.images.run(images[i]!, { ...options, signal }, startedAtMs));

@@ -128,9 +128,13 @@ export class ImagePipeline<R> {
     private readonly batcher: Batcher<Float32Array, R>,
   ) {}
 
-  /** Throws QUEUE_FULL at once when the queue cannot take `count` more requests. */
-  admit(count = 1): void {
-    this.batcher.admit(this.decoding + count - 1);
+  /**
+   * Throws QUEUE_FULL at once when the queue cannot take `count` more requests, or (adaptive
+   * policy) DEADLINE_EXCEEDED when the current standing wait already exceeds the deadline of a
+   * request that arrived at `startedAtMs` with `timeoutMs`.
+   */
+  admit(count = 1, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
+    this.batcher.admit(this.decoding + count - 1, deadline && { atMs: deadline.startedAtMs + deadline.timeoutMs, timeoutMs: deadline.timeoutMs });
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */

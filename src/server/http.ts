@@ -83,7 +83,9 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
   // JSON bodies carry base64 images (4/3 larger) plus a few fields.
-  const jsonBodyLimit = Math.ceil((options.maxImageBytes * 4) / 3) + options.maxTextBytes + 64 * 1024;
+  // A base64 image plus some framing; zero-shot JSON also carries labels and templates at their limits.
+  const imageJsonLimit = Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024;
+  const jsonBodyLimit = imageJsonLimit + options.maxTextBytes;
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -131,7 +133,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
 
   registerZeroShotRoutes(app, service, { maxImageBytes: options.maxImageBytes });
   // KServe v2 / Open Inference Protocol: JSON tensors are verbose, so they get the JSON body limit.
-  await app.register(kserveRoutes(service, { bodyLimit: jsonBodyLimit }), { prefix: '/v2' });
+  await app.register(kserveRoutes(service, { bodyLimit: imageJsonLimit }), { prefix: '/v2' });
 
   app.get('/v1/models', async (request) => ({ models: service.listModels({ authorization: request.headers.authorization }) }));
   app.get('/v1/models/:name', async (request) => {

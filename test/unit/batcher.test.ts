@@ -2,7 +2,7 @@
 // one-result-per-item contract, queue-full, cancellation and deadline shedding. No sleeps.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { ArrivalRate } from '../../src/batching/arrivals.js';
+import { ArrivalRate, RecentMinimum } from '../../src/batching/arrivals.js';
 import { Batcher } from '../../src/batching/batcher.js';
 import { LatencyModel } from '../../src/batching/latency.js';
 import type { BatchingConfig } from '../../src/batching/policy.js';
@@ -201,6 +201,27 @@ describe('Batcher', () => {
     assert.deepEqual(calls[1]!.items, [2]);
   });
 
+  it('adaptive admit() refuses a deadline shorter than the standing wait, before any decoding', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 2);
+    latency.observe(4, 5);
+    const b = new Batcher<number, string>({ ...config, maxQueueSize: 100 }, runner, { clock, latency });
+    // Requests that arrived 80 ms before their batch started: a standing queue of 80 ms.
+    const queued = b.submit(1, { startedAtMs: now - 80 });
+    await settle();
+    calls[0]!.done.resolve(['one']);
+    await queued;
+    assert.throws(
+      () => b.admit(0, { atMs: now + 50, timeoutMs: 50 }),
+      (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED' && /deadline of 50 ms cannot be met/.test(err.message) && /waiting 80 ms/.test(err.message),
+    );
+    assert.doesNotThrow(() => b.admit(0, { atMs: now + 500, timeoutMs: 500 }));
+    const fixed = new Batcher<number, string>({ ...config, policy: 'fixed', maxQueueSize: 100 }, runner, { clock, latency });
+    assert.doesNotThrow(() => fixed.admit(0, { atMs: now + 50, timeoutMs: 50 }), 'the fixed policy admits on queue length alone');
+    advance(200); // no batch started for two windows: the standing wait is forgotten
+    assert.doesNotThrow(() => b.admit(0, { atMs: now + 50, timeoutMs: 50 }));
+  });
+
   it('admit() refuses when requests still being prepared would overflow the queue', () => {
     const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
     for (let i = 0; i < 4; i++) void b.submit(i).catch(() => {});
@@ -267,6 +288,18 @@ describe('LatencyModel', () => {
     for (let i = 0; i < 4; i++) m.observe(1 + i, 100);
     for (let i = 0; i < 4; i++) m.observe(1 + i, 1 + i);
     assert.ok(Math.abs(m.estimateMs(2) - 2) < 1e-9);
+  });
+});
+
+describe('RecentMinimum', () => {
+  it('keeps the smallest value of the last window and forgets older ones', () => {
+    const m = new RecentMinimum(100);
+    m.record(0, 30);
+    m.record(10, 20);
+    m.record(60, 50);
+    assert.equal(m.read(70), 20);
+    assert.equal(m.read(130), 50); // the bucket holding 20 has aged out
+    assert.equal(m.read(400), Infinity);
   });
 });
 
