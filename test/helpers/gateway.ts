@@ -22,9 +22,17 @@ export interface ModelCopy {
   readonly patch?: Record<string, unknown>;
 }
 
+/**
+ * Repositories made by makeRepository: the only folders a test gateway deletes when it stops. (A
+ * "starts with the temp dir" check once deleted the repository's own models/ when the checkout
+ * itself lived under /tmp.)
+ */
+const temporaryRepositories = new Set<string>();
+
 /** Builds a temporary model repository from copies of real model folders. */
 export async function makeRepository(models: readonly ModelCopy[]): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'gateway-models-'));
+  temporaryRepositories.add(root);
   for (const m of models) {
     const name = m.as ?? m.from.split('/').at(-1)!;
     const dest = join(root, name);
@@ -65,7 +73,7 @@ export async function startTestGateway(modelsDir: string, overrides: Partial<Gat
     stop: async () => {
       client.close();
       await gateway.shutdown();
-      if (modelsDir.startsWith(tmpdir())) await rm(modelsDir, { recursive: true, force: true });
+      if (temporaryRepositories.delete(modelsDir)) await rm(modelsDir, { recursive: true, force: true });
     },
   };
 }
