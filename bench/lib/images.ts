@@ -1,18 +1,9 @@
 // Procedural benchmark images from a fixed seed: a coloured shape (disc or box) on a noisy
 // background, encoded alternately as PNG and JPEG, so every run and every server sees the same bytes.
 import sharp from 'sharp';
+import { seededRandom } from '../../test/helpers/random.js';
 
-/** Deterministic PRNG (mulberry32); returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A named set of encoded images of one size. */
 export interface ImageSet {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import { type GatewayConfig, parseConfig } from '../../src/config.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
@@ -153,4 +154,25 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function postImage(http: string, query: string, body: Buffer | string, contentType = 'image/png', headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${http}/v1/classify?${query}`, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body: body as BodyInit });
   return { status: res.status, json: (await res.json()) as Record<string, unknown>, headers: res.headers };
+}
+
+/** The services a gateway lists through gRPC server reflection (grpc.reflection.v1). */
+export async function reflectionServices(address: string): Promise<string[]> {
+  const file = join(REPO_ROOT, 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  const def = protoLoader.loadSync(file, { keepCase: true, oneofs: true });
+  const Reflection = (((grpc.loadPackageDefinition(def)['grpc'] as grpc.GrpcObject)['reflection'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject)['ServerReflection'] as grpc.ServiceClientConstructor;
+  const client = new Reflection(address, grpc.credentials.createInsecure());
+  try {
+    const call = (client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
+    return await new Promise((resolve, reject) => {
+      call.on('data', (res: { list_services_response?: { service: { name: string }[] } }) => {
+        resolve((res.list_services_response?.service ?? []).map((s) => s.name));
+        call.end();
+      });
+      call.on('error', reject);
+      call.write({ list_services: '' });
+    });
+  } finally {
+    client.close();
+  }
 }

@@ -6,23 +6,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { solidImage } from '../helpers/images.js';
+import { seededRandom } from '../helpers/random.js';
 import { FIXTURE_MODELS, type TestGateway, grpcCode, makeRepository, startTestGateway } from '../helpers/gateway.js';
 
 const MUTATIONS = 2000;
 const TIME_BUDGET_MS = 90_000;
 const CONCURRENCY = 16;
 
-/** mulberry32: small, seeded, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(base: Buffer, rand: () => number): Buffer {
   const out = Buffer.from(base);
@@ -62,7 +52,7 @@ describe('fuzz', () => {
   after(() => gw.stop());
 
   it(`answers ${MUTATIONS} mutated requests over gRPC and HTTP, each once, never with an internal error`, async () => {
-    const rand = prng(20261127);
+    const rand = seededRandom(20261127);
     const started = Date.now();
     const outcomes = new Map<string, number>();
     const unexpected: string[] = [];

@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { parseManifest } from '../../src/models/manifest.js';
 import { ImagePreprocessor } from '../../src/models/preprocess.js';
 import { hashApiKey } from '../../src/server/auth.js';
 import { loadKServeProto } from '../../src/server/grpc-kserve.js';
-import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, metricValue, postImage, reflectionServices, startTestGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 const MODEL = 'shapes-mobilenetv3';
@@ -414,24 +413,4 @@ function unary(client: KServeClient, method: string, request: object, metadata =
   return new Promise((resolve, reject) => {
     client[method]!(request, metadata, (err: grpc.ServiceError | null, reply: unknown) => (err ? reject(err) : resolve(reply)));
   });
-}
-
-async function reflectionServices(address: string): Promise<string[]> {
-  const file = join(REPO_ROOT, 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-  const def = protoLoader.loadSync(file, { keepCase: true, oneofs: true });
-  const Reflection = (((grpc.loadPackageDefinition(def)['grpc'] as grpc.GrpcObject)['reflection'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject)['ServerReflection'] as grpc.ServiceClientConstructor;
-  const client = new Reflection(address, grpc.credentials.createInsecure());
-  try {
-    const call = (client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
-    return await new Promise((resolve, reject) => {
-      call.on('data', (res: { list_services_response?: { service: { name: string }[] } }) => {
-        resolve((res.list_services_response?.service ?? []).map((s) => s.name));
-        call.end();
-      });
-      call.on('error', reject);
-      call.write({ list_services: '' });
-    });
-  } finally {
-    client.close();
-  }
 }

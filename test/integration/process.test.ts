@@ -4,13 +4,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { digitPng } from '../helpers/images.js';
-import { FIXTURE_MODELS, GatewayClient, REPO_ROOT, grpcCode } from '../helpers/gateway.js';
+import { FIXTURE_MODELS, GatewayClient, REPO_ROOT, grpcCode, reflectionServices } from '../helpers/gateway.js';
 
 interface LogLine {
   msg: string;
@@ -119,26 +118,6 @@ async function healthStatus(address: string): Promise<string> {
     return await new Promise((resolve, reject) =>
       (client as unknown as { Check: (req: object, cb: (err: Error | null, res: { status: string }) => void) => void }).Check({ service: '' }, (err, res) => (err ? reject(err) : resolve(res.status))),
     );
-  } finally {
-    client.close();
-  }
-}
-
-async function reflectionServices(address: string): Promise<string[]> {
-  const file = join(REPO_ROOT, 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-  const def = protoLoader.loadSync(file, { keepCase: true, oneofs: true });
-  const Reflection = (((grpc.loadPackageDefinition(def)['grpc'] as grpc.GrpcObject)['reflection'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject)['ServerReflection'] as grpc.ServiceClientConstructor;
-  const client = new Reflection(address, grpc.credentials.createInsecure());
-  try {
-    const call = (client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
-    return await new Promise((resolve, reject) => {
-      call.on('data', (res: { list_services_response?: { service: { name: string }[] } }) => {
-        resolve((res.list_services_response?.service ?? []).map((s) => s.name));
-        call.end();
-      });
-      call.on('error', reject);
-      call.write({ list_services: '' });
-    });
   } finally {
     client.close();
   }
