@@ -138,7 +138,11 @@ const FAST_FORMATS: Record<string, string> = { jpg: 'jpeg', png: 'png', webp: 'w
 function readHeader(bytes: Uint8Array): Header | undefined {
   let size: ReturnType<typeof imageSize>;
   try {
-    size = imageSize(bytes);
+    // image-size reads through a DataView over the whole underlying ArrayBuffer: given a view into
+    // a pooled buffer it can parse the bytes after the image (a truncated JPEG then "measures"
+    // 49344x49344). It gets a copy of exactly the image (new Uint8Array copies; Buffer#slice would not).
+    const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+    size = imageSize(exact);
   } catch {
     return undefined;
   }

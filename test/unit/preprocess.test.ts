@@ -3,9 +3,12 @@
 // shorter-side resize follows the oriented size, and formats outside the fast path still decode.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { PreprocessingSchema } from '../../src/models/manifest.js';
 import { ImagePreprocessor } from '../../src/models/preprocess.js';
+import { REPO_ROOT } from '../helpers/gateway.js';
 
 const spec = PreprocessingSchema.parse({ size: [32, 32], resizeMode: 'shorter', cropFraction: 1, interpolation: 'nearest', scale: 255, mean: [0, 0, 0], std: [1, 1, 1] });
 const pre = new ImagePreprocessor(spec, { maxImageBytes: 1 << 20, maxImagePixels: 1 << 20 });
@@ -59,6 +62,13 @@ describe('ImagePreprocessor', () => {
       const out = await pre.run(encoded);
       assert.equal(out.length, 3 * 32 * 32);
     }
+  });
+
+  it('reads only the image when its bytes are a view into a larger buffer (a truncated JPEG stays a decode error)', async () => {
+    const truncated = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'bad', 'truncated.jpg'));
+    const pool = Buffer.alloc(truncated.length + 100_000, 0xc0); // what follows looks like JPEG markers
+    truncated.copy(pool, 0);
+    await assert.rejects(pre.run(pool.subarray(0, truncated.length)), (err: Error & { code?: string }) => err.code === 'INVALID_IMAGE');
   });
 
   it('refuses an image over the pixel limit by its header, naming its size', async () => {
