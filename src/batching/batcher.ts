@@ -100,9 +100,10 @@ export class Batcher<I, R> {
     const nowMs = this.clock();
     const startedAtMs = options.startedAtMs ?? nowMs;
     const deadlineMs = options.timeoutMs === undefined ? Infinity : startedAtMs + options.timeoutMs;
-    if (deadlineMs <= nowMs + this.predictedRunMs(1)) {
+    const runMs = this.predictedRunMs(1);
+    if (deadlineMs <= nowMs + runMs) {
       this.hooks.onShed?.('deadline', 1);
-      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, this.predictedRunMs(1)));
+      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, runMs));
     }
     this.arrivals.record(nowMs);
     return new Promise<Batched<R>>((resolve, reject) => {
@@ -235,12 +236,13 @@ export class Batcher<I, R> {
   /**
    * Refuses at once (QUEUE_FULL) when the queue cannot take `preparing + 1` more requests: lets a
    * caller turn a request away before spending preprocessing on it under overload. Under the
-   * adaptive policy it also refuses (DEADLINE_EXCEEDED) a request whose deadline (`deadline.atMs`
-   * on the batcher clock, from a timeout of `deadline.timeoutMs`) is nearer than the standing wait: when even the luckiest request of the last
-   * 100 ms waited longer than this one has, admitting it only adds to a queue that cannot serve it.
-   * Refusing early is what keeps an open-loop overload from collapsing goodput to zero.
+   * adaptive policy it also refuses (DEADLINE_EXCEEDED) a request (arrived at `startedAtMs` on the
+   * batcher clock with `timeoutMs`, as in submit) whose deadline is nearer than the standing wait:
+   * when even the luckiest request of the last 100 ms waited longer than this one has, admitting it
+   * only adds to a queue that cannot serve it. Refusing early keeps an open-loop overload from
+   * collapsing goodput to zero.
    */
-  admit(preparing: number, deadline?: { readonly atMs: number; readonly timeoutMs: number }): void {
+  admit(preparing: number, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
     if (this.closedReason) throw this.closedReason;
     this.queue.admit(preparing);
     if (this.config.policy !== 'adaptive' || deadline === undefined) return;
@@ -248,11 +250,12 @@ export class Batcher<I, R> {
     const waitMs = this.standingWait.read(nowMs);
     if (!Number.isFinite(waitMs)) return;
     const runMs = this.predictedRunMs(1);
-    if (nowMs + waitMs + runMs > deadline.atMs) {
+    const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
+    if (nowMs + waitMs + runMs > deadlineMs) {
       this.hooks.onShed?.('deadline', 1);
       throw new GatewayError(
         'DEADLINE_EXCEEDED',
-        `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(deadline.atMs - nowMs)} ms left, requests are waiting ${Math.round(waitMs)} ms before inference, inference takes about ${runMs.toFixed(1)} ms); refused before decoding`,
+        `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(deadlineMs - nowMs)} ms left, requests are waiting ${Math.round(waitMs)} ms before inference, inference takes about ${runMs.toFixed(1)} ms); refused before decoding`,
         { retryAfterSeconds: 1 },
       );
     }

@@ -134,7 +134,7 @@ export class ImagePipeline<R> {
    * request that arrived at `startedAtMs` with `timeoutMs`.
    */
   admit(count = 1, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
-    this.batcher.admit(this.decoding + count - 1, deadline && { atMs: deadline.startedAtMs + deadline.timeoutMs, timeoutMs: deadline.timeoutMs });
+    this.batcher.admit(this.decoding + count - 1, deadline);
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */

@@ -212,14 +212,14 @@ describe('Batcher', () => {
     calls[0]!.done.resolve(['one']);
     await queued;
     assert.throws(
-      () => b.admit(0, { atMs: now + 50, timeoutMs: 50 }),
+      () => b.admit(0, { startedAtMs: now, timeoutMs: 50 }),
       (err: GatewayError) => err.code === 'DEADLINE_EXCEEDED' && /deadline of 50 ms cannot be met/.test(err.message) && /waiting 80 ms/.test(err.message),
     );
-    assert.doesNotThrow(() => b.admit(0, { atMs: now + 500, timeoutMs: 500 }));
+    assert.doesNotThrow(() => b.admit(0, { startedAtMs: now, timeoutMs: 500 }));
     const fixed = new Batcher<number, string>({ ...config, policy: 'fixed', maxQueueSize: 100 }, runner, { clock, latency });
-    assert.doesNotThrow(() => fixed.admit(0, { atMs: now + 50, timeoutMs: 50 }), 'the fixed policy admits on queue length alone');
+    assert.doesNotThrow(() => fixed.admit(0, { startedAtMs: now, timeoutMs: 50 }), 'the fixed policy admits on queue length alone');
     advance(200); // no batch started for two windows: the standing wait is forgotten
-    assert.doesNotThrow(() => b.admit(0, { atMs: now + 50, timeoutMs: 50 }));
+    assert.doesNotThrow(() => b.admit(0, { startedAtMs: now, timeoutMs: 50 }));
   });
 
   it('admit() refuses when requests still being prepared would overflow the queue', () => {
