@@ -52,12 +52,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   try {
     // The gRPC limit leaves room for the other fields of a request beside the image.
     const tls = readTls(config);
-    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + maxTextBytes(config) + 64 * 1024, tls });
+    const textBytes = maxTextBytes(config);
+    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, tls });
     httpServer = await startHttpServer(service, metrics, {
       host: config.host,
       port: config.httpPort,
       maxImageBytes: config.maxImageBytes,
-      maxTextBytes: maxTextBytes(config),
+      maxTextBytes: textBytes,
       maxTextFields: config.zeroShotMaxLabels + config.zeroShotMaxTemplates,
       requestTimeoutMs: config.httpRequestTimeoutMs,
       serveMetrics: config.metricsPort < 0,
