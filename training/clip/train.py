@@ -36,13 +36,16 @@ class OptimConfig:
 @dataclass
 class ClipTrainConfig:
     seed: int = 0
-    threads: int = 1                      # 1 beats 2 on the shared 2-core build machine
+    threads: int = 2                      # OpenMP threads (TRAINING_THREADS caps it)
+    channels_last: bool = True            # NHWC image batches: ~1.5-2x faster convs on CPU (oneDNN)
     pad_id: int = EOT_ID                  # Hugging Face convention (tokenizer.json's pad)
     model: ClipModelConfig = field(default_factory=ClipModelConfig)
     teacher: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1000, lr=3e-3))
     loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
     tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
-    student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=600, lr=3e-3))
+    # 600 steps left the student at 33% held-out / 86% seen; 2000 reach 83% / 99.9% (above the
+    # teacher's held-out 80%): it was under-trained, not unable to compose colour and shape
+    student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=2000, lr=3e-3))
     student_se: bool = True               # MobileNetV3's squeeze-excitation blocks (False: removed)
     distill_mode: str = "cosine"          # "cosine" | "mse"
     distill_weight: float = 1.0
@@ -52,6 +55,10 @@ class ClipTrainConfig:
     mixup_prob: float = 0.0
     augment: bool = True                  # flips, 90-degree turns, small shifts (captions stay true)
     log_every: int = 50
+
+
+def _memory_format(cfg: ClipTrainConfig) -> torch.memory_format:
+    return torch.channels_last if cfg.channels_last else torch.contiguous_format
 
 
 def _param_groups(model: nn.Module, wd: float):
@@ -146,6 +153,8 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
     if not mcfg.text.token_ids:
         mcfg.text.token_ids = sorted(set(tokens.flatten().tolist()) - {0})
     model = MiniCLIP(mcfg)
+    fmt = _memory_format(cfg)
+    model.visual.to(memory_format=fmt)
     tl = _train_len(tokens)
     loss_fn = ClipLoss() if cfg.loss == "clip" else DebiasedClipLoss(cfg.tau_plus)
     oc = cfg.teacher
@@ -154,7 +163,7 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
     prog = Progress("clip-teacher", oc.steps, cfg.log_every, log)
     model.train()
     for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
-        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp)
+        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp).contiguous(memory_format=fmt)
         labels = data.labels[idx]
         # encode each distinct caption of the batch once, then gather per sample
         uniq, inv = labels.unique(return_inverse=True)
@@ -170,6 +179,7 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
         sched.step()
         prog.step(step, len(idx), terms, sched.get_last_lr()[0], {"logit_scale": round(float(scale), 2)})
     model.eval()
+    model.visual.to(memory_format=torch.contiguous_format)  # checkpoints and ONNX export in NCHW
     return model, {"history": prog.history, "train_seconds": round(time.time() - prog.t0, 1), "text_train_len": tl}
 
 
@@ -192,6 +202,9 @@ def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, p
         t_txt = teacher.encode_text(tokenize_texts(data.texts, cfg.pad_id))
         scale = teacher.logit_scale().detach()
     student = create_image_tower("mobilenetv3_small", cfg.model.embed_dim, se=cfg.student_se)
+    fmt = _memory_format(cfg)
+    student.to(memory_format=fmt)
+    teacher.visual.to(memory_format=fmt)
     loss_fn = EmbeddingDistillLoss(cfg.distill_mode, cfg.distill_weight, cfg.contrastive_weight)
     oc = cfg.student
     opt = torch.optim.AdamW(_param_groups(student, oc.weight_decay), lr=oc.lr, betas=(0.9, 0.98), eps=1e-6)
@@ -199,7 +212,7 @@ def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, p
     prog = Progress("clip-student", oc.steps, cfg.log_every, log)
     student.train()
     for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
-        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp)
+        x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp).contiguous(memory_format=fmt)
         mixed = float(torch.rand(1, generator=gen)) < cfg.mixup_prob
         if mixed:
             # function matching (Beyer et al., "Knowledge distillation: A good teacher is
@@ -222,6 +235,8 @@ def distill_student(cfg: ClipTrainConfig, teacher: MiniCLIP, data: CaptionSet, p
         sched.step()
         prog.step(step, len(idx), terms, sched.get_last_lr()[0])
     student.eval()
+    student.to(memory_format=torch.contiguous_format)
+    teacher.visual.to(memory_format=torch.contiguous_format)
     return student, {"history": prog.history, "train_seconds": round(time.time() - t0, 1)}
 
 

@@ -119,13 +119,19 @@ def _shape_mask(shape: str, r: float, rot: float, cx: float, cy: float, canvas: 
                (cx - r, cy - w), (cx - w, cy - w)]
         d.polygon(_rotate(arm, rot, cx, cy), fill=255)
     elif shape == "heart":
-        pts = []
-        for k in range(64):
-            t = 2 * math.pi * k / 64
-            x = 16 * math.sin(t) ** 3
-            y = -(13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t))
-            pts.append((cx + x * r / 17, cy + y * r / 17 + r * 0.1))
-        d.polygon(_rotate(pts, rot, cx, cy), fill=255)
+        # Two round lobes over a sharp point, with a cleft between the lobes. The classic
+        # parametric heart (x = 16 sin^3 t, ...) is so fat that, small and rotated on 64 px,
+        # it rendered as a rounded square: heart<->square was the most common confusion
+        # of teacher and student alike.
+        lr_ = 0.5 * r
+        (lx, ly), (rx, ry) = _rotate([(cx - 0.48 * r, cy - 0.4 * r), (cx + 0.48 * r, cy - 0.4 * r)], rot, cx, cy)
+        d.ellipse([lx - lr_, ly - lr_, lx + lr_, ly + lr_], fill=255)
+        d.ellipse([rx - lr_, ry - lr_, rx + lr_, ry + lr_], fill=255)
+        a = math.radians(160)
+        body = [(cx - 0.48 * r + lr_ * math.cos(a), cy - 0.4 * r + lr_ * math.sin(a)), (cx - 0.48 * r, cy - 0.4 * r),
+                (cx + 0.48 * r, cy - 0.4 * r), (cx + 0.48 * r - lr_ * math.cos(a), cy - 0.4 * r + lr_ * math.sin(a)),
+                (cx, cy + 0.9 * r)]
+        d.polygon(_rotate(body, rot, cx, cy), fill=255)
     elif shape == "crescent":
         d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
         ox, oy = cx + 0.45 * r * math.cos(rot), cy + 0.45 * r * math.sin(rot)
