@@ -8,6 +8,7 @@ import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { batchPool } from './buffer-pool.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { ClipManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
@@ -120,11 +121,15 @@ export class ClipVersion implements ServedVersion {
       };
 
       const slot = preprocessor.slotSize;
+      const batches = batchPool(maxBatchSize * slot, imageSessions.length);
       const imageRunner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
         const n = items.length;
-        const batch = new Float32Array(n * slot);
-        items.forEach((item, i) => batch.set(item, i * slot));
-        const out = await imageSessions[instance]!.run({ [clip.imageEncoder.input]: { data: batch, dims: [n, ...wanted] } }, [clip.imageEncoder.output]);
+        const batch = batches.take(n * slot);
+        items.forEach((item, i) => {
+          batch.set(item, i * slot);
+          preprocessor.release(item);
+        });
+        const out = await imageSessions[instance]!.run({ [clip.imageEncoder.input]: { data: batch, dims: [n, ...wanted] } }, [clip.imageEncoder.output], (b) => batches.adopt(b));
         return splitEmbeddings(out[clip.imageEncoder.output]!, n, clip.embeddingSize, clip.imageEncoder.output);
       };
       const L = clip.contextLength;

@@ -5,6 +5,7 @@
 import { imageSize } from 'image-size';
 import sharp, { type OutputInfo } from 'sharp';
 import { GatewayError } from '../errors.js';
+import { Float32Pool } from './buffer-pool.js';
 import type { Preprocessing } from './manifest.js';
 
 export interface ImageLimits {
@@ -21,7 +22,10 @@ const DECODE_TIMEOUT_SECONDS = 10;
 // libvips caches whole operations; a gateway sees every image once, so the cache only costs memory.
 sharp.cache(false);
 
-/** Turns encoded image bytes into the model's input slot. Stateless and safe to share. */
+/** Most memory the idle slots of one preprocessor keep (recycled input slots, see buffer-pool.ts). */
+const IDLE_SLOT_BYTES = 4 * 1024 * 1024;
+
+/** Turns encoded image bytes into the model's input slot. Safe to share between requests. */
 export class ImagePreprocessor {
   /** Elements in one request's slot (channels x height x width). */
   readonly slotSize: number;
@@ -29,6 +33,7 @@ export class ImagePreprocessor {
   /** Shape of one item, without the batch axis, in the manifest's layout. */
   readonly itemDims: readonly number[];
   private readonly lut: Float32Array[];
+  private readonly slots: Float32Pool;
 
   constructor(
     readonly spec: Preprocessing,
@@ -38,6 +43,7 @@ export class ImagePreprocessor {
     this.channels = spec.channelOrder === 'GRAY' ? 1 : 3;
     this.slotSize = this.channels * height * width;
     this.itemDims = spec.layout === 'NCHW' ? [this.channels, height, width] : [height, width, this.channels];
+    this.slots = new Float32Pool(this.slotSize, IDLE_SLOT_BYTES);
     // One lookup table per output channel: byte value -> normalized float, so the per-pixel work is a load.
     this.lut = Array.from({ length: this.channels }, (_, c) => {
       const mean = spec.mean[c] ?? spec.mean[0]!;
@@ -48,14 +54,17 @@ export class ImagePreprocessor {
     });
   }
 
-  /** Decodes and preprocesses one image into a new Float32Array of `slotSize`. */
+  /**
+   * Decodes and preprocesses one image into a Float32Array of `slotSize` (a recycled one when
+   * available: hand it back with `release` once its values have been copied into a batch).
+   */
   async run(bytes: Uint8Array): Promise<Float32Array> {
     if (bytes.length === 0) throw new GatewayError('INVALID_IMAGE', 'image is empty (0 bytes)');
     if (bytes.length > this.limits.maxImageBytes) {
       throw new GatewayError('PAYLOAD_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes} bytes`);
     }
     const { data, info } = await this.decode(bytes);
-    const slot = new Float32Array(this.slotSize);
+    const slot = this.slots.take(this.slotSize);
     const [height, width] = this.spec.size;
     const plane = height * width;
     const src = info.channels;
@@ -74,6 +83,11 @@ export class ImagePreprocessor {
       }
     }
     return slot;
+  }
+
+  /** Takes back a slot `run` produced, for reuse; any other array is ignored. */
+  release(slot: Float32Array): void {
+    this.slots.give(slot);
   }
 
   private async decode(bytes: Uint8Array): Promise<{ data: Buffer; info: OutputInfo }> {

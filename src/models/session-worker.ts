@@ -9,6 +9,8 @@ interface RunMessage {
   readonly type: 'run';
   readonly feeds: Record<string, TensorData>;
   readonly outputNames: string[];
+  /** Hand the input buffers back with the answer (the caller pools them). */
+  readonly returnInputs: boolean;
 }
 
 const { path, options } = workerData as { path: string; options: SessionOptions };
@@ -30,14 +32,16 @@ openOrtSession(path, options).then(
         void session.release().finally(() => port.close());
         return;
       }
+      // onnxruntime is done with the inputs once run settles; they go back only when asked for.
+      const inputs = msg.returnInputs ? [...new Set(Object.values(msg.feeds).map((t) => t.data.buffer as ArrayBuffer))] : [];
       runOrtSession(session, msg.feeds, msg.outputNames).then(
         (outputs) => {
           // Copy out of onnxruntime's buffers into ones this thread owns, then hand them over.
           const owned: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
           for (const [name, t] of Object.entries(outputs)) owned[name] = { data: t.data.slice(), dims: t.dims };
-          port.postMessage({ type: 'result', id: msg.id, outputs: owned }, Object.values(owned).map((t) => t.data.buffer as ArrayBuffer));
+          port.postMessage({ type: 'result', id: msg.id, outputs: owned, inputs }, [...Object.values(owned).map((t) => t.data.buffer as ArrayBuffer), ...inputs]);
         },
-        (err: unknown) => port.postMessage({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+        (err: unknown) => port.postMessage({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err), inputs }, inputs),
       );
     });
   },

@@ -1,7 +1,8 @@
 // A model instance: one onnxruntime session hosted in its own worker thread (session-worker.ts;
 // onnxruntime-node's run is synchronous native code and would otherwise block the event loop for
 // the whole batch). The main thread sees only this small typed proxy: open, metadata, run, release.
-// Input buffers that span their whole ArrayBuffer are transferred to the worker, not copied.
+// Input buffers that start at offset 0 of their ArrayBuffer are transferred to the worker, not
+// copied; a caller that pools its batch buffers asks for them back with the result.
 import { Worker } from 'node:worker_threads';
 import type { IoInfo, Provider, SessionOptions, TensorData } from './ort.js';
 
@@ -19,7 +20,17 @@ interface Opened {
   outputs: IoInfo[];
 }
 
-type WorkerMessage = Opened | { type: 'open-failed'; message: string } | { type: 'result'; id: number; outputs: Outputs } | { type: 'error'; id: number; message: string };
+type WorkerMessage =
+  | Opened
+  | { type: 'open-failed'; message: string }
+  | { type: 'result'; id: number; outputs: Outputs; inputs?: ArrayBuffer[] }
+  | { type: 'error'; id: number; message: string; inputs?: ArrayBuffer[] };
+
+interface Waiter {
+  resolve: (o: Outputs) => void;
+  reject: (e: Error) => void;
+  recycle?: ((buffer: ArrayBuffer) => void) | undefined;
+}
 
 /** Starts the worker: the compiled .js next to this file, or (running from TypeScript sources) the .ts through tsx. */
 function spawnWorker(workerData: unknown): Worker {
@@ -33,7 +44,7 @@ function spawnWorker(workerData: unknown): Worker {
 /** One onnxruntime session on one provider, in its own thread. */
 export class ModelSession {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: Outputs) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, Waiter>();
   private dead: Error | undefined;
 
   private constructor(
@@ -44,6 +55,7 @@ export class ModelSession {
       if (msg.type !== 'result' && msg.type !== 'error') return;
       const waiter = this.pending.get(msg.id);
       this.pending.delete(msg.id);
+      if (waiter?.recycle) for (const buffer of msg.inputs ?? []) waiter.recycle(buffer);
       if (msg.type === 'result') waiter?.resolve(msg.outputs);
       else waiter?.reject(new Error(msg.message));
     });
@@ -107,23 +119,25 @@ export class ModelSession {
 
   /**
    * Runs the graph in the worker; returns the requested outputs as Float32 data. A feed whose
-   * typed array spans its whole buffer is transferred (the caller must not touch it afterwards);
-   * any other feed is copied.
+   * typed array starts at offset 0 of its ArrayBuffer is transferred with that whole buffer (the
+   * caller must not touch it afterwards); any other feed is copied. With `recycle`, the worker
+   * hands the input buffers back once the run is over (success or failure) and each is passed to
+   * `recycle` before the promise settles.
    */
-  run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[]): Promise<Outputs> {
+  run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[], recycle?: (buffer: ArrayBuffer) => void): Promise<Outputs> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const sendable: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
-      const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength && t.data.buffer instanceof ArrayBuffer;
-      const data = whole ? t.data : t.data.slice();
+      const movable = t.data.byteOffset === 0 && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer);
+      const data = movable ? t.data : t.data.slice();
       sendable[name] = { data, dims: [...t.dims] };
       transfer.push(data.buffer as ArrayBuffer);
     }
     return new Promise<Outputs>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'run', id, feeds: sendable, outputNames: [...outputNames] }, transfer);
+      this.pending.set(id, { resolve, reject, recycle });
+      this.worker.postMessage({ type: 'run', id, feeds: sendable, outputNames: [...outputNames], returnInputs: recycle !== undefined }, transfer);
     });
   }
 
