@@ -27,10 +27,11 @@ class ZooConfig:
     clip: bool = True                          # also run the MiniCLIP step
     data: ShapesConfig = field(default_factory=ShapesConfig)
     # Teacher: ResNet-10-style (one BasicBlock per stage, width 24): 36 MMACs, 6.5x the
-    # student; it learns this task in 3 epochs where MobileNetV3-small needs 8.
+    # student. After 3 epochs its val accuracy was still climbing (38 -> 82 -> 95 %) and the
+    # hearts, learned last, were at 66-77 %: 6 epochs.
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(
         model=ModelConfig(arch="resnet_teacher", resnet_width=24, resnet_layers=(1, 1, 1, 1)),
-        epochs=3, batch_size=64, lr=2e-3, log_every_steps=64))
+        epochs=6, batch_size=64, lr=2e-3, log_every_steps=64))
     # MobileNetV3-small needs many more epochs than the ResNet to converge on this task
     # (its val accuracy was still rising after 8), and channels-last on 2 threads makes them affordable.
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=16, log_every_steps=64))
