@@ -1,8 +1,8 @@
 // A model instance: one onnxruntime session hosted in its own worker thread (session-worker.ts;
 // onnxruntime-node's run is synchronous native code and would otherwise block the event loop for
 // the whole batch). The main thread sees only this small typed proxy: open, metadata, run, release.
-// Input buffers that start at offset 0 of their ArrayBuffer are transferred to the worker, not
-// copied; a caller that pools its batch buffers asks for them back with the result.
+// Input buffers that span their whole ArrayBuffer are transferred to the worker, not copied; a
+// caller that pools its batch buffers asks for them back with the result.
 import { Worker } from 'node:worker_threads';
 import type { IoInfo, Provider, SessionOptions, TensorData } from './ort.js';
 
@@ -119,10 +119,11 @@ export class ModelSession {
 
   /**
    * Runs the graph in the worker; returns the requested outputs as Float32 data. A feed whose
-   * typed array starts at offset 0 of its ArrayBuffer is transferred with that whole buffer (the
-   * caller must not touch it afterwards); any other feed is copied. With `recycle`, the worker
-   * hands the input buffers back once the run is over (success or failure) and each is passed to
-   * `recycle` before the promise settles.
+   * typed array spans its whole ArrayBuffer is transferred (the caller must not touch it
+   * afterwards); any other feed is copied. With `recycle`, a feed that starts at offset 0 of a
+   * larger buffer is transferred with that whole buffer too, the worker hands the input buffers
+   * back once the run is over (success or failure), and each is passed to `recycle` before the
+   * promise settles.
    */
   run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[], recycle?: (buffer: ArrayBuffer) => void): Promise<Outputs> {
     if (this.dead) return Promise.reject(this.dead);
@@ -130,7 +131,10 @@ export class ModelSession {
     const sendable: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
-      const movable = t.data.byteOffset === 0 && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer);
+      // A view over part of a buffer moves with its whole buffer only when the caller pools it
+      // (it may share a slab with other data otherwise: Node's small Buffers do).
+      const whole = t.data.byteLength === t.data.buffer.byteLength || recycle !== undefined;
+      const movable = t.data.byteOffset === 0 && whole && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer);
       const data = movable ? t.data : t.data.slice();
       sendable[name] = { data, dims: [...t.dims] };
       transfer.push(data.buffer as ArrayBuffer);

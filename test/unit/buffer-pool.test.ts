@@ -1,7 +1,8 @@
 // The buffer pools behind request slots and batch tensors: views over recycled buffers, no reuse of
 // arrays the pool did not hand out, buffers that come back from a session thread adopted by size,
 // a bound on idle memory; and, through the real session thread, a pooled batch buffer that goes to
-// the worker and back while answers stay those of fresh buffers.
+// the worker and back while answers stay those of fresh buffers (and a partial view that is not
+// pooled stays with its caller).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -82,6 +83,16 @@ describe('pooled batch buffers through a session thread', () => {
       }
       assert.equal(returned, 3);
       assert.equal(pool.idle, 1, 'one buffer went round trip three times');
+
+      // Without `recycle`, a view over part of a buffer is copied: the rest of the buffer may be
+      // someone else's (Node's small Buffers share slabs).
+      const slab = new ArrayBuffer(3 * slot * 4);
+      const part = new Float32Array(slab, 0, 2 * slot);
+      part.set(input);
+      const copied = await session.run({ input: { data: part, dims: [2, 3, 64, 64] } }, ['logits']);
+      assert.equal(part.length, 2 * slot, 'the caller keeps its buffer');
+      assert.equal(slab.byteLength, 3 * slot * 4);
+      assert.deepEqual(Array.from(copied.logits!.data), Array.from(fresh.logits!.data));
     } finally {
       await session.release();
     }
