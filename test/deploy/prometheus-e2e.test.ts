@@ -111,11 +111,13 @@ describe('a real Prometheus scraping a gateway under load', { timeout: 90_000 },
     // so the counters' increase happens between scrapes (rate() > 0).
     await eventually('first scrape', async () => assert.equal((await query(`up{job="inference-gateway"}`))[0]?.value[1], '1'));
 
-    // Load: 16 concurrent callers for ~2 s (two scrapes or more), over one HTTP/2 connection, so batches hold several requests.
+    // Load: 32 concurrent callers for ~4 s (about four scrapes), over one HTTP/2 connection, so batches
+    // hold several requests. The HPA signal counts requests queued or in a batch, not those in
+    // transport or decoding; with 16 callers for 2 s, both scrapes inside the load once found none.
     const image = await solidImage(32, 32);
-    const stopAt = Date.now() + 2000;
+    const stopAt = Date.now() + 4000;
     await Promise.all(
-      Array.from({ length: 16 }, async () => {
+      Array.from({ length: 32 }, async () => {
         while (Date.now() < stopAt) {
           await gw.client.classify({ model: MODEL, image });
           answered++;
