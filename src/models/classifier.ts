@@ -7,11 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
-import { batchPool } from './buffer-pool.js';
 import type { ClassifierManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
@@ -105,17 +104,10 @@ export class ClassifierVersion implements ServedVersion {
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
       const slot = preprocessor.slotSize;
 
-      const batches = batchPool(maxBatchSize * slot, sessions.length);
+      const batches = new ImageBatches(preprocessor, maxBatchSize, sessions.length);
       const runner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
-        // One copy per slot into a pooled batch tensor, which is handed (not copied) to the
-        // session's thread and comes back with the answer; the slots go back to the preprocessor.
         const n = items.length;
-        const batch = batches.take(n * slot);
-        items.forEach((item, i) => {
-          batch.set(item, i * slot);
-          preprocessor.release(item);
-        });
-        const outputs = await sessions[instance]!.run({ [input.name]: { data: batch, dims: [n, ...wanted] } }, [output.name], (b) => batches.adopt(b));
+        const outputs = await batches.run(sessions[instance]!, input.name, output.name, items);
         const logits = outputs[output.name]!;
         const width = logits.data.length / n;
         if (!Number.isInteger(width) || logits.dims[0] !== n) {

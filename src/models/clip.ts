@@ -8,13 +8,12 @@ import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { batchPool } from './buffer-pool.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { ClipManifest } from './manifest.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, ImagePipeline, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
+import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 
@@ -121,15 +120,10 @@ export class ClipVersion implements ServedVersion {
       };
 
       const slot = preprocessor.slotSize;
-      const batches = batchPool(maxBatchSize * slot, imageSessions.length);
+      const batches = new ImageBatches(preprocessor, maxBatchSize, imageSessions.length);
       const imageRunner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
         const n = items.length;
-        const batch = batches.take(n * slot);
-        items.forEach((item, i) => {
-          batch.set(item, i * slot);
-          preprocessor.release(item);
-        });
-        const out = await imageSessions[instance]!.run({ [clip.imageEncoder.input]: { data: batch, dims: [n, ...wanted] } }, [clip.imageEncoder.output], (b) => batches.adopt(b));
+        const out = await batches.run(imageSessions[instance]!, clip.imageEncoder.input, clip.imageEncoder.output, items);
         return splitEmbeddings(out[clip.imageEncoder.output]!, n, clip.embeddingSize, clip.imageEncoder.output);
       };
       const L = clip.contextLength;

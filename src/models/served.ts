@@ -9,6 +9,7 @@ import type { BatchRunner, Batched, Batcher, BatcherHooks } from '../batching/ba
 import type { LatencyModel } from '../batching/latency.js';
 import type { BatchingConfig } from '../batching/policy.js';
 import type { Metrics } from '../metrics.js';
+import { type Float32Pool, batchPool } from './buffer-pool.js';
 import type { ImageLimits, ImagePreprocessor } from './preprocess.js';
 import type { PromptCache } from './prompt-cache.js';
 import { ModelSession, type Provider, type SessionOptions } from './session.js';
@@ -155,6 +156,33 @@ export class ImagePipeline<R> {
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
   submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+  }
+}
+
+/**
+ * Image batches of one version: copies each request's slot into a pooled batch tensor (the slot
+ * goes back to the preprocessor), hands the tensor to the instance's session thread without a
+ * copy, and takes its buffer back with the answer.
+ */
+export class ImageBatches {
+  private readonly pool: Float32Pool;
+
+  constructor(
+    private readonly preprocessor: ImagePreprocessor,
+    maxBatchSize: number,
+    instances: number,
+  ) {
+    this.pool = batchPool(maxBatchSize * preprocessor.slotSize, instances);
+  }
+
+  run(session: ModelSession, input: string, output: string, items: readonly Float32Array[]): ReturnType<ModelSession['run']> {
+    const slot = this.preprocessor.slotSize;
+    const batch = this.pool.take(items.length * slot);
+    items.forEach((item, i) => {
+      batch.set(item, i * slot);
+      this.preprocessor.release(item);
+    });
+    return session.run({ [input]: { data: batch, dims: [items.length, ...this.preprocessor.itemDims] } }, [output], (b) => this.pool.adopt(b));
   }
 }
 
