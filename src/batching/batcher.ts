@@ -3,7 +3,7 @@
 // instance, and answers every waiter exactly once. It knows nothing of images or sessions.
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
-import { ArrivalRate, RecentMinimum } from './arrivals.js';
+import { RecentMinimum } from './recent-minimum.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
 import { BoundedQueue, type QueueEntry } from './queue.js';
@@ -50,9 +50,12 @@ export interface BatcherOptions {
 /** Dynamic batcher: queue + policy + driver for one model version. */
 export class Batcher<I, R> {
   readonly latency: LatencyModel;
-  private readonly arrivals = new ArrivalRate();
   /** Time from arrival to the start of its batch, smallest over the last 100 ms (adaptive admission). */
   private readonly standingWait = new RecentMinimum(100);
+  /** Time from enqueue (after preprocessing) to the start of its batch, smallest over the last 100 ms. */
+  private readonly queuedWait = new RecentMinimum(100);
+  /** Requests being prepared upstream (decoding) that will be submitted shortly; see `expect`. */
+  private incoming = 0;
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly clock: () => number;
   private readonly hooks: BatcherHooks;
@@ -105,7 +108,6 @@ export class Batcher<I, R> {
       this.hooks.onShed?.('deadline', 1);
       return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, runMs));
     }
-    this.arrivals.record(nowMs);
     return new Promise<Batched<R>>((resolve, reject) => {
       const entry: QueueEntry<I, Batched<R>> = {
         item,
@@ -188,7 +190,7 @@ export class Batcher<I, R> {
           oldestEnqueuedAtMs: this.queue.oldestEnqueuedAtMs(),
           earliestDeadlineMs: this.queue.earliestDeadlineMs(),
           idleInstances: this.idleInstances.length,
-          arrivalsPerMs: this.arrivals.perMs(nowMs),
+          incoming: this.incoming,
         },
         nowMs,
         (n) => this.latency.estimateMs(n),
@@ -261,6 +263,47 @@ export class Batcher<I, R> {
     }
   }
 
+  /**
+   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) that is
+   * about to spend `aheadMs` on preprocessing can still make its deadline; the error to answer
+   * with when not. Adaptive: not when even the optimistic path (aheadMs, the shortest recent wait
+   * in the queue, the optimistic run time) ends after the deadline. Fixed: only once the deadline
+   * has passed (Triton's queue timeout).
+   */
+  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number): GatewayError | undefined {
+    if (this.closedReason) return this.closedReason;
+    if (deadline === undefined) return undefined;
+    const nowMs = this.clock();
+    const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
+    let finishMs = nowMs;
+    if (this.config.policy === 'adaptive') {
+      const waitMs = this.queuedWait.read(nowMs);
+      finishMs += aheadMs + (Number.isFinite(waitMs) ? waitMs : 0) + this.predictedRunMs(1);
+    }
+    if (finishMs < deadlineMs) return undefined;
+    this.hooks.onShed?.('deadline', 1);
+    return new GatewayError(
+      'DEADLINE_EXCEEDED',
+      `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(nowMs - deadline.startedAtMs)} ms elapsed waiting for a decoding place, about ${Math.max(0, finishMs - nowMs).toFixed(1)} ms of work left); refused before decoding`,
+      { retryAfterSeconds: 1 },
+    );
+  }
+
+  /** Counts a request cancelled before it reached the queue (while waiting to be decoded); returns its error. */
+  cancelledUpstream(): GatewayError {
+    this.hooks.onShed?.('cancelled', 1);
+    return new GatewayError('CANCELLED', 'request cancelled by the client while waiting to be decoded');
+  }
+
+  /**
+   * Counts requests being prepared for this batcher (`+1` when decoding starts, `-1` when it ends,
+   * submitted or not): the adaptive policy waits for them instead of dispatching a batch without them.
+   */
+  expect(delta: number): void {
+    this.incoming = Math.max(0, this.incoming + delta);
+    if (delta < 0 && this.queue.length > 0) this.scheduleSoon();
+  }
+
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
     // Requests that would miss their deadline even if this batch started now are shed, not run.
     const estimate = this.predictedRunMs(size);
@@ -280,6 +323,7 @@ export class Batcher<I, R> {
     for (const entry of entries) {
       this.hooks.onQueued?.(startMs - entry.enqueuedAtMs);
       this.standingWait.record(startMs, startMs - entry.startedAtMs);
+      this.queuedWait.record(startMs, startMs - entry.enqueuedAtMs);
     }
 
     const finish = (): void => {

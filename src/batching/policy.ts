@@ -3,10 +3,17 @@
 // table-driven with a fake clock. The driver in batcher.ts owns timers and I/O.
 //
 // Two policies. `fixed` is the Triton / TorchServe one: wait up to maxQueueDelayMs for a full
-// batch. `adaptive` (the default) also reads the learned run time per batch size and the current
-// arrival rate: it waits only as long as the load needs bigger batches (at light load it
-// dispatches at once instead of idling the instance for the delay), and dispatches early when
+// batch. `adaptive` (the default) also knows how many requests are being decoded for this queue
+// right now and the learned run time per batch size: it waits only for companions that are
+// already on their way (with none coming it dispatches at once instead of idling the instance for
+// the delay; with many coming it lets the batch grow up to the delay), and dispatches early when
 // waiting would make the earliest deadline miss.
+//
+// An earlier adaptive rule sized batches from the arrival rate and the session's run time alone
+// ("the smallest batch whose throughput keeps up"). On a CPU host the run is a small part of each
+// request's cost (decode and RPC share the cores), so it believed batch 1 kept up, dispatched tiny
+// batches, spent the CPU it saved for decoding on per-batch overhead, and lost to fixed delays
+// (bench/results/2026-11-28): requests already being decoded are a direct signal instead.
 
 export type BatchingPolicy = 'adaptive' | 'fixed';
 
@@ -35,11 +42,11 @@ export interface QueueSnapshot {
   readonly earliestDeadlineMs: number;
   /** Instances free to start a batch now. */
   readonly idleInstances: number;
-  /** Recent arrival rate into the queue, requests per ms (adaptive policy only); default 0. */
-  readonly arrivalsPerMs?: number;
+  /** Requests being decoded that will join this queue shortly (adaptive policy only); default 0. */
+  readonly incoming?: number;
 }
 
-export type DispatchReason = 'full' | 'preferred' | 'target' | 'delay' | 'deadline';
+export type DispatchReason = 'full' | 'preferred' | 'drained' | 'delay' | 'deadline';
 
 export type Decision =
   | { readonly action: 'idle' }
@@ -58,34 +65,14 @@ const IDLE: Decision = { action: 'idle' };
 export const DEADLINE_MARGIN_MS = 2;
 
 /**
- * The adaptive policy sizes batches so the instances serve this much more than the arrival
- * rate: a batch just big enough to keep up would let any burst grow the queue without bound.
- */
-export const LOAD_HEADROOM = 1.25;
-
-/**
- * The smallest batch size whose throughput (n / run time of n, over all instances) keeps up
- * with `arrivalsPerMs` plus LOAD_HEADROOM; maxBatchSize when none does. With no latency
- * estimate yet it returns maxBatchSize, so an untrained policy waits like the fixed one.
- */
-export function targetBatchSize(arrivalsPerMs: number, instances: number, maxBatchSize: number, estimateRunMs: RunTimeEstimate): number {
-  if (!(estimateRunMs(1) > 0)) return maxBatchSize;
-  const neededPerMs = (Math.max(0, arrivalsPerMs) / Math.max(1, instances)) * LOAD_HEADROOM;
-  for (let n = 1; n < maxBatchSize; n++) {
-    if (n / estimateRunMs(n) >= neededPerMs) return n;
-  }
-  return maxBatchSize;
-}
-
-/**
  * Decides whether to dispatch a batch now (and how big) or how long to wait.
  *
  * - Nothing queued, or no idle instance: idle (the driver asks again on enqueue or batch end).
  * - A full batch, or the largest preferred size, is ready: dispatch it.
  * - adaptive: waiting any longer would make the earliest deadline miss (deadline minus predicted
  *   run time of the current batch, minus DEADLINE_MARGIN_MS): dispatch now.
- * - adaptive: the queue already holds the batch size the arrival rate needs (targetBatchSize):
- *   dispatch it; waiting longer only adds latency.
+ * - adaptive: no request is being decoded for this queue (nothing is on its way): dispatch what
+ *   is queued; waiting could only add latency.
  * - The oldest request waited maxQueueDelayMs: dispatch the largest preferred size that fits, or
  *   everything queued.
  * - Otherwise wait until the first of those instants (new arrivals ask again).
@@ -106,9 +93,7 @@ export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: numb
   const adaptive = config.policy === 'adaptive';
   const slackMs = adaptive ? queue.earliestDeadlineMs - nowMs - estimateRunMs(queueLength) - DEADLINE_MARGIN_MS : Infinity;
   if (slackMs <= 0) return { action: 'dispatch', size: queueLength, reason: 'deadline' };
-  if (adaptive && queueLength >= targetBatchSize(queue.arrivalsPerMs ?? 0, config.instances, maxBatch, estimateRunMs)) {
-    return { action: 'dispatch', size: queueLength, reason: 'target' };
-  }
+  if (adaptive && (queue.incoming ?? 0) <= 0) return { action: 'dispatch', size: queueLength, reason: 'drained' };
 
   const delayLeftMs = queue.oldestEnqueuedAtMs + config.maxQueueDelayMs - nowMs;
   if (delayLeftMs <= 0) {

@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
 import type { BatchRunner, Batched, Batcher, BatcherHooks } from '../batching/batcher.js';
+import { ConcurrencyGate } from '../batching/gate.js';
 import type { LatencyModel } from '../batching/latency.js';
 import type { BatchingConfig } from '../batching/policy.js';
+import { RecentMinimum } from '../batching/recent-minimum.js';
 import type { Metrics } from '../metrics.js';
 import { type Float32Pool, batchPool } from './buffer-pool.js';
 import type { ImageLimits, ImagePreprocessor } from './preprocess.js';
@@ -116,13 +118,24 @@ export class ActiveRequests {
 }
 
 /**
+ * Decodes running at once per version: libuv's pool size (sharp decodes there), so the pool stays
+ * busy while requests beyond it wait in the gate's line, where they can be refused or cancelled
+ * before any decoding, instead of in libuv's queue, where nothing can reach them.
+ */
+export const DECODE_PLACES = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
+
+/**
  * The image path every kind shares: admission that counts images still being decoded as queue
- * places (so overload is refused before any decoding), decoding into a slot, and queueing the
- * slot on the version's image batcher.
+ * places (so overload is refused before any decoding), a bounded number of decodes at once (the
+ * rest wait in line and are checked against their deadline when their turn comes), decoding into
+ * a slot, and queueing the slot on the version's image batcher (which knows how many are coming).
  */
 export class ImagePipeline<R> {
-  /** Requests decoding their image right now (they join the queue next). */
+  /** Requests decoding or waiting to decode (they join the queue next). */
   private decoding = 0;
+  private readonly gate = new ConcurrencyGate(DECODE_PLACES);
+  /** Shortest recent decode, ms: the optimistic decode time of the deadline check at the gate. */
+  private readonly decodeMs = new RecentMinimum(1000);
 
   constructor(
     private readonly preprocessor: ImagePreprocessor,
@@ -144,7 +157,17 @@ export class ImagePipeline<R> {
     this.decoding++;
     let slot: Float32Array;
     try {
-      slot = await this.preprocessor.run(image);
+      const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
+      await this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
+      const decodeStart = performance.now();
+      this.batcher.expect(1);
+      try {
+        slot = await this.preprocessor.run(image);
+      } finally {
+        this.decodeMs.record(performance.now(), performance.now() - decodeStart);
+        this.gate.leave();
+        this.batcher.expect(-1);
+      }
     } finally {
       this.decoding--;
     }
@@ -156,6 +179,11 @@ export class ImagePipeline<R> {
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
   submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+  }
+
+  private decodeEstimateMs(nowMs: number): number {
+    const ms = this.decodeMs.read(nowMs);
+    return Number.isFinite(ms) ? ms : 0;
   }
 }
 

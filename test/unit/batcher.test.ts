@@ -2,7 +2,7 @@
 // one-result-per-item contract, queue-full, cancellation and deadline shedding. No sleeps.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { ArrivalRate, RecentMinimum } from '../../src/batching/arrivals.js';
+import { RecentMinimum } from '../../src/batching/recent-minimum.js';
 import { Batcher } from '../../src/batching/batcher.js';
 import { LatencyModel } from '../../src/batching/latency.js';
 import type { BatchingConfig } from '../../src/batching/policy.js';
@@ -60,6 +60,7 @@ describe('Batcher', () => {
 
   it('waits maxQueueDelayMs for companions, then dispatches the partial batch', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
+    b.expect(1); // a companion is being decoded: the adaptive policy waits for it, up to the delay
     const answers = [b.submit(1), b.submit(2)];
     await settle();
     advance(4);
@@ -73,6 +74,7 @@ describe('Batcher', () => {
 
   it('refuses at once with QUEUE_FULL past maxQueueSize', async () => {
     const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
+    b.expect(1); // more on the way: the batch waits for the delay, so the queue fills
     const accepted = Array.from({ length: 6 }, (_, i) => b.submit(i));
     await settle();
     await assert.rejects(b.submit(99), (err: GatewayError) => err.code === 'QUEUE_FULL' && /maxQueueSize 6/.test(err.message));
@@ -201,6 +203,41 @@ describe('Batcher', () => {
     assert.deepEqual(calls[1]!.items, [2]);
   });
 
+  it('adaptive policy waits for requests being decoded and dispatches once the last one is in', async () => {
+    const b = new Batcher<number, string>({ ...config, maxQueueDelayMs: 1000 }, runner, { clock });
+    b.expect(1);
+    b.expect(1);
+    const first = b.submit(1);
+    await settle();
+    assert.equal(calls.length, 0, 'two more are on their way');
+    b.expect(-1);
+    const second = b.submit(2);
+    await settle();
+    assert.equal(calls.length, 0, 'one more is on its way');
+    b.expect(-1); // its decode failed: nothing else is coming
+    await settle();
+    assert.deepEqual(calls[0]!.items, [1, 2]);
+    calls[0]!.done.resolve(['a', 'b']);
+    assert.deepEqual([(await first).result, (await second).result], ['a', 'b']);
+  });
+
+  it('turnCheck(): adaptive refuses a request whose optimistic path ends after its deadline; fixed only an expired one', async () => {
+    const latency = new LatencyModel();
+    latency.observe(1, 4);
+    latency.observe(2, 4);
+    const shed: string[] = [];
+    const b = new Batcher<number, string>(config, runner, { clock, latency, hooks: { onShed: (reason) => shed.push(reason) } });
+    // 10 ms of decoding ahead + a 4 ms run: 20 ms left is enough, 12 ms is not.
+    assert.equal(b.turnCheck({ startedAtMs: now - 80, timeoutMs: 100 }, 10), undefined);
+    const error = b.turnCheck({ startedAtMs: now - 88, timeoutMs: 100 }, 10);
+    assert.ok(error?.code === 'DEADLINE_EXCEEDED' && /refused before decoding/.test(error.message), String(error));
+    assert.deepEqual(shed, ['deadline']);
+    assert.equal(b.turnCheck(undefined, 10), undefined, 'no deadline, nothing to miss');
+    const fixed = new Batcher<number, string>({ ...config, policy: 'fixed' }, runner, { clock, latency });
+    assert.equal(fixed.turnCheck({ startedAtMs: now - 88, timeoutMs: 100 }, 10), undefined);
+    assert.equal(fixed.turnCheck({ startedAtMs: now - 100, timeoutMs: 100 }, 10)?.code, 'DEADLINE_EXCEEDED');
+  });
+
   it('adaptive admit() refuses a deadline shorter than the standing wait, before any decoding', async () => {
     const latency = new LatencyModel();
     latency.observe(1, 2);
@@ -302,20 +339,3 @@ describe('RecentMinimum', () => {
     assert.equal(m.read(400), Infinity);
   });
 });
-
-describe('ArrivalRate', () => {
-  it('converges to the rate of steady arrivals', () => {
-    const rate = new ArrivalRate(100);
-    for (let t = 0; t <= 2000; t += 4) rate.record(t); // one every 4 ms
-    assert.ok(Math.abs(rate.perMs(2000) - 0.25) < 0.01, `${rate.perMs(2000)}`);
-  });
-
-  it('decays after arrivals stop', () => {
-    const rate = new ArrivalRate(100);
-    for (let t = 0; t <= 1000; t += 1) rate.record(t);
-    assert.ok(rate.perMs(1000) > 0.9);
-    assert.ok(rate.perMs(1500) < 0.01);
-    assert.equal(new ArrivalRate().perMs(123), 0);
-  });
-});
-

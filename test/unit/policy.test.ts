@@ -1,10 +1,11 @@
 // Table-driven tests of the pure batching policy with a fake clock: no timers, no sleeps.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BatchingConfig, type Decision, type QueueSnapshot, decide, effectiveMaxBatchSize, targetBatchSize } from '../../src/batching/policy.js';
+import { type BatchingConfig, type Decision, type QueueSnapshot, decide, effectiveMaxBatchSize } from '../../src/batching/policy.js';
 
-// Most rows are about the delay: with no latency estimate (noCost) the adaptive policy waits like
-// the fixed one. Rows with an estimate set the arrival rate they need.
+// Most rows are about the delay: with a request still being decoded (incoming 1, the default of
+// this table) the adaptive policy waits like the fixed one. Rows about the adaptive rule set
+// `incoming` themselves.
 const base: BatchingConfig = { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 5, preferredBatchSizes: [], maxQueueSize: 100, instances: 1 };
 const noCost = (): number => 0;
 const linear = (n: number): number => 2 + n; // 2 ms fixed + 1 ms per item
@@ -72,14 +73,14 @@ const cases: Case[] = [
   {
     name: 'deadline shortens the wait to the latest useful start',
     config: { maxQueueDelayMs: 50 },
-    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 110, arrivalsPerMs: 10 },
+    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 110 },
     nowMs: 100,
     estimate: linear, // run of 2 = 4 ms: must start by 106, less the 2 ms margin
     expected: { action: 'wait', ms: 4 },
   },
   {
     name: 'a far deadline does not shorten the delay',
-    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 10_000, arrivalsPerMs: 10 },
+    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 10_000 },
     nowMs: 100,
     estimate: linear,
     expected: { action: 'wait', ms: 5 },
@@ -92,46 +93,57 @@ const cases: Case[] = [
     expected: { action: 'dispatch', size: 1, reason: 'full' },
   },
   {
-    name: 'adaptive at light load dispatches at once: waiting only adds latency',
-    queue: { queueLength: 1, oldestEnqueuedAtMs: 100, arrivalsPerMs: 0.01 },
+    name: 'adaptive with nothing being decoded dispatches at once: waiting only adds latency',
+    queue: { queueLength: 1, oldestEnqueuedAtMs: 100, incoming: 0 },
     nowMs: 100,
     estimate: linear,
-    expected: { action: 'dispatch', size: 1, reason: 'target' },
+    expected: { action: 'dispatch', size: 1, reason: 'drained' },
   },
   {
-    // 0.5/ms x 1.25 headroom needs n / (2 + n) >= 0.625: n >= 4
-    name: 'adaptive under heavy load waits for the batch size the load needs',
-    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
+    name: 'adaptive with nothing being decoded dispatches a partial batch too',
+    queue: { queueLength: 5, oldestEnqueuedAtMs: 99.5, incoming: 0 },
+    nowMs: 100,
+    expected: { action: 'dispatch', size: 5, reason: 'drained' },
+  },
+  {
+    name: 'adaptive waits for requests being decoded, up to the delay',
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, incoming: 4 },
     nowMs: 100,
     estimate: linear,
     expected: { action: 'wait', ms: 4 },
   },
   {
-    name: 'adaptive under heavy load dispatches once the needed size is queued',
-    queue: { queueLength: 4, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
-    nowMs: 100,
-    estimate: linear,
-    expected: { action: 'dispatch', size: 4, reason: 'target' },
-  },
-  {
-    name: 'adaptive spreads the load over instances: two halve the needed size',
-    config: { instances: 2 },
-    queue: { queueLength: 1, oldestEnqueuedAtMs: 99, arrivalsPerMs: 0.5 },
-    nowMs: 100,
-    estimate: linear,
-    expected: { action: 'dispatch', size: 1, reason: 'target' },
-  },
-  {
-    name: 'adaptive still honours the delay cap under heavy load',
-    queue: { queueLength: 3, oldestEnqueuedAtMs: 90, arrivalsPerMs: 0.5 },
+    name: 'adaptive still honours the delay cap while more are being decoded',
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 90, incoming: 4 },
     nowMs: 100,
     estimate: linear,
     expected: { action: 'dispatch', size: 3, reason: 'delay' },
   },
   {
+    name: 'adaptive dispatches a full batch at once even while more are being decoded',
+    queue: { queueLength: 8, oldestEnqueuedAtMs: 100, incoming: 4 },
+    nowMs: 100,
+    expected: { action: 'dispatch', size: 8, reason: 'full' },
+  },
+  {
+    name: 'deadline pressure beats waiting for requests being decoded',
+    queue: { queueLength: 2, oldestEnqueuedAtMs: 100, earliestDeadlineMs: 104, incoming: 4 },
+    nowMs: 100,
+    estimate: linear, // run of 2 = 4 ms, + 2 ms margin: already past the latest useful start
+    expected: { action: 'dispatch', size: 2, reason: 'deadline' },
+  },
+  {
+    name: 'fixed waits out the delay with nothing being decoded',
+    config: { policy: 'fixed' },
+    queue: { queueLength: 1, oldestEnqueuedAtMs: 99, incoming: 0 },
+    nowMs: 100,
+    estimate: linear,
+    expected: { action: 'wait', ms: 4 },
+  },
+  {
     name: 'fixed ignores deadline pressure and waits out the delay',
     config: { policy: 'fixed' },
-    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, earliestDeadlineMs: 105, arrivalsPerMs: 0.01 },
+    queue: { queueLength: 3, oldestEnqueuedAtMs: 99, earliestDeadlineMs: 105 },
     nowMs: 100,
     estimate: linear,
     expected: { action: 'wait', ms: 4 },
@@ -141,7 +153,7 @@ const cases: Case[] = [
 describe('decide()', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const queue: QueueSnapshot = { queueLength: 0, oldestEnqueuedAtMs: c.nowMs, earliestDeadlineMs: Infinity, idleInstances: 1, ...c.queue };
+      const queue: QueueSnapshot = { queueLength: 0, oldestEnqueuedAtMs: c.nowMs, earliestDeadlineMs: Infinity, idleInstances: 1, incoming: 1, ...c.queue };
       assert.deepEqual(decide({ ...base, ...c.config }, queue, c.nowMs, c.estimate ?? noCost), c.expected);
     });
   }
@@ -151,11 +163,4 @@ describe('effectiveMaxBatchSize()', () => {
   it('caps at a fixed graph batch dimension', () => assert.equal(effectiveMaxBatchSize(32, 1), 1));
   it('keeps the configured size for a dynamic axis', () => assert.equal(effectiveMaxBatchSize(32, -1), 32));
   it('keeps the configured size when the axis is symbolic', () => assert.equal(effectiveMaxBatchSize(32, undefined), 32));
-});
-
-describe('targetBatchSize()', () => {
-  it('is the max batch with no latency estimate yet', () => assert.equal(targetBatchSize(0.01, 1, 8, noCost), 8));
-  it('is 1 when one-at-a-time keeps up', () => assert.equal(targetBatchSize(0.1, 1, 8, linear), 1));
-  it('grows with the arrival rate', () => assert.equal(targetBatchSize(0.5, 1, 8, linear), 4));
-  it('is the max batch when no size keeps up', () => assert.equal(targetBatchSize(5, 1, 8, linear), 8));
 });

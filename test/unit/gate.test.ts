@@ -1,0 +1,64 @@
+// The decode gate: a bounded number of places, a FIFO line, the turn check that refuses a hopeless
+// request before its work starts, and cancellation while waiting.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConcurrencyGate } from '../../src/batching/gate.js';
+
+const ok = (): undefined => undefined;
+const cancelled = (): Error => new Error('cancelled');
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('ConcurrencyGate', () => {
+  it('grants up to `limit` places at once and queues the rest in arrival order', async () => {
+    const gate = new ConcurrencyGate(2);
+    const order: number[] = [];
+    const entries = [1, 2, 3, 4].map((n) => gate.enter(ok, { onAbort: cancelled }).then(() => order.push(n)));
+    await flush();
+    assert.deepEqual(order, [1, 2]);
+    assert.equal(gate.inside, 2);
+    assert.equal(gate.waiting, 2);
+    gate.leave();
+    await flush();
+    assert.deepEqual(order, [1, 2, 3]);
+    gate.leave();
+    await Promise.all(entries);
+    assert.deepEqual(order, [1, 2, 3, 4]);
+    assert.equal(gate.waiting, 0);
+  });
+
+  it('checks a waiter when its turn comes: a refused one gets its error and the next takes the place', async () => {
+    const gate = new ConcurrencyGate(1);
+    await gate.enter(ok, { onAbort: cancelled });
+    let hopeless = false;
+    const refused = gate.enter(() => (hopeless ? new Error('deadline cannot be met') : undefined), { onAbort: cancelled });
+    const next = gate.enter(ok, { onAbort: cancelled });
+    hopeless = true; // became hopeless while it waited
+    gate.leave();
+    await assert.rejects(refused, /deadline cannot be met/);
+    await next;
+    assert.equal(gate.inside, 1);
+  });
+
+  it('refuses at once, without taking a place, when the check fails on a free gate', async () => {
+    const gate = new ConcurrencyGate(1);
+    await assert.rejects(gate.enter(() => new Error('too late'), { onAbort: cancelled }), /too late/);
+    assert.equal(gate.inside, 0);
+  });
+
+  it('a waiter whose signal aborts leaves the line; one aborted before entering never waits', async () => {
+    const gate = new ConcurrencyGate(1);
+    await gate.enter(ok, { onAbort: cancelled });
+    const abort = new AbortController();
+    const leaving = gate.enter(ok, { signal: abort.signal, onAbort: cancelled });
+    const staying = gate.enter(ok, { onAbort: cancelled });
+    abort.abort();
+    await assert.rejects(leaving, /cancelled/);
+    assert.equal(gate.waiting, 1);
+    gate.leave();
+    await staying;
+    await assert.rejects(gate.enter(ok, { signal: abort.signal, onAbort: cancelled }), /cancelled/);
+    assert.equal(gate.inside, 1);
+  });
+
+  it('rejects a limit below 1', () => assert.throws(() => new ConcurrencyGate(0), RangeError));
+});
