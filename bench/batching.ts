@@ -9,6 +9,7 @@ import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
 import { GatewayClient } from '../test/helpers/gateway.js';
 import { H2UnaryCaller } from './lib/h2-grpc.js';
+import { processCpuSeconds } from './lib/observe.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
 
 const { values } = parseArgs({
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'max-batch': { type: 'string', default: '32' },
     'queue-delay-ms': { type: 'string', default: '2' },
+    policy: { type: 'string', default: 'adaptive' },
   },
 });
 const model = values.model;
@@ -31,6 +33,9 @@ interface Result {
   p50: number;
   p99: number;
   meanBatch: number;
+  /** CPU milliseconds per request: the gateway process, and this load generator. */
+  gatewayCpuMs: number;
+  clientCpuMs: number;
 }
 
 async function main(): Promise<void> {
@@ -47,14 +52,16 @@ async function main(): Promise<void> {
   }
   const [off, on] = results as [Result, Result];
   console.log(`\nmodel ${model}, ${requests} requests, ${concurrency} concurrent gRPC clients, CPU`);
-  console.log('| batching | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch |');
-  console.log('|---|---|---|---|---|');
-  for (const r of results) console.log(`| ${r.label} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.meanBatch.toFixed(2)} |`);
+  console.log('| batching | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    console.log(`| ${r.label} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.meanBatch.toFixed(2)} | ${r.gatewayCpuMs.toFixed(2)} | ${r.clientCpuMs.toFixed(2)} |`);
+  }
   console.log(`\nbatched/unbatched throughput ratio: ${(on.throughput / off.throughput).toFixed(2)}x; p99 ratio ${(on.p99 / off.p99).toFixed(2)}`);
 }
 
 async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
-  const gateway = await startGatewayWith(join(values['models-dir'], model), { maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096 });
+  const gateway = await startGatewayWith(join(values['models-dir'], model), { maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy });
   const { grpcPort, httpPort } = gateway;
   // Requests serialized once and sent through the lean HTTP/2 caller: the load generator shares
   // the machine's cores, and @grpc/grpc-js as a client costs about twice its CPU per call.
@@ -67,13 +74,17 @@ async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
     await drive(client, frames, Math.min(200, requests)); // warm-up
     const batchesBefore = await batchStats(httpPort);
     const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+    const cpu0 = { gateway: (await processCpuSeconds(gateway.pid)) ?? NaN, client: process.cpuUsage() };
     const t0 = performance.now();
     await drive(client, frames, requests, (us) => hist.recordValue(us));
     const seconds = (performance.now() - t0) / 1000;
+    const gatewayCpuMs = ((((await processCpuSeconds(gateway.pid)) ?? NaN) - cpu0.gateway) * 1000) / requests;
+    const clientCpu = process.cpuUsage(cpu0.client);
+    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / requests;
     const batchesAfter = await batchStats(httpPort);
     const meanBatch = (batchesAfter.sum - batchesBefore.sum) / Math.max(1, batchesAfter.count - batchesBefore.count);
-    const result = { label: `maxBatchSize ${maxBatchSize}`, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch };
-    console.log(`${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}`);
+    const result = { label: `maxBatchSize ${maxBatchSize}`, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch, gatewayCpuMs, clientCpuMs };
+    console.log(`${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}, CPU per request: gateway ${gatewayCpuMs.toFixed(2)} ms, load generator ${clientCpuMs.toFixed(2)} ms`);
     return result;
   } finally {
     client.close();

@@ -36,7 +36,9 @@ interface LogLine {
  * process exits first or a model is unavailable.
  */
 export async function startServer(script: string, args: readonly string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  // BENCH_SERVER_NODE_ARGS passes flags to the server's node only (e.g. "--cpu-prof --cpu-prof-dir=prof").
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: options.env ?? process.env,
