@@ -1,11 +1,12 @@
 // Dynamic batching against the real engine: concurrent requests share batches, a corrupt image
 // fails alone, a full queue refuses at once, deadlines shed before inference (HTTP header and
-// gRPC deadline), deadline pressure dispatches before the queue delay, and cancelled calls leave
-// the queue. Fixture graphs have random weights: these tests are about mechanics, not accuracy.
+// gRPC deadline), deadline pressure dispatches before the queue delay, a burst beyond what can be
+// decoded in time is refused in the decode line, and cancelled calls leave the queue. Fixture graphs have random weights: these tests are about mechanics, not accuracy.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import sharp from 'sharp';
 import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, type TestGateway, grpcCode, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
 
@@ -36,6 +37,7 @@ describe('dynamic batching', () => {
         { from: tiny, as: 'tiny-adaptive', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
         { from: slow, as: 'slow', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 2 } } },
         { from: slow, as: 'slow-deep', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 16 } } },
+        { from: tiny, as: 'tiny-burst', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 128 } } },
       ]),
     );
     image = await solidImage(48, 40, 'png');
@@ -106,6 +108,24 @@ describe('dynamic batching', () => {
     assert.ok((await Promise.all(ahead)).every((a) => a.status === 200));
     assert.equal((await batches('slow-deep')) - before, 4, 'the shed request reached the engine');
     assert.ok(metricValue(await gw.metrics(), 'gateway_shed_requests_total', { model: 'slow-deep', reason: 'deadline' }) >= 1);
+  });
+
+  it('adaptive: a burst that cannot all be decoded in time is answered in full; the hopeless are refused in the decode line', async () => {
+    // Large noisy PNGs take tens of ms each to decode, and only DECODE_PLACES decode at once
+    // (whatever the core count): 48 of them cannot all be decoded within 200 ms.
+    const heavy = await sharp({ create: { width: 1500, height: 1500, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
+    const answers = await Promise.all(Array.from({ length: 48 }, () => postImage(gw.http, 'model=tiny-burst', heavy, 'image/png', { 'x-request-timeout-ms': '200' })));
+    const statuses = answers.map((a) => a.status);
+    assert.ok(statuses.every((s) => s === 200 || s === 504), `statuses ${statuses.join(',')}`);
+    assert.ok(statuses.includes(200), 'the first requests in line should have made their deadline');
+    const inLine = answers.filter((a) => a.status === 504 && /waiting for a decoding place/.test((a.json['error'] as { message: string }).message));
+    assert.ok(inLine.length > 0, `no request was refused in the decode line: ${answers.map((a) => JSON.stringify(a.json['error'] ?? a.status)).join(' ')}`);
+    assert.match((inLine[0]!.json['error'] as { message: string }).message, /deadline of 200 ms cannot be met .*refused before decoding/);
+    await waitUntil(async () => (await pending('tiny-burst')) === 0, 'burst to drain');
+    const after = await postImage(gw.http, 'model=tiny-burst', image);
+    assert.equal(after.status, 200, 'serves normally after the burst');
   });
 
   it('honours the gRPC deadline: the call fails DEADLINE_EXCEEDED and never runs', async () => {
