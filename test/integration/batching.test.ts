@@ -1,7 +1,8 @@
 // Dynamic batching against the real engine: concurrent requests share batches, a corrupt image
 // fails alone, a full queue refuses at once, deadlines shed before inference (HTTP header and
 // gRPC deadline), deadline pressure dispatches before the queue delay, a burst beyond what can be
-// decoded in time is refused in the decode line, and cancelled calls leave the queue. Fixture graphs have random weights: these tests are about mechanics, not accuracy.
+// decoded in time is refused in the decode line, and cancelled calls leave the queue. Fixture
+// graphs have random weights: these tests are about mechanics, not accuracy.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
