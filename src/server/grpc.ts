@@ -80,8 +80,8 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
       const maybeEnd = (): void => {
         if (ended && inFlight === 0 && !call.cancelled) call.end();
       };
-      call.on('cancelled', () => abort.abort());
-      call.on('error', () => abort.abort());
+      call.on('cancelled', () => abort.abort(CALL_CANCELLED));
+      call.on('error', () => abort.abort(CALL_CANCELLED));
       call.on('end', () => {
         ended = true;
         maybeEnd();
@@ -231,10 +231,17 @@ export function timeoutMs(call: { getDeadline(): grpc.Deadline }): number | unde
   return at - Date.now();
 }
 
+/**
+ * The abort reason of every call's signal. grpc-js emits 'cancelled' after it has sent the status
+ * of every call, not only of cancelled ones; abort() without a reason would build a DOMException
+ * (a stack trace) each time, about 50 us of event-loop time per request for nothing.
+ */
+const CALL_CANCELLED = new GatewayError('CANCELLED', 'the call was cancelled or has ended');
+
 /** The context of one unary call: request id, deadline, cancellation (the call's 'cancelled' event) and credentials. */
 export function unaryContext(call: grpc.ServerUnaryCall<unknown, unknown>, protocol: Protocol): CallContext {
   const abort = new AbortController();
-  call.on('cancelled', () => abort.abort());
+  call.on('cancelled', () => abort.abort(CALL_CANCELLED));
   return { protocol, requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
 }
 
