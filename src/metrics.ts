@@ -86,7 +86,7 @@ export class Metrics {
 
   readonly shed = new Counter({
     name: 'gateway_shed_requests_total',
-    help: 'Requests dropped before inference: could no longer meet their deadline, were cancelled, or met a standing queue in the decode line (overload).',
+    help: 'Requests dropped before inference because they could no longer meet their deadline or were cancelled.',
     labelNames: ['model', 'version', 'reason'] as const,
     registers: [this.registry],
   });

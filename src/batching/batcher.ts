@@ -3,7 +3,6 @@
 // instance, and answers every waiter exactly once. It knows nothing of images or sessions.
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
-import { CoDel } from './codel.js';
 import { RecentMinimum } from './recent-minimum.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
@@ -37,7 +36,7 @@ export interface BatcherHooks {
   /** A batch failed (runner threw or broke its contract); every waiter got `error`. */
   onBatchFailed?(batchSize: number, error: GatewayError): void;
   onQueued?(queueMs: number): void;
-  onShed?(reason: 'deadline' | 'cancelled' | 'overload', count: number): void;
+  onShed?(reason: 'deadline' | 'cancelled', count: number): void;
   onDepth?(queueLength: number, pending: number): void;
 }
 
@@ -55,8 +54,6 @@ export class Batcher<I, R> {
   private readonly standingWait = new RecentMinimum(100);
   /** Time from enqueue (after preprocessing) to the start of its batch, smallest over the last 100 ms. */
   private readonly queuedWait = new RecentMinimum(100);
-  /** Standing-queue control of the decode line (adaptive policy). */
-  private readonly codel = new CoDel(DECODE_LINE_TARGET_MS, DECODE_LINE_INTERVAL_MS);
   /** Requests being prepared upstream (decoding) that will be submitted shortly; see `expect`. */
   private incoming = 0;
   private readonly queue: BoundedQueue<I, Batched<R>>;
@@ -267,30 +264,19 @@ export class Batcher<I, R> {
   }
 
   /**
-   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) whose turn
-   * to be decoded has come, after `waitedMs` in the decode line with `behind` still waiting, should
-   * be decoded; the error to answer with when not. Adaptive: not when even the optimistic path
-   * (aheadMs of decoding, the shortest recent wait in the queue, the optimistic run time) ends
-   * after the deadline (DEADLINE_EXCEEDED), nor when CoDel sees a standing queue in the line
-   * (RESOURCE_EXHAUSTED, see codel.ts). Fixed: only once the deadline has passed (Triton's queue
-   * timeout).
+   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) that is
+   * about to spend `aheadMs` on preprocessing can still make its deadline; the error to answer
+   * with when not. Adaptive: not when even the optimistic path (aheadMs, the shortest recent wait
+   * in the queue, the optimistic run time) ends after the deadline. Fixed: only once the deadline
+   * has passed (Triton's queue timeout).
    */
-  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number, waitedMs = 0, behind = 0): GatewayError | undefined {
+  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number): GatewayError | undefined {
     if (this.closedReason) return this.closedReason;
-    const nowMs = this.clock();
-    const adaptive = this.config.policy === 'adaptive';
-    if (adaptive && this.codel.shouldDrop(nowMs, waitedMs, behind)) {
-      this.hooks.onShed?.('overload', 1);
-      return new GatewayError(
-        'QUEUE_FULL',
-        `overloaded: requests have waited over ${DECODE_LINE_TARGET_MS} ms to be decoded for ${DECODE_LINE_INTERVAL_MS} ms (this one ${Math.round(waitedMs)} ms, ${behind} behind it); refused before decoding, retry later`,
-        { retryAfterSeconds: 1 },
-      );
-    }
     if (deadline === undefined) return undefined;
+    const nowMs = this.clock();
     const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
     let finishMs = nowMs;
-    if (adaptive) {
+    if (this.config.policy === 'adaptive') {
       const waitMs = this.queuedWait.read(nowMs);
       finishMs += aheadMs + (Number.isFinite(waitMs) ? waitMs : 0) + this.predictedRunMs(1);
     }
@@ -405,10 +391,6 @@ export class Batcher<I, R> {
     for (const w of waiters) w();
   }
 }
-
-/** CoDel's target and interval for the decode line (its paper's 5 ms / 100 ms; 100 ms is also a typical deadline). */
-const DECODE_LINE_TARGET_MS = 5;
-const DECODE_LINE_INTERVAL_MS = 100;
 
 function cancelled(): GatewayError {
   return new GatewayError('CANCELLED', 'request cancelled by the client before inference');

@@ -3,20 +3,13 @@
 // pool instead: under an open-loop overload that line grows without bound, each image is decoded
 // after its deadline has passed, and goodput collapses to zero while the CPU stays busy. Here a
 // waiting request is checked again when its turn comes (can it still make its deadline?), so a
-// hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves. The
-// check also learns how long the request waited, for standing-queue control (codel.ts).
-import { performance } from 'node:perf_hooks';
+// hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves.
 
-/**
- * Answers whether a request whose turn has come is still worth running (undefined) or why not;
- * `waitedMs` is how long it waited in line (0 when it found a free place), `behind` how many
- * still wait after it.
- */
-export type TurnCheck = (waitedMs: number, behind: number) => Error | undefined;
+/** Answers whether a request whose turn has come is still worth running (undefined) or why not. */
+export type TurnCheck = () => Error | undefined;
 
 interface Waiter {
   readonly check: TurnCheck;
-  readonly enqueuedAtMs: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
   detach: () => void;
@@ -26,10 +19,7 @@ export class ConcurrencyGate {
   private running = 0;
   private readonly line: Waiter[] = [];
 
-  constructor(
-    readonly limit: number,
-    private readonly clock: () => number = () => performance.now(),
-  ) {
+  constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError(`gate limit must be at least 1, got ${limit}`);
   }
 
@@ -52,13 +42,13 @@ export class ConcurrencyGate {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(options.onAbort());
     if (this.running < this.limit && this.line.length === 0) {
-      const error = check(0, 0);
+      const error = check();
       if (error) return Promise.reject(error);
       this.running++;
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { check, enqueuedAtMs: this.clock(), resolve, reject, detach: () => {} };
+      const waiter: Waiter = { check, resolve, reject, detach: () => {} };
       if (signal) {
         const onAbort = (): void => {
           const index = this.line.indexOf(waiter);
@@ -83,7 +73,7 @@ export class ConcurrencyGate {
     while (this.running < this.limit && this.line.length > 0) {
       const waiter = this.line.shift()!;
       waiter.detach();
-      const error = waiter.check(this.clock() - waiter.enqueuedAtMs, this.line.length);
+      const error = waiter.check();
       if (error) {
         waiter.reject(error);
         continue;

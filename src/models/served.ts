@@ -158,7 +158,7 @@ export class ImagePipeline<R> {
     let slot: Float32Array;
     try {
       const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
-      await this.gate.enter((waitedMs, behind) => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0), waitedMs, behind), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
+      await this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
       const decodeStart = performance.now();
       this.batcher.expect(1);
       try {

@@ -238,23 +238,6 @@ describe('Batcher', () => {
     assert.equal(fixed.turnCheck({ startedAtMs: now - 100, timeoutMs: 100 }, 10)?.code, 'DEADLINE_EXCEEDED');
   });
 
-  it('turnCheck(): adaptive refuses the head of a standing decode line (QUEUE_FULL, overload); fixed never does', () => {
-    const shed: string[] = [];
-    const b = new Batcher<number, string>(config, runner, { clock, hooks: { onShed: (reason) => shed.push(reason) } });
-    const fixed = new Batcher<number, string>({ ...config, policy: 'fixed' }, runner, { clock });
-    const refusals: GatewayError[] = [];
-    for (let i = 0; i < 30; i++) {
-      // Every request has waited 40 ms in line with 20 behind it, for 150 ms.
-      const error = b.turnCheck(undefined, 1, 40, 20);
-      if (error) refusals.push(error);
-      assert.equal(fixed.turnCheck(undefined, 1, 40, 20), undefined);
-      advance(5);
-    }
-    assert.ok(refusals.length >= 1 && refusals.length < 30, `${refusals.length} refusals`);
-    assert.ok(refusals.every((e) => e.code === 'QUEUE_FULL' && /overloaded: requests have waited over 5 ms to be decoded/.test(e.message)));
-    assert.deepEqual(new Set(shed), new Set(['overload']));
-  });
-
   it('adaptive admit() refuses a deadline shorter than the standing wait, before any decoding', async () => {
     const latency = new LatencyModel();
     latency.observe(1, 2);
