@@ -72,8 +72,15 @@ export class Metrics {
 
   readonly pendingRequests = new Gauge({
     name: 'gateway_pending_requests',
-    help: 'Requests queued or in a running batch, per model version.',
+    help: 'Requests a model version holds: decoding or waiting to decode, queued, or in a running batch.',
     labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly preprocessing = new Gauge({
+    name: 'gateway_preprocessing_requests',
+    help: 'Requests in front of the batch queue, per model version: decoding their image (state="decoding", at most the decode places) or waiting for a decode place (state="waiting").',
+    labelNames: ['model', 'version', 'state'] as const,
     registers: [this.registry],
   });
 
@@ -181,6 +188,7 @@ export class Metrics {
     for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
     this.pendingRequests.remove({ model, version });
     this.queueLength.remove({ model, version });
+    for (const state of ['decoding', 'waiting']) this.preprocessing.remove({ model, version, state });
     this.modelHealthy.remove({ model, version });
     for (const labels of [{ model, version }]) {
       this.batchSize.remove(labels);

@@ -38,6 +38,8 @@ export interface BatcherHooks {
   onQueued?(queueMs: number): void;
   onShed?(reason: 'deadline' | 'cancelled', count: number): void;
   onDepth?(queueLength: number, pending: number): void;
+  /** Requests in front of the queue changed: `decoding` being prepared, `waiting` for a place to be. */
+  onUpstream?(decoding: number, waiting: number): void;
 }
 
 export interface BatcherOptions {
@@ -287,6 +289,11 @@ export class Batcher<I, R> {
       `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(nowMs - deadline.startedAtMs)} ms elapsed waiting for a decoding place, about ${Math.max(0, finishMs - nowMs).toFixed(1)} ms of work left); refused before decoding`,
       { retryAfterSeconds: 1 },
     );
+  }
+
+  /** Reports the requests in front of the queue (decoding, and waiting to decode) to the hooks. */
+  reportUpstream(decoding: number, waiting: number): void {
+    this.hooks.onUpstream?.(decoding, waiting);
   }
 
   /** Counts a request cancelled before it reached the queue (while waiting to be decoded); returns its error. */

@@ -158,9 +158,12 @@ export class ImagePipeline<R> {
     let slot: Float32Array;
     try {
       const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
-      await this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
+      const place = this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
+      this.report(); // it holds a place or waits in line now
+      await place;
       const decodeStart = performance.now();
       this.batcher.expect(1);
+      this.report();
       try {
         slot = await this.preprocessor.run(image);
       } finally {
@@ -170,6 +173,7 @@ export class ImagePipeline<R> {
       }
     } finally {
       this.decoding--;
+      this.report();
     }
     const preprocessMs = performance.now() - t0;
     const batched = await this.submit(slot, options, startedAtMs);
@@ -179,6 +183,10 @@ export class ImagePipeline<R> {
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
   submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+  }
+
+  private report(): void {
+    this.batcher.reportUpstream(this.gate.inside, this.gate.waiting);
   }
 
   private decodeEstimateMs(nowMs: number): number {
@@ -279,6 +287,10 @@ export async function readLabels(spec: string | readonly string[], versionDir: s
 /** Metrics and health wiring for one version's batcher. */
 export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
   const labels = { model, version };
+  // gateway_pending_requests counts every request the version holds: decoding or waiting to
+  // (on a CPU host the standing queue forms there, in front of the batch queue), queued, running.
+  let inBatcher = 0;
+  let upstream = 0;
   return {
     onBatch: (size, durationMs) => {
       metrics.batchSize.observe(labels, size);
@@ -290,7 +302,14 @@ export function batcherHooks(metrics: Metrics, model: string, version: string, h
     onShed: (reason, count) => metrics.shed.inc({ ...labels, reason }, count),
     onDepth: (queueLength, pending) => {
       metrics.queueLength.set(labels, queueLength);
-      metrics.pendingRequests.set(labels, pending);
+      inBatcher = pending;
+      metrics.pendingRequests.set(labels, inBatcher + upstream);
+    },
+    onUpstream: (decoding, waiting) => {
+      metrics.preprocessing.set({ ...labels, state: 'decoding' }, decoding);
+      metrics.preprocessing.set({ ...labels, state: 'waiting' }, waiting);
+      upstream = decoding + waiting;
+      metrics.pendingRequests.set(labels, inBatcher + upstream);
     },
   };
 }

@@ -114,8 +114,8 @@ describe('a real Prometheus scraping a gateway under load', { timeout: 90_000 },
     await eventually('first scrape', async () => assert.equal((await query(`up{job="inference-gateway"}`))[0]?.value[1], '1'));
 
     // Load: 32 concurrent callers for ~4 s (about four scrapes), over one HTTP/2 connection, so batches
-    // hold several requests. The HPA signal counts requests queued or in a batch, not those in
-    // transport or decoding; with 16 callers for 2 s, both scrapes inside the load once found none.
+    // hold several requests and scrapes inside the load see requests held (the HPA signal counts
+    // those decoding or waiting to, queued and running; not those still in transport).
     const image = await solidImage(32, 32);
     const stopAt = Date.now() + 4000;
     await Promise.all(
