@@ -61,6 +61,7 @@ interface Plan {
   readonly unbatchedProtocols: readonly ('grpc' | 'http')[];
   readonly naiveLarge: boolean;
   readonly fixedDelaysMs: readonly number[];
+  /** Offered load as fractions of the closed-loop capacity; 1.3 is an overload, where shedding decides goodput. */
   readonly loadFractions: readonly number[];
 }
 
@@ -97,7 +98,7 @@ const PLANS: Readonly<Record<Mode, Plan>> = {
     unbatchedProtocols: ['grpc'],
     naiveLarge: false,
     fixedDelaysMs: [0, 2, 5],
-    loadFractions: [0.5, 0.8, 0.95],
+    loadFractions: [0.5, 0.8, 0.95, 1.3],
   },
   full: {
     stageMs: 10_000,
@@ -114,7 +115,7 @@ const PLANS: Readonly<Record<Mode, Plan>> = {
     unbatchedProtocols: ['grpc', 'http'],
     naiveLarge: true,
     fixedDelaysMs: [0, 1, 2, 5, 10],
-    loadFractions: [0.5, 0.8, 0.95],
+    loadFractions: [0.5, 0.8, 0.95, 1.3],
   },
 };
 
