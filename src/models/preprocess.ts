@@ -114,11 +114,11 @@ export class ImagePreprocessor {
 
       const kernel = KERNELS[this.spec.interpolation];
       const oriented = orientedSize(meta);
-      if (this.spec.resizeMode === 'stretch') {
-        image.resize({ width, height, fit: 'fill', kernel });
-      } else {
-        const [rw, rh] = shorterSideResize(oriented.width, oriented.height, height, width, this.spec.cropFraction);
-        image.resize({ width: rw, height: rh, fit: 'fill', kernel });
+      // Identity steps are skipped (an image already at the model's size is common: clients that
+      // resize before sending); libvips would still run them, ~15 % of a small image's decode CPU.
+      const [rw, rh] = this.spec.resizeMode === 'stretch' ? [width, height] : shorterSideResize(oriented.width, oriented.height, height, width, this.spec.cropFraction);
+      if (rw !== oriented.width || rh !== oriented.height) image.resize({ width: rw, height: rh, fit: 'fill', kernel });
+      if (rw !== width || rh !== height) {
         image.extract({ left: roundHalfEven((rw - width) / 2), top: roundHalfEven((rh - height) / 2), width, height });
       }
       const out = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
