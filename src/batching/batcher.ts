@@ -266,13 +266,13 @@ export class Batcher<I, R> {
   }
 
   /**
-   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) that is
-   * about to spend `aheadMs` on preprocessing can still make its deadline; the error to answer
-   * with when not. Adaptive: not when even the optimistic path (aheadMs, the shortest recent wait
-   * in the queue, the optimistic run time) ends after the deadline. Fixed: only once the deadline
-   * has passed (Triton's queue timeout).
+   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) that has
+   * `aheadMs` of preprocessing (and waiting for it, described by `ahead` in the error) before it
+   * can still make its deadline; the error to answer with when not. Adaptive: not when even the
+   * optimistic path (aheadMs, the shortest recent wait in the queue, the optimistic run time) ends
+   * after the deadline. Fixed: only once the deadline has passed (Triton's queue timeout).
    */
-  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number): GatewayError | undefined {
+  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number, ahead = 'waiting for a decoding place'): GatewayError | undefined {
     if (this.closedReason) return this.closedReason;
     if (deadline === undefined) return undefined;
     const nowMs = this.clock();
@@ -286,7 +286,7 @@ export class Batcher<I, R> {
     this.hooks.onShed?.('deadline', 1);
     return new GatewayError(
       'DEADLINE_EXCEEDED',
-      `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(nowMs - deadline.startedAtMs)} ms elapsed waiting for a decoding place, about ${Math.max(0, finishMs - nowMs).toFixed(1)} ms of work left); refused before decoding`,
+      `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(nowMs - deadline.startedAtMs)} ms elapsed, ${ahead}; about ${Math.max(0, finishMs - nowMs).toFixed(1)} ms to go); refused before decoding`,
       { retryAfterSeconds: 1 },
     );
   }

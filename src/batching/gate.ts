@@ -3,7 +3,9 @@
 // pool instead: under an open-loop overload that line grows without bound, each image is decoded
 // after its deadline has passed, and goodput collapses to zero while the CPU stays busy. Here a
 // waiting request is checked again when its turn comes (can it still make its deadline?), so a
-// hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves.
+// hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves. The
+// line's drain rate also predicts a newcomer's wait, so admission can refuse it at once instead.
+import { performance } from 'node:perf_hooks';
 
 /** Answers whether a request whose turn has come is still worth running (undefined) or why not. */
 export type TurnCheck = () => Error | undefined;
@@ -15,11 +17,27 @@ interface Waiter {
   detach: () => void;
 }
 
+/** Grant intervals remembered for the wait estimate. */
+const GRANT_HISTORY = 32;
+
 export class ConcurrencyGate {
   private running = 0;
   private readonly line: Waiter[] = [];
+  /**
+   * The last GRANT_HISTORY intervals between two places given to waiters while the line never
+   * emptied in between (ring buffer): how fast a busy line drains, idle time left out.
+   */
+  private readonly intervals: number[] = [];
+  private nextInterval = 0;
+  private intervalSum = 0;
+  private lastGrantMs = -Infinity;
+  /** The line still held waiters after the last grant (so the next interval is all service). */
+  private busySinceGrant = false;
 
-  constructor(readonly limit: number) {
+  constructor(
+    readonly limit: number,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
     if (!(limit >= 1)) throw new RangeError(`gate limit must be at least 1, got ${limit}`);
   }
 
@@ -31,6 +49,18 @@ export class ConcurrencyGate {
   /** Requests waiting for a place. */
   get waiting(): number {
     return this.line.length;
+  }
+
+  /**
+   * How long a request joining the line now would wait for a place, ms: the requests ahead of it
+   * (plus itself) times the mean interval between grants of a busy line, from its last
+   * GRANT_HISTORY; 0 with a free place, undefined while that interval is unknown or over a second
+   * old.
+   */
+  expectedWaitMs(): number | undefined {
+    if (this.line.length === 0 && this.running < this.limit) return 0;
+    if (this.intervals.length < 8 || this.clock() - this.lastGrantMs > 1000) return undefined;
+    return (this.line.length + 1) * (this.intervalSum / this.intervals.length);
   }
 
   /**
@@ -79,7 +109,24 @@ export class ConcurrencyGate {
         continue;
       }
       this.running++;
+      this.recordGrant();
       waiter.resolve();
     }
+  }
+
+  private recordGrant(): void {
+    const nowMs = this.clock();
+    if (this.busySinceGrant) {
+      const interval = nowMs - this.lastGrantMs;
+      if (this.intervals.length < GRANT_HISTORY) this.intervals.push(interval);
+      else {
+        this.intervalSum -= this.intervals[this.nextInterval]!;
+        this.intervals[this.nextInterval] = interval;
+        this.nextInterval = (this.nextInterval + 1) % GRANT_HISTORY;
+      }
+      this.intervalSum += interval;
+    }
+    this.lastGrantMs = nowMs;
+    this.busySinceGrant = this.line.length > 0;
   }
 }

@@ -144,11 +144,18 @@ export class ImagePipeline<R> {
 
   /**
    * Throws QUEUE_FULL at once when the queue cannot take `count` more requests, or (adaptive
-   * policy) DEADLINE_EXCEEDED when the current standing wait already exceeds the deadline of a
-   * request that arrived at `startedAtMs` with `timeoutMs`.
+   * policy) DEADLINE_EXCEEDED when the current standing wait, or the wait the decode line predicts
+   * (requests ahead over its drain rate), already exceeds the deadline of a request that arrived
+   * at `startedAtMs` with `timeoutMs`.
    */
   admit(count = 1, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
     this.batcher.admit(this.decoding + count - 1, deadline);
+    if (deadline === undefined || this.batcher.config.policy !== 'adaptive') return;
+    // A line that drains slower than this deadline allows: refuse now, not after waiting in it.
+    const lineMs = this.gate.expectedWaitMs();
+    if (lineMs === undefined || lineMs === 0) return;
+    const error = this.batcher.turnCheck(deadline, lineMs + this.decodeEstimateMs(performance.now()), `${this.gate.waiting} requests ahead waiting to be decoded, about ${Math.round(lineMs)} ms`);
+    if (error) throw error;
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */

@@ -62,3 +62,26 @@ describe('ConcurrencyGate', () => {
 
   it('rejects a limit below 1', () => assert.throws(() => new ConcurrencyGate(0), RangeError));
 });
+
+describe('ConcurrencyGate.expectedWaitMs()', () => {
+  it('is 0 with a free place, unknown before enough grants, then the requests ahead over the drain rate', async () => {
+    let now = 0;
+    const gate = new ConcurrencyGate(1, () => now);
+    assert.equal(gate.expectedWaitMs(), 0);
+    await gate.enter(ok, { onAbort: cancelled });
+    const line = Array.from({ length: 20 }, () => gate.enter(ok, { onAbort: cancelled }));
+    assert.equal(gate.expectedWaitMs(), undefined, 'no drain rate yet');
+    for (let i = 0; i < 10; i++) {
+      now += 2; // one place given back every 2 ms
+      gate.leave();
+    }
+    await Promise.all(line.slice(0, 10));
+    // 10 grants 2 ms apart: 0.5 per ms; 10 still waiting, so a newcomer is 11th: 22 ms.
+    assert.equal(gate.waiting, 10);
+    assert.equal(gate.expectedWaitMs(), 22);
+    now += 1500;
+    assert.equal(gate.expectedWaitMs(), undefined, 'a rate over a second old is stale');
+    for (let i = 0; i < 11; i++) gate.leave();
+    await Promise.all(line);
+  });
+});
