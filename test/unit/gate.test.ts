@@ -85,3 +85,31 @@ describe('ConcurrencyGate.expectedWaitMs()', () => {
     await Promise.all(line);
   });
 });
+
+describe('ConcurrencyGate drain interval', () => {
+  it('leaves out the time the line stood empty', async () => {
+    let now = 0;
+    const gate = new ConcurrencyGate(1, () => now);
+    const cycle = async (waiters: number, stepMs: number): Promise<void> => {
+      await gate.enter(ok, { onAbort: cancelled });
+      const line = Array.from({ length: waiters }, () => gate.enter(ok, { onAbort: cancelled }));
+      for (let i = 0; i < waiters; i++) {
+        now += stepMs;
+        gate.leave();
+      }
+      await Promise.all(line);
+      gate.leave(); // the last one done: the line is empty and the place free
+    };
+    await cycle(6, 3);
+    now += 5000; // idle for 5 s
+    await cycle(6, 3);
+    // 10 busy intervals of 3 ms (the first grant of each busy period starts none): an idle gap
+    // counted in would have made the mean interval hundreds of ms.
+    await gate.enter(ok, { onAbort: cancelled });
+    const waiter = gate.enter(ok, { onAbort: cancelled });
+    assert.equal(gate.expectedWaitMs(), 6); // one ahead plus itself, 3 ms each
+    gate.leave();
+    await waiter;
+    gate.leave();
+  });
+});
