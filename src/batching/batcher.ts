@@ -56,7 +56,7 @@ export class Batcher<I, R> {
   private readonly standingWait = new RecentMinimum(100);
   /** Time from enqueue (after preprocessing) to the start of its batch, smallest over the last 100 ms. */
   private readonly queuedWait = new RecentMinimum(100);
-  /** Requests being prepared upstream (decoding) that will be submitted shortly; see `expect`. */
+  /** Requests being prepared upstream (decoding) that will be submitted shortly; see `reportUpstream`. */
   private incoming = 0;
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly clock: () => number;
@@ -291,24 +291,21 @@ export class Batcher<I, R> {
     );
   }
 
-  /** Reports the requests in front of the queue (decoding, and waiting to decode) to the hooks. */
+  /**
+   * Reports the requests in front of the queue: `decoding` being prepared for it (the adaptive
+   * policy waits for them instead of dispatching a batch without them) and `waiting` to be.
+   */
   reportUpstream(decoding: number, waiting: number): void {
+    const fewer = decoding < this.incoming;
+    this.incoming = Math.max(0, decoding);
     this.hooks.onUpstream?.(decoding, waiting);
+    if (fewer && this.queue.length > 0) this.scheduleSoon();
   }
 
   /** Counts a request cancelled before it reached the queue (while waiting to be decoded); returns its error. */
   cancelledUpstream(): GatewayError {
     this.hooks.onShed?.('cancelled', 1);
     return new GatewayError('CANCELLED', 'request cancelled by the client while waiting to be decoded');
-  }
-
-  /**
-   * Counts requests being prepared for this batcher (`+1` when decoding starts, `-1` when it ends,
-   * submitted or not): the adaptive policy waits for them instead of dispatching a batch without them.
-   */
-  expect(delta: number): void {
-    this.incoming = Math.max(0, this.incoming + delta);
-    if (delta < 0 && this.queue.length > 0) this.scheduleSoon();
   }
 
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {

@@ -131,10 +131,9 @@ export const DECODE_PLACES = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) 
  * a slot, and queueing the slot on the version's image batcher (which knows how many are coming).
  */
 export class ImagePipeline<R> {
-  /** Requests decoding or waiting to decode (they join the queue next). */
-  private decoding = 0;
+  /** Requests decoding (holding a place) or waiting to decode: they join the queue next. */
   private readonly gate = new ConcurrencyGate(DECODE_PLACES);
-  /** Shortest recent decode, ms: the optimistic decode time of the deadline check at the gate. */
+  /** Shortest recent decode, ms: the optimistic decode time of the deadline checks. */
   private readonly decodeMs = new RecentMinimum(1000);
 
   constructor(
@@ -149,7 +148,7 @@ export class ImagePipeline<R> {
    * at `startedAtMs` with `timeoutMs`.
    */
   admit(count = 1, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
-    this.batcher.admit(this.decoding + count - 1, deadline);
+    this.batcher.admit(this.gate.inside + this.gate.waiting + count - 1, deadline);
     if (deadline === undefined || this.batcher.config.policy !== 'adaptive') return;
     // A line that drains slower than this deadline allows: refuse now, not after waiting in it.
     const lineMs = this.gate.expectedWaitMs();
@@ -161,25 +160,21 @@ export class ImagePipeline<R> {
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
   async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
     const t0 = performance.now();
-    this.decoding++;
     let slot: Float32Array;
     try {
       const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
       const place = this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
       this.report(); // it holds a place or waits in line now
       await place;
+      this.report(); // decoding now: the batcher waits for it
       const decodeStart = performance.now();
-      this.batcher.expect(1);
-      this.report();
       try {
         slot = await this.preprocessor.run(image);
       } finally {
         this.decodeMs.record(performance.now(), performance.now() - decodeStart);
         this.gate.leave();
-        this.batcher.expect(-1);
       }
     } finally {
-      this.decoding--;
       this.report();
     }
     const preprocessMs = performance.now() - t0;
@@ -192,6 +187,7 @@ export class ImagePipeline<R> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
   }
 
+  /** Tells the batcher (its policy and metrics) how many requests are decoding and waiting. */
   private report(): void {
     this.batcher.reportUpstream(this.gate.inside, this.gate.waiting);
   }

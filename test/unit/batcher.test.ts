@@ -60,7 +60,7 @@ describe('Batcher', () => {
 
   it('waits maxQueueDelayMs for companions, then dispatches the partial batch', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
-    b.expect(1); // a companion is being decoded: the adaptive policy waits for it, up to the delay
+    b.reportUpstream(1, 0); // a companion is being decoded: the adaptive policy waits for it, up to the delay
     const answers = [b.submit(1), b.submit(2)];
     await settle();
     advance(4);
@@ -74,7 +74,7 @@ describe('Batcher', () => {
 
   it('refuses at once with QUEUE_FULL past maxQueueSize', async () => {
     const b = new Batcher<number, string>({ ...config, maxBatchSize: 100, maxQueueDelayMs: 1000 }, runner, { clock });
-    b.expect(1); // more on the way: the batch waits for the delay, so the queue fills
+    b.reportUpstream(1, 0); // more on the way: the batch waits for the delay, so the queue fills
     const accepted = Array.from({ length: 6 }, (_, i) => b.submit(i));
     await settle();
     await assert.rejects(b.submit(99), (err: GatewayError) => err.code === 'QUEUE_FULL' && /maxQueueSize 6/.test(err.message));
@@ -205,16 +205,15 @@ describe('Batcher', () => {
 
   it('adaptive policy waits for requests being decoded and dispatches once the last one is in', async () => {
     const b = new Batcher<number, string>({ ...config, maxQueueDelayMs: 1000 }, runner, { clock });
-    b.expect(1);
-    b.expect(1);
+    b.reportUpstream(2, 0);
     const first = b.submit(1);
     await settle();
     assert.equal(calls.length, 0, 'two more are on their way');
-    b.expect(-1);
+    b.reportUpstream(1, 0);
     const second = b.submit(2);
     await settle();
     assert.equal(calls.length, 0, 'one more is on its way');
-    b.expect(-1); // its decode failed: nothing else is coming
+    b.reportUpstream(0, 0); // its decode failed: nothing else is coming
     await settle();
     assert.deepEqual(calls[0]!.items, [1, 2]);
     calls[0]!.done.resolve(['a', 'b']);
