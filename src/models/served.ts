@@ -164,14 +164,16 @@ export class ImagePipeline<R> {
     try {
       const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
       const place = this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
-      this.report(); // it holds a place or waits in line now
+      // It holds a place or waits in line now. A waiter's grant is reported by the leave() that
+      // gave it the place (the finally below, in the request that finished), so no second report.
+      this.report();
       await place;
-      this.report(); // decoding now: the batcher waits for it
       const decodeStart = performance.now();
       try {
         slot = await this.preprocessor.run(image);
       } finally {
-        this.decodeMs.record(performance.now(), performance.now() - decodeStart);
+        const decodeEnd = performance.now();
+        this.decodeMs.record(decodeEnd, decodeEnd - decodeStart);
         this.gate.leave();
       }
     } finally {
