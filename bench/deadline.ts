@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { makeImageSet } from './lib/images.js';
 import { processCpuSeconds, scrapeMetrics, sumOf } from './lib/observe.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
-import { type StageTarget, runStage } from './lib/stage.js';
+import { type StageTarget, rotated, runStage } from './lib/stage.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,8 +79,7 @@ async function main(): Promise<void> {
     console.log(`| load | config | goodput (/s) | p50 (ms) | p99 (ms) | DEADLINE_EXCEEDED | other errors | shed by gateway | mean batch | server CPU (cores) |`);
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const [i, level] of levels.entries()) {
-      for (let k = 0; k < servers.length; k++) {
-        const t = servers[(i + k) % servers.length]!;
+      for (const t of rotated(servers, i)) {
         const stage = runStage(t, { protocol: 'grpc', images, load: { mode: 'open', ratePerSec: level * capacity, seed: seed * 1000 + i, deadlineMs }, durationMs, warmupMs: 1000 });
         if (values.sample) await sampleWhile(t, stage);
         const r = await stage;

@@ -24,7 +24,7 @@ import { machineInfo } from './lib/machine.js';
 import { note } from './lib/progress.js';
 import { type BenchReport, type Comparison, writeReport } from './lib/report.js';
 import { ROOT, startGatewayWith, startServer } from './lib/server-process.js';
-import { type StageRecord, type StageSpec, type StageTarget, runStage } from './lib/stage.js';
+import { type StageRecord, type StageSpec, type StageTarget, rotated, runStage } from './lib/stage.js';
 import { runSoak } from './soak.js';
 
 const { values } = parseArgs({
@@ -219,8 +219,7 @@ async function main(): Promise<void> {
       await warmUp(servers.at(-1)!, small, plan);
     }
     for (const [i, rate] of rates.entries()) {
-      for (let k = 0; k < servers.length; k++) {
-        const t = servers[(i + k) % servers.length]!;
+      for (const t of rotated(servers, i)) {
         const spec = { protocol: 'grpc', images: small, load: { mode: 'open', ratePerSec: rate, seed: seed * 1000 + i, deadlineMs: DEADLINE_MS }, durationMs: plan.openMs } as const;
         runs.get(t.serverName)!.push(await stage(t, spec));
       }

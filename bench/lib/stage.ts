@@ -62,6 +62,14 @@ function makeTarget(t: StageTarget, spec: StageSpec): Target {
   return httpTarget(t.server.httpPort, t.model, spec.images, connections);
 }
 
+/**
+ * The order configurations run in at load level `level`: rotated by one per level, so drift in
+ * the machine's background load does not always land on the same configuration.
+ */
+export function rotated<T>(items: readonly T[], level: number): T[] {
+  return items.map((_, k) => items[(level + k) % items.length]!);
+}
+
 export function stageId(t: StageTarget, spec: StageSpec): string {
   const load = spec.load.mode === 'closed' ? `c${spec.load.concurrency}` : `open${Math.round(spec.load.ratePerSec)}`;
   return `${spec.isWarmUp ? 'warm-up ' : ''}${t.serverName}/${spec.protocol}/${spec.images.name}/${load}`;
