@@ -27,8 +27,10 @@ export const ConfigSchema = z
     modelsDir: z.string().min(1).default('models'),
     /** `auto` = CUDA when its provider library loads, else CPU. */
     executionProvider: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
-    /** onnxruntime intra-op threads per session; 0 lets onnxruntime pick (one per core). */
+    /** onnxruntime intra-op threads per session; 0 = half the cores shared among a model's instances (see intraOpThreadsFor). */
     intraOpThreads: z.coerce.number().int().min(0).max(256).default(0),
+    /** Let idle intra-op threads spin (onnxruntime's default); off, they sleep and leave the cores to decoding. */
+    intraOpSpinning: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Largest encoded image accepted, in bytes (HTTP body and gRPC message limits derive from it). */
     maxImageBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024),
     /** Largest decoded image accepted, in pixels (width x height): refuses decompression bombs. */
@@ -85,6 +87,7 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'models-dir': 'modelsDir',
   'execution-provider': 'executionProvider',
   'intra-op-threads': 'intraOpThreads',
+  'intra-op-spinning': 'intraOpSpinning',
   'max-image-bytes': 'maxImageBytes',
   'max-image-pixels': 'maxImagePixels',
   'drain-timeout-ms': 'drainTimeoutMs',

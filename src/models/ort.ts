@@ -19,6 +19,13 @@ export interface SessionOptions {
   readonly provider: ProviderSetting;
   /** onnxruntime intra-op threads; 0 = onnxruntime's default (one per core). */
   readonly intraOpThreads: number;
+  /**
+   * Whether idle intra-op threads spin waiting for work (onnxruntime's default) instead of
+   * sleeping. Spinning buys microseconds per parallel section on an otherwise idle machine, but a
+   * gateway's cores are shared with image decoding and the protocol: there a spinning pool burns
+   * the CPU those need (measured in docs/performance.md).
+   */
+  readonly intraOpSpinning?: boolean;
 }
 
 /** A dense tensor as plain typed data (row-major). */
@@ -48,6 +55,7 @@ export async function openOrtSession(path: string, options: SessionOptions): Pro
     interOpNumThreads: 1,
     executionMode: 'sequential',
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: options.intraOpSpinning === true ? '1' : '0' } } },
   };
   const cpu = async (): Promise<ort.InferenceSession> => ort.InferenceSession.create(path, { ...base, executionProviders: [...PROVIDERS.cpu] });
   if (options.provider === 'cpu') return { session: await cpu(), provider: 'cpu', fallbackReason: undefined };

@@ -2,6 +2,7 @@
 // the repository, the description shown in ListModels, and the helpers that open instances,
 // check graph I/O against the manifest, read labels, warm up and wire batcher metrics.
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
@@ -238,17 +239,32 @@ export interface ServedVersion {
   close(): Promise<void>;
 }
 
+/**
+ * Intra-op threads for each of a model's `instances` sessions: the configured count, or when that
+ * is 0, half the cores shared among the instances (at least one). The other half is left to what
+ * every request also costs: sharp's decoding on libuv's pool and the protocol on the main thread.
+ * onnxruntime's own default (one thread per core per session) oversubscribes the cores with
+ * those and with the model's other instances; on the 2-core development host one thread per
+ * session served 1.5x the requests of onnxruntime's default (docs/performance.md).
+ */
+export function intraOpThreadsFor(configured: number, instances: number, cores = availableParallelism()): number {
+  if (configured > 0) return configured;
+  return Math.max(1, Math.floor(cores / 2 / Math.max(1, instances)));
+}
+
 /** Opens `instances` sessions of one graph (each runs one batch at a time). */
 export async function openInstances(path: string, instances: number, ctx: LoadContext): Promise<ModelSession[]> {
   const sessions: ModelSession[] = [];
+  const options = { ...ctx.session, intraOpThreads: intraOpThreadsFor(ctx.session.intraOpThreads, instances) };
   try {
-    for (let i = 0; i < instances; i++) sessions.push(await ModelSession.open(path, ctx.session));
+    for (let i = 0; i < instances; i++) sessions.push(await ModelSession.open(path, options));
   } catch (err) {
     await releaseAll(sessions);
     throw new Error(`cannot open ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const first = sessions[0]!;
   if (first.fallbackReason) ctx.logger.warn({ model: ctx.modelName, path, reason: first.fallbackReason }, 'execution provider fallback');
+  ctx.logger.debug({ model: ctx.modelName, path, instances, intraOpThreads: options.intraOpThreads, intraOpSpinning: options.intraOpSpinning === true }, 'sessions opened');
   return sessions;
 }
 
