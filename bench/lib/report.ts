@@ -244,6 +244,7 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
       '- CPU (cores): CPU time over the stage (warm-up included) divided by its wall time, for the server process (/proc/<pid>/stat) and for the load generator (this process); on a small machine the generator\'s share is CPU the server did not get.',
       '- Mean batch and distribution: delta of the gateway\'s `gateway_batch_size` histogram over the window; peak RSS: VmRSS of the server process sampled every 200 ms during the stage, and its VmHWM (peak since the process started) at the end.',
       '- The naive server preprocesses with the gateway\'s own ImagePreprocessor (same image work per request) and runs one session.run per request on its main thread with onnxruntime\'s default options.',
+      '- The transport server (`bench/transport-server.ts`) answers every Classify with a canned response on the gateway\'s own gRPC service definition (@grpc/grpc-js) and on fastify: what the protocols cost with no model work. The "protocol bound" is 1 / (1/limit + 1/bare calls per second): each request costing the in-process work plus one bare call, both measured over the whole machine.',
     ].join('\n'),
     '',
   );

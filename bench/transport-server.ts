@@ -1,0 +1,50 @@
+// Reference for `npm run bench`: the protocols alone. The gateway's own gRPC service definition and
+// server options (@grpc/grpc-js) and a fastify POST /v1/classify, both answering every Classify
+// with the same canned response, no decoding and no inference. Its throughput on the benchmark's
+// cores is what the transport costs before any model work; combined with the in-process limit
+// it bounds what any gateway on these protocols can serve on this machine, and its one-at-a-time
+// p50 is the floor of the low-load overhead.
+//   node --import tsx bench/transport-server.ts [--host 127.0.0.1]
+// Prints one JSON line {"msg":"server ready","grpcPort":N,"httpPort":N} on stdout once it listens.
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import Fastify from 'fastify';
+import { loadGatewayProto } from '../src/server/grpc.js';
+
+const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' } } });
+const host = values.host;
+
+// The shape of a real top-1 answer, so both sides serialize what the gateway would.
+const answer = {
+  model: 'shapes-mobilenetv3',
+  version: '1',
+  labels: [{ label: 'circle', score: 0.98, index: 0 }],
+  timing: { preprocess_ms: 0, queue_ms: 0, inference_ms: 0, total_ms: 0 },
+  batch_size: 1,
+  request_id: 'transport',
+};
+
+const { grpcObject } = loadGatewayProto();
+const pkg = (grpcObject['gateway'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
+const server = new grpc.Server({ 'grpc.max_receive_message_length': 10 * 2 ** 20, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
+server.addService((pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service, {
+  Classify: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, answer),
+});
+const grpcPort = await new Promise<number>((resolve, reject) =>
+  server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+);
+
+const app = Fastify({ bodyLimit: 10 * 2 ** 20 });
+app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+app.post('/v1/classify', async () => answer);
+await app.listen({ host, port: 0 });
+const address = app.server.address();
+const httpPort = typeof address === 'object' && address ? address.port : 0;
+process.stdout.write(`${JSON.stringify({ msg: 'server ready', grpcPort, httpPort })}\n`);
+
+const stop = (): void => {
+  server.forceShutdown();
+  void app.close().then(() => process.exit(0));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
