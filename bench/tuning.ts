@@ -1,16 +1,18 @@
 // `npm run bench:tuning`: how the batching and threading knobs trade latency for throughput on
 // this machine, one knob at a time from the shipped configuration (adaptive policy, maxBatchSize
-// 32, maxQueueDelayMs 2, one instance, onnxruntime's default intra-op threads). Each
+// 32, maxQueueDelayMs 2, one instance, intra-op threads chosen by the gateway). Each
 // configuration is a fresh gateway process, warmed up, then measured closed-loop over gRPC at one
 // request at a time (latency floor) and at 32 concurrent clients (throughput). The figures feed
 // docs/performance.md; bench/results/<date>/tuning.{json,md}.
 //   npm run bench:tuning [-- --stage-ms 5000] [--model-dir models/shapes-mobilenetv3] [--out DIR]
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeImageSet } from './lib/images.js';
 import { machineInfo } from './lib/machine.js';
 import { note } from './lib/progress.js';
+import { intraOpThreadsFor } from '../src/models/served.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
 import { type StageRecord, runStage } from './lib/stage.js';
 
@@ -26,21 +28,24 @@ interface Config {
   readonly knob: string;
   readonly name: string;
   readonly batching: Record<string, unknown>;
-  readonly intraOpThreads?: number;
+  /** Extra gateway flags (thread settings). */
+  readonly args?: readonly string[];
 }
 
 const SHIPPED = { policy: 'adaptive', maxBatchSize: 32, maxQueueDelayMs: 2, instances: 1, maxQueueSize: 4096 };
 
+const CORES = availableParallelism();
+
 const CONFIGS: readonly Config[] = [
-  { knob: 'shipped', name: 'adaptive, maxBatchSize 32, delay 2 ms, 1 instance, default threads', batching: SHIPPED },
+  { knob: 'shipped', name: `adaptive, maxBatchSize 32, delay 2 ms, 1 instance, ${intraOpThreadsFor(0, 1)} intra-op thread(s) (half the cores), not spinning`, batching: SHIPPED },
   { knob: 'maxBatchSize', name: 'maxBatchSize 1', batching: { ...SHIPPED, maxBatchSize: 1 } },
   { knob: 'maxBatchSize', name: 'maxBatchSize 8', batching: { ...SHIPPED, maxBatchSize: 8 } },
   { knob: 'policy / maxQueueDelayMs', name: 'fixed, delay 0 ms', batching: { ...SHIPPED, policy: 'fixed', maxQueueDelayMs: 0 } },
   { knob: 'policy / maxQueueDelayMs', name: 'fixed, delay 2 ms', batching: { ...SHIPPED, policy: 'fixed', maxQueueDelayMs: 2 } },
   { knob: 'policy / maxQueueDelayMs', name: 'fixed, delay 10 ms', batching: { ...SHIPPED, policy: 'fixed', maxQueueDelayMs: 10 } },
-  { knob: 'instances x intra-op threads', name: '1 instance x 1 thread', batching: SHIPPED, intraOpThreads: 1 },
-  { knob: 'instances x intra-op threads', name: '2 instances x 1 thread', batching: { ...SHIPPED, instances: 2 }, intraOpThreads: 1 },
-  { knob: 'instances x intra-op threads', name: '2 instances x default threads', batching: { ...SHIPPED, instances: 2 } },
+  { knob: 'instances x intra-op threads', name: `1 instance x ${CORES} threads (one per core), not spinning`, batching: SHIPPED, args: ['--intra-op-threads', String(CORES)] },
+  { knob: 'instances x intra-op threads', name: `1 instance x ${CORES} threads, spinning (onnxruntime's own defaults)`, batching: SHIPPED, args: ['--intra-op-threads', String(CORES), '--intra-op-spinning', 'true'] },
+  { knob: 'instances x intra-op threads', name: '2 instances x 1 thread', batching: { ...SHIPPED, instances: 2 }, args: ['--intra-op-threads', '1'] },
 ];
 
 interface Row {
@@ -61,7 +66,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const c of CONFIGS) {
     note(`${c.name}`);
-    const server = await startGatewayWith(modelDir, c.batching, c.intraOpThreads === undefined ? [] : ['--intra-op-threads', String(c.intraOpThreads)]);
+    const server = await startGatewayWith(modelDir, c.batching, c.args ?? []);
     try {
       const t = { server, serverName: c.name, hasMetrics: true, model };
       await runStage(t, { protocol: 'grpc', images, load: { mode: 'closed', concurrency: 32 }, durationMs: 2000, warmupMs: 0, isWarmUp: true });
