@@ -6,10 +6,16 @@
 // waiting to decode, decoding, queued, and the shed count (where a standing queue forms).
 //   npm run bench:deadline -- [--configs adaptive,fixed2,fixed5] [--levels 0.5,0.8,0.95]
 //                             [--capacity N] [--duration-ms 6000] [--deadline-ms 100] [--sample]
+//                             [--rounds N]
+// With --rounds N every level is run N times (each round rotates the order again and draws a new
+// arrival sequence, the same for every configuration within a round), and a summary gives each
+// configuration's median goodput and p99 per level over the rounds: on a host whose stalls land on
+// whichever configuration is running, one round cannot rank them.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { makeImageSet } from './lib/images.js';
+import { median } from './lib/limit.js';
 import { processCpuSeconds, scrapeMetrics, sumOf } from './lib/observe.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
 import { type StageTarget, rotated, runStage } from './lib/stage.js';
@@ -24,6 +30,7 @@ const { values } = parseArgs({
     'deadline-ms': { type: 'string', default: '100' },
     seed: { type: 'string', default: '1' },
     sample: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const model = values.model;
@@ -31,12 +38,12 @@ const durationMs = Number(values['duration-ms']);
 const deadlineMs = Number(values['deadline-ms']);
 const seed = Number(values.seed);
 
-/** `adaptive` or `fixed<delay ms>` as a manifest batching patch. */
+/** `adaptive`, `adaptive<max delay ms>` or `fixed<delay ms>` as a manifest batching patch. */
 function batchingOf(config: string): Record<string, unknown> {
   if (config === 'adaptive') return { policy: 'adaptive' };
-  const match = /^fixed(\d+(?:\.\d+)?)$/.exec(config);
-  if (!match) throw new Error(`unknown configuration "${config}": adaptive or fixed<ms>, e.g. fixed2`);
-  return { policy: 'fixed', maxQueueDelayMs: Number(match[1]) };
+  const match = /^(fixed|adaptive)(\d+(?:\.\d+)?)$/.exec(config);
+  if (!match) throw new Error(`unknown configuration "${config}": adaptive, adaptive<ms> (its maxQueueDelayMs) or fixed<ms>, e.g. fixed2`);
+  return { policy: match[1], maxQueueDelayMs: Number(match[2]) };
 }
 
 async function sampleWhile(t: StageTarget, running: Promise<unknown>): Promise<void> {
@@ -76,18 +83,36 @@ async function main(): Promise<void> {
       capacity = r.result.throughputPerSec;
       console.log(`capacity ${capacity.toFixed(1)}/s (64 closed-loop gRPC clients on ${servers[0]!.serverName}, mean batch ${r.batch?.mean.toFixed(2)})`);
     }
-    console.log(`| load | config | goodput (/s) | p50 (ms) | p99 (ms) | DEADLINE_EXCEEDED | other errors | shed by gateway | mean batch | server CPU (cores) |`);
-    console.log('|---|---|---|---|---|---|---|---|---|---|');
-    for (const [i, level] of levels.entries()) {
-      for (const t of rotated(servers, i)) {
-        const stage = runStage(t, { protocol: 'grpc', images, load: { mode: 'open', ratePerSec: level * capacity, seed: seed * 1000 + i, deadlineMs }, durationMs, warmupMs: 1000 });
-        if (values.sample) await sampleWhile(t, stage);
-        const r = await stage;
-        const de = r.result.errors['DEADLINE_EXCEEDED'] ?? 0;
-        const other = Object.values(r.result.errors).reduce((s, v) => s + v, 0) - de;
-        console.log(
-          `| ${(level * 100).toFixed(0)}% (${(level * capacity).toFixed(1)}/s) | ${t.serverName} | ${r.result.goodputPerSec.toFixed(1)} | ${r.result.latencyMs.p50.toFixed(1)} | ${r.result.latencyMs.p99.toFixed(1)} | ${de} | ${other} | ${r.shedDeadline ?? 0} | ${r.batch?.mean.toFixed(2) ?? '-'} | ${r.serverCpuCores?.toFixed(2) ?? '-'} |`,
-        );
+    const rounds = Math.max(1, Number(values.rounds));
+    /** level index -> config name -> one record per round */
+    const results = levels.map(() => new Map<string, { goodput: number; p99: number }[]>(configs.map((c) => [c, []])));
+    console.log(`| round | load | config | goodput (/s) | p50 (ms) | p99 (ms) | DEADLINE_EXCEEDED | other errors | shed by gateway | mean batch | server CPU (cores) |`);
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, level] of levels.entries()) {
+        for (const t of rotated(servers, i + round)) {
+          const stage = runStage(t, { protocol: 'grpc', images, load: { mode: 'open', ratePerSec: level * capacity, seed: seed * 1000 + round * 100 + i, deadlineMs }, durationMs, warmupMs: 1000 });
+          if (values.sample) await sampleWhile(t, stage);
+          const r = await stage;
+          const de = r.result.errors['DEADLINE_EXCEEDED'] ?? 0;
+          const other = Object.values(r.result.errors).reduce((s, v) => s + v, 0) - de;
+          results[i]!.get(t.serverName)!.push({ goodput: r.result.goodputPerSec, p99: r.result.latencyMs.p99 });
+          console.log(
+            `| ${round + 1} | ${(level * 100).toFixed(0)}% (${(level * capacity).toFixed(1)}/s) | ${t.serverName} | ${r.result.goodputPerSec.toFixed(1)} | ${r.result.latencyMs.p50.toFixed(1)} | ${r.result.latencyMs.p99.toFixed(1)} | ${de} | ${other} | ${r.shedDeadline ?? 0} | ${r.batch?.mean.toFixed(2) ?? '-'} | ${r.serverCpuCores?.toFixed(2) ?? '-'} |`,
+          );
+        }
+      }
+    }
+    if (rounds > 1) {
+      console.log(`\nmedians over ${rounds} rounds (goodput /s, p99 ms)\n`);
+      console.log(`| load | ${configs.join(' | ')} |`);
+      console.log(`|---|${configs.map(() => '---|').join('')}`);
+      for (const [i, level] of levels.entries()) {
+        const cells = configs.map((c) => {
+          const runs = results[i]!.get(c)!;
+          return `${median(runs.map((r) => r.goodput)).toFixed(1)}, ${median(runs.map((r) => r.p99)).toFixed(1)}`;
+        });
+        console.log(`| ${(level * 100).toFixed(0)}% | ${cells.join(' | ')} |`);
       }
     }
   } finally {
