@@ -4,8 +4,8 @@
 // after its deadline has passed, and goodput collapses to zero while the CPU stays busy. Here a
 // waiting request is checked again when its turn comes (can it still make its deadline?), so a
 // hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves. The
-// line's drain rate also predicts a newcomer's wait, so admission can refuse it at once instead.
-import { performance } from 'node:perf_hooks';
+// line's drain rate (places over their mean holding time) also predicts a newcomer's wait, so
+// admission can refuse it at once instead.
 
 /** Answers whether a request whose turn has come is still worth running (undefined) or why not. */
 export type TurnCheck = () => Error | undefined;
@@ -17,27 +17,24 @@ interface Waiter {
   detach: () => void;
 }
 
-/** Grant intervals remembered for the wait estimate. */
-const GRANT_HISTORY = 32;
+/** Place holding times remembered for the wait estimate. */
+const HOLD_HISTORY = 64;
 
 export class ConcurrencyGate {
   private running = 0;
   private readonly line: Waiter[] = [];
   /**
-   * The last GRANT_HISTORY intervals between two places given to waiters while the line never
-   * emptied in between (ring buffer): how fast a busy line drains, idle time left out.
+   * How long the last HOLD_HISTORY places were held (ring buffer). A busy line drains at
+   * `limit / mean hold`. Every request's hold counts, not only those of moments when a line stood:
+   * at moderate load a line forms mostly during a stall of the host, and a drain rate measured
+   * only then (the earlier estimate, from intervals between grants to a waiting line) stayed
+   * pessimistic after the stall and refused requests that would have made their deadlines.
    */
-  private readonly intervals: number[] = [];
-  private nextInterval = 0;
-  private intervalSum = 0;
-  private lastGrantMs = -Infinity;
-  /** The line still held waiters after the last grant (so the next interval is all service). */
-  private busySinceGrant = false;
+  private readonly holds: number[] = [];
+  private nextHold = 0;
+  private holdSum = 0;
 
-  constructor(
-    readonly limit: number,
-    private readonly clock: () => number = () => performance.now(),
-  ) {
+  constructor(readonly limit: number) {
     if (!(limit >= 1)) throw new RangeError(`gate limit must be at least 1, got ${limit}`);
   }
 
@@ -53,14 +50,13 @@ export class ConcurrencyGate {
 
   /**
    * How long a request joining the line now would wait for a place, ms: the requests ahead of it
-   * (plus itself) times the mean interval between grants of a busy line, from its last
-   * GRANT_HISTORY; 0 with a free place, undefined while that interval is unknown or over a second
-   * old.
+   * (plus itself) over the drain rate of a busy line (`limit` places, each held for the mean of
+   * the last HOLD_HISTORY holds); 0 with a free place, undefined before 8 holds were recorded.
    */
   expectedWaitMs(): number | undefined {
     if (this.line.length === 0 && this.running < this.limit) return 0;
-    if (this.intervals.length < 8 || this.clock() - this.lastGrantMs > 1000) return undefined;
-    return (this.line.length + 1) * (this.intervalSum / this.intervals.length);
+    if (this.holds.length < 8) return undefined;
+    return ((this.line.length + 1) * (this.holdSum / this.holds.length)) / this.limit;
   }
 
   /**
@@ -93,9 +89,10 @@ export class ConcurrencyGate {
     });
   }
 
-  /** Gives a place back; the next viable waiter takes it. */
-  leave(): void {
+  /** Gives a place back, held for `heldMs` (recorded for the wait estimate when given); the next viable waiter takes it. */
+  leave(heldMs?: number): void {
     this.running--;
+    if (heldMs !== undefined && heldMs >= 0) this.recordHold(heldMs);
     this.grant();
   }
 
@@ -109,24 +106,17 @@ export class ConcurrencyGate {
         continue;
       }
       this.running++;
-      this.recordGrant();
       waiter.resolve();
     }
   }
 
-  private recordGrant(): void {
-    const nowMs = this.clock();
-    if (this.busySinceGrant) {
-      const interval = nowMs - this.lastGrantMs;
-      if (this.intervals.length < GRANT_HISTORY) this.intervals.push(interval);
-      else {
-        this.intervalSum -= this.intervals[this.nextInterval]!;
-        this.intervals[this.nextInterval] = interval;
-        this.nextInterval = (this.nextInterval + 1) % GRANT_HISTORY;
-      }
-      this.intervalSum += interval;
+  private recordHold(ms: number): void {
+    if (this.holds.length < HOLD_HISTORY) this.holds.push(ms);
+    else {
+      this.holdSum -= this.holds[this.nextHold]!;
+      this.holds[this.nextHold] = ms;
+      this.nextHold = (this.nextHold + 1) % HOLD_HISTORY;
     }
-    this.lastGrantMs = nowMs;
-    this.busySinceGrant = this.line.length > 0;
+    this.holdSum += ms;
   }
 }

@@ -175,7 +175,7 @@ export class ImagePipeline<R> {
       } finally {
         const decodeEnd = performance.now();
         this.decodeMs.record(decodeEnd, decodeEnd - decodeStart);
-        this.gate.leave();
+        this.gate.leave(decodeEnd - decodeStart);
       }
     } finally {
       this.report();

@@ -64,52 +64,45 @@ describe('ConcurrencyGate', () => {
 });
 
 describe('ConcurrencyGate.expectedWaitMs()', () => {
-  it('is 0 with a free place, unknown before enough grants, then the requests ahead over the drain rate', async () => {
-    let now = 0;
-    const gate = new ConcurrencyGate(1, () => now);
+  it('is 0 with a free place, unknown before 8 holds, then the requests ahead over the drain rate', async () => {
+    const gate = new ConcurrencyGate(2);
     assert.equal(gate.expectedWaitMs(), 0);
     await gate.enter(ok, { onAbort: cancelled });
+    assert.equal(gate.expectedWaitMs(), 0, 'one of two places still free');
+    await gate.enter(ok, { onAbort: cancelled });
     const line = Array.from({ length: 20 }, () => gate.enter(ok, { onAbort: cancelled }));
-    assert.equal(gate.expectedWaitMs(), undefined, 'no drain rate yet');
-    for (let i = 0; i < 10; i++) {
-      now += 2; // one place given back every 2 ms
-      gate.leave();
-    }
+    assert.equal(gate.expectedWaitMs(), undefined, 'no holding time recorded yet');
+    for (let i = 0; i < 10; i++) gate.leave(4); // each place held 4 ms: two places drain one per 2 ms
     await Promise.all(line.slice(0, 10));
-    // 10 grants 2 ms apart: 0.5 per ms; 10 still waiting, so a newcomer is 11th: 22 ms.
+    // 10 still waiting, so a newcomer is 11th in line: 11 x 4 ms / 2 places.
     assert.equal(gate.waiting, 10);
     assert.equal(gate.expectedWaitMs(), 22);
-    now += 1500;
-    assert.equal(gate.expectedWaitMs(), undefined, 'a rate over a second old is stale');
-    for (let i = 0; i < 11; i++) gate.leave();
+    for (let i = 0; i < 12; i++) gate.leave();
     await Promise.all(line);
   });
-});
 
-describe('ConcurrencyGate drain interval', () => {
-  it('leaves out the time the line stood empty', async () => {
-    let now = 0;
-    const gate = new ConcurrencyGate(1, () => now);
-    const cycle = async (waiters: number, stepMs: number): Promise<void> => {
+  it('counts every hold, not only those while a line stood, and follows the recent ones', async () => {
+    const gate = new ConcurrencyGate(1);
+    // Holds of 1 ms with no line at all: an estimate learned only while a line stands (the
+    // earlier one) would have nothing from them.
+    for (let i = 0; i < 64; i++) {
       await gate.enter(ok, { onAbort: cancelled });
-      const line = Array.from({ length: waiters }, () => gate.enter(ok, { onAbort: cancelled }));
-      for (let i = 0; i < waiters; i++) {
-        now += stepMs;
-        gate.leave();
-      }
-      await Promise.all(line);
-      gate.leave(); // the last one done: the line is empty and the place free
-    };
-    await cycle(6, 3);
-    now += 5000; // idle for 5 s
-    await cycle(6, 3);
-    // 10 busy intervals of 3 ms (the first grant of each busy period starts none): an idle gap
-    // counted in would have made the mean interval hundreds of ms.
+      gate.leave(1);
+    }
     await gate.enter(ok, { onAbort: cancelled });
     const waiter = gate.enter(ok, { onAbort: cancelled });
-    assert.equal(gate.expectedWaitMs(), 6); // one ahead plus itself, 3 ms each
-    gate.leave();
+    assert.equal(gate.expectedWaitMs(), 2); // one ahead plus itself, 1 ms each
+    gate.leave(); // a place given back without a duration is not counted
     await waiter;
+    // 64 longer holds replace the whole history.
+    for (let i = 0; i < 64; i++) {
+      gate.leave(3);
+      await gate.enter(ok, { onAbort: cancelled });
+    }
+    const next = gate.enter(ok, { onAbort: cancelled });
+    assert.equal(gate.expectedWaitMs(), 6);
+    gate.leave();
+    await next;
     gate.leave();
   });
 });
