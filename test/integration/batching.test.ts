@@ -4,7 +4,9 @@
 // decoded in time is refused in the decode line, and cancelled calls leave the queue. Fixture
 // graphs have random weights: these tests are about mechanics, not accuracy.
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
@@ -38,7 +40,7 @@ describe('dynamic batching', () => {
         { from: tiny, as: 'tiny-adaptive', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 5000 } } },
         { from: slow, as: 'slow', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 2 } } },
         { from: slow, as: 'slow-deep', patch: { batching: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 16 } } },
-        { from: tiny, as: 'tiny-burst', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 128 } } },
+        { from: tiny, as: 'tiny-burst', patch: { batching: { policy: 'adaptive', maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 512 } } },
       ]),
     );
     image = await solidImage(48, 40, 'png');
@@ -112,12 +114,22 @@ describe('dynamic batching', () => {
   });
 
   it('adaptive: a burst that cannot all be decoded in time is answered in full; the hopeless are refused in the decode line', async () => {
-    // Large noisy PNGs take tens of ms each to decode, and only DECODE_PLACES decode at once
-    // (whatever the core count): 48 of them cannot all be decoded within 200 ms.
-    const heavy = await sharp({ create: { width: 1500, height: 1500, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
-      .png({ compressionLevel: 1 })
+    // A 4000x4000 PNG of one colour is ~50 KB on the wire, so the whole burst reaches the gateway
+    // at once (large noisy PNGs did not always: their uploads spread the arrivals over seconds),
+    // but it takes tens of ms to decode, and only DECODE_PLACES decode at once. The burst is sized
+    // from this machine's own decode time so that at most a third of it could be decoded within
+    // the deadline even with every core decoding.
+    const heavy = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: '#336699' } })
+      .png({ compressionLevel: 9 })
       .toBuffer();
-    const answers = await Promise.all(Array.from({ length: 48 }, () => postImage(gw.http, 'model=tiny-burst', heavy, 'image/png', { 'x-request-timeout-ms': '200' })));
+    let decodeMs = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await sharp(heavy).resize(64, 64).raw().toBuffer();
+      decodeMs = Math.min(decodeMs, performance.now() - t0);
+    }
+    const burst = Math.min(400, Math.max(48, Math.ceil((3 * 200 * availableParallelism()) / decodeMs)));
+    const answers = await Promise.all(Array.from({ length: burst }, () => postImage(gw.http, 'model=tiny-burst', heavy, 'image/png', { 'x-request-timeout-ms': '200' })));
     const statuses = answers.map((a) => a.status);
     assert.ok(statuses.every((s) => s === 200 || s === 504), `statuses ${statuses.join(',')}`);
     assert.ok(statuses.includes(200), 'the first requests in line should have made their deadline');
