@@ -247,7 +247,7 @@ async function main(): Promise<void> {
     await naive.stop();
   }
 
-  // 5. The protocols alone: the same Classify calls answered with a canned response (no decoding,
+  // 7. The protocols alone: the same Classify calls answered with a canned response (no decoding,
   // no inference), at one client and at each protocol's saturating concurrency.
   const transport = await startServer('bench/transport-server.ts', []);
   const transportRuns: StageRecord[] = [];
