@@ -16,12 +16,12 @@ import { type ClassifierManifest, parseManifest } from '../src/models/manifest.j
 import { openOrtSession, runOrtSession } from '../src/models/ort.js';
 import { ImagePreprocessor } from '../src/models/preprocess.js';
 import { ModelSession } from '../src/models/session.js';
-import { makeImageSet } from './lib/images.js';
+import { type ImageSet, makeImageSet } from './lib/images.js';
 import { measureSingleLatency, median } from './lib/limit.js';
 import { machineInfo } from './lib/machine.js';
 import { type PromSample, scrapeMetrics, sumOf } from './lib/observe.js';
 import { ROOT, startGatewayWith, startServer } from './lib/server-process.js';
-import { runStage } from './lib/stage.js';
+import { type StageRecord, type StageTarget, runStage } from './lib/stage.js';
 
 const { values } = parseArgs({
   options: {
@@ -64,6 +64,13 @@ async function sessionHop(): Promise<{ inThreadMs: number; workerMs: number }> {
   return { inThreadMs, workerMs };
 }
 
+/** One request at a time against `t` for `durationMs`, after a second of unrecorded warm-up. */
+async function oneAtATime(t: StageTarget, images: ImageSet, durationMs: number): Promise<StageRecord> {
+  const load = { mode: 'closed', concurrency: 1 } as const;
+  await runStage(t, { protocol: 'grpc', images, load, durationMs: 1000, warmupMs: 0, isWarmUp: true });
+  return runStage(t, { protocol: 'grpc', images, load, durationMs, warmupMs: 0 });
+}
+
 const meanMs = (before: readonly PromSample[], after: readonly PromSample[], name: string): number =>
   ((sumOf(after, `${name}_sum`) - sumOf(before, `${name}_sum`)) / (sumOf(after, `${name}_count`) - sumOf(before, `${name}_count`))) * 1000;
 
@@ -77,10 +84,8 @@ async function main(): Promise<void> {
   const gateway = await startGatewayWith(modelDir, {});
   let gw;
   try {
-    const t = { server: gateway, serverName: 'gateway', hasMetrics: true, model };
-    await runStage(t, { protocol: 'grpc', images, load: { mode: 'closed', concurrency: 1 }, durationMs: 1000, warmupMs: 0, isWarmUp: true });
     const before = await scrapeMetrics(gateway.httpPort);
-    const stage = await runStage(t, { protocol: 'grpc', images, load: { mode: 'closed', concurrency: 1 }, durationMs, warmupMs: 0 });
+    const stage = await oneAtATime({ server: gateway, serverName: 'gateway', hasMetrics: true, model }, images, durationMs);
     const after = await scrapeMetrics(gateway.httpPort);
     gw = {
       clientP50: stage.result.latencyMs.p50,
@@ -97,9 +102,7 @@ async function main(): Promise<void> {
   const transport = await startServer('bench/transport-server.ts', []);
   let bareP50: number;
   try {
-    const t = { server: transport, serverName: 'transport', hasMetrics: false, model };
-    await runStage(t, { protocol: 'grpc', images, load: { mode: 'closed', concurrency: 1 }, durationMs: 1000, warmupMs: 0, isWarmUp: true });
-    bareP50 = (await runStage(t, { protocol: 'grpc', images, load: { mode: 'closed', concurrency: 1 }, durationMs, warmupMs: 0 })).result.latencyMs.p50;
+    bareP50 = (await oneAtATime({ server: transport, serverName: 'transport', hasMetrics: false, model }, images, durationMs)).result.latencyMs.p50;
   } finally {
     await transport.stop();
   }
