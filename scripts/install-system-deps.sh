@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (Python/PyTorch for training/, gRPC for the KServe client test, promtool),
+# Installs the Debian packages the test suite needs (Python/PyTorch and regex for training/, gRPC for the KServe client test, promtool),
 # only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
 set -euo pipefail
 PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
@@ -17,5 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, grpc, grpc_tools.protoc"
+/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, regex, grpc, grpc_tools.protoc"
 command -v promtool >/dev/null && command -v prometheus >/dev/null

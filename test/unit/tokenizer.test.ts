@@ -1,4 +1,4 @@
-// The CLIP tokenizer against reference vectors (../shared/data/clip/clip_token_vectors.json:
+// The CLIP tokenizer against reference vectors (third_party/clip/clip_token_vectors.json:
 // transformers.js' published CLIP tokenization tests and ids computed with OpenAI's
 // simple_tokenizer), plus CLIP's truncation and padding rules.
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { ClipTokenizer, cleanText } from '../../src/models/tokenizer.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
 
-const SHARED_CLIP = join(REPO_ROOT, '..', 'shared', 'data', 'clip');
+const CLIP_DATA = join(REPO_ROOT, 'third_party', 'clip');
 
 interface Vector {
   readonly text: string;
@@ -22,9 +22,9 @@ describe('CLIP tokenizer', () => {
   let tokenizerJson: unknown;
 
   before(async () => {
-    tokenizer = await ClipTokenizer.load(join(SHARED_CLIP, 'tokenizer.json'), { contextLength: 77, padTokenId: 49407 });
-    tokenizerJson = JSON.parse(await readFile(join(SHARED_CLIP, 'tokenizer.json'), 'utf8')) as unknown;
-    const file = JSON.parse(await readFile(join(SHARED_CLIP, 'clip_token_vectors.json'), 'utf8')) as { published: Vector[]; computed: Vector[] };
+    tokenizer = await ClipTokenizer.load(join(CLIP_DATA, 'tokenizer.json'), { contextLength: 77, padTokenId: 49407 });
+    tokenizerJson = JSON.parse(await readFile(join(CLIP_DATA, 'tokenizer.json'), 'utf8')) as unknown;
+    const file = JSON.parse(await readFile(join(CLIP_DATA, 'clip_token_vectors.json'), 'utf8')) as { published: Vector[]; computed: Vector[] };
     vectors = [...file.published, ...file.computed];
   });
 
