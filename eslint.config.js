@@ -19,4 +19,9 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  {
+    // The benchmarks stand apart from the test suite: shared helpers live in bench/lib.
+    files: ['bench/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/test/**', '../test/*', '../../test/*'], message: 'bench/ imports nothing from test/' }] }] },
+  },
 );

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
-import { GatewayClient } from '../test/helpers/gateway.js';
+import { serializeRequest } from './lib/grpc-client.js';
 import { H2UnaryCaller } from './lib/h2-grpc.js';
 import { processCpuSeconds } from './lib/observe.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
@@ -65,10 +65,7 @@ async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
   const { grpcPort, httpPort } = gateway;
   // Requests serialized once and sent through the lean HTTP/2 caller: the load generator shares
   // the machine's cores, and @grpc/grpc-js as a client costs about twice its CPU per call.
-  const protoClient = new GatewayClient(`127.0.0.1:${grpcPort}`);
-  const method = (protoClient.raw as unknown as { Classify: { requestSerialize: (message: object) => Buffer } }).Classify;
-  const frames = images.map((image) => H2UnaryCaller.frame(method.requestSerialize({ model, image, top_k: 1 })));
-  protoClient.close();
+  const frames = images.map((image) => H2UnaryCaller.frame(serializeRequest('Classify', { model, image, top_k: 1 })));
   const client = new H2UnaryCaller(`127.0.0.1:${grpcPort}`, '/gateway.v1.InferenceGateway/Classify');
   try {
     await drive(client, frames, Math.min(200, requests)); // warm-up

@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import { parseConfig } from '../src/config.js';
 import { startGateway } from '../src/gateway.js';
 import { loadGatewayProto } from '../src/server/grpc.js';
-import { GatewayClient } from '../test/helpers/gateway.js';
+import { GatewayGrpcClient } from './lib/grpc-client.js';
 import { type PipelineAnswer, hfFolderFor, loadHfZeroShot } from './zero-shot-hf.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -58,10 +58,8 @@ async function drive(total: number, call: (i: number) => Promise<unknown>): Prom
   return total / ((performance.now() - t0) / 1000);
 }
 
-function unary<T>(client: GatewayClient, method: string, request: unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    client.raw[method]!(request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null, reply: T) => (err ? reject(err) : resolve(reply)));
-  });
+function unary<T>(client: GatewayGrpcClient, method: string, request: object): Promise<T> {
+  return client.unary<T>(method, request);
 }
 
 const median = (xs: readonly number[]): number => {
@@ -90,8 +88,8 @@ async function main(): Promise<void> {
   const name = basename(modelDir);
   const work = await mkdtemp(join(tmpdir(), 'bench-zs-'));
   let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
-  let client: GatewayClient | undefined;
-  let pipelineClient: GatewayClient | undefined;
+  let client: GatewayGrpcClient | undefined;
+  let pipelineClient: GatewayGrpcClient | undefined;
   let server: grpc.Server | undefined;
   let hf: Awaited<ReturnType<typeof loadHfZeroShot>> | undefined;
   try {
@@ -110,7 +108,7 @@ async function main(): Promise<void> {
     await cp(modelDir, join(work, 'repo', name), { recursive: true });
     gw = await startGateway(parseConfig({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, modelsDir: join(work, 'repo'), logLevel: 'warn', executionProvider: 'cpu' }));
     await gw.loaded;
-    client = new GatewayClient(`127.0.0.1:${gw.grpcPort}`);
+    client = new GatewayGrpcClient(`127.0.0.1:${gw.grpcPort}`);
     const gwClient = client;
 
     // Agreement: the pipeline's scores against the gateway's POST /v1/zero-shot, same labels and template.
@@ -159,7 +157,7 @@ async function main(): Promise<void> {
       },
     });
     const port = await new Promise<number>((resolve, reject) => server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    pipelineClient = new GatewayClient(`127.0.0.1:${port}`);
+    pipelineClient = new GatewayGrpcClient(`127.0.0.1:${port}`);
     const bareClient = pipelineClient;
 
     const image = (i: number): Buffer => images[i % images.length]!;

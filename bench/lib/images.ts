@@ -1,9 +1,7 @@
 // Procedural benchmark images from a fixed seed: a coloured shape (disc or box) on a noisy
 // background, encoded alternately as PNG and JPEG, so every run and every server sees the same bytes.
 import sharp from 'sharp';
-import { seededRandom } from '../../test/helpers/random.js';
-
-export { seededRandom };
+import { seededRandom } from './random.js';
 
 /** A named set of encoded images of one size. */
 export interface ImageSet {

@@ -6,7 +6,7 @@
 // Latencies are recorded in HDR histograms (microseconds, 3 significant digits), answers OK only.
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { seededRandom } from './images.js';
+import { seededRandom } from './random.js';
 import { ProgressBar } from './progress.js';
 import type { Outcome, Target } from './targets.js';
 

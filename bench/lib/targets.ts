@@ -3,7 +3,7 @@
 // answer is an Outcome: ok, or a code (gRPC status name, "HTTP <status>", or a transport error).
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
-import { GatewayClient } from '../../test/helpers/gateway.js';
+import { serializeRequest } from './grpc-client.js';
 import { H2UnaryCaller } from './h2-grpc.js';
 import type { ImageSet } from './images.js';
 
@@ -27,10 +27,7 @@ const OK: Outcome = { ok: true };
  * not reset late streams, so a late OK answer counts as a miss in goodput instead.
  */
 export function grpcTarget(port: number, model: string, images: ImageSet): Target {
-  const client = new GatewayClient(`127.0.0.1:${port}`); // only for the proto's serializer
-  const method = (client.raw as unknown as { Classify: { requestSerialize: (message: object) => Buffer } }).Classify;
-  const frames = images.images.map((image) => H2UnaryCaller.frame(method.requestSerialize({ model, image, top_k: 1 })));
-  client.close();
+  const frames = images.images.map((image) => H2UnaryCaller.frame(serializeRequest('Classify', { model, image, top_k: 1 })));
   const caller = new H2UnaryCaller(`127.0.0.1:${port}`, '/gateway.v1.InferenceGateway/Classify');
   return {
     protocol: 'grpc',

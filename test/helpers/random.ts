@@ -1,4 +1,4 @@
-// A small seeded PRNG shared by the fuzz test and the benchmark images, so both reproduce exactly.
+// A small seeded PRNG for the fuzz test, so a failing case reproduces exactly from its seed.
 
 /** mulberry32: deterministic floats in [0, 1) from a 32-bit seed. */
 export function seededRandom(seed: number): () => number {
