@@ -147,6 +147,7 @@ describe('kubernetes manifests', () => {
         const pdb = find<IPodDisruptionBudget>(objects, 'PodDisruptionBudget');
         assert.ok(matches(pdb.spec!.selector!.matchLabels!, podLabels));
         const hpa = find<IHorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler');
+        assert.ok(hpa.spec, 'the HPA has a spec');
         assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'inference-gateway' });
         assert.ok((hpa.spec.minReplicas ?? 1) >= 1 && hpa.spec.maxReplicas > (hpa.spec.minReplicas ?? 1));
         const adapter = parse(readFileSync(join(K8S, 'prometheus-adapter', 'values.yaml'), 'utf8')) as { rules: { custom: { name: { as: string } }[] } };
