@@ -1,15 +1,18 @@
-# The `python3 -m training <command>` CLI. Every command takes `--config file.yaml` and
-# repeatable `--set key.sub=value` overrides on top of its dataclass defaults (timm-style);
-# the resolved config is saved beside the command's outputs.
+"""Train, distill, evaluate and export the inference gateway's models (`gateway-training`,
+or `python3 -m training` in place). Every command takes `--config file.yaml` and repeatable
+`--set key.sub=value` overrides on top of its dataclass defaults (timm-style); the resolved
+config is saved beside the command's outputs."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from typing import List, Optional
 
 from training.config import resolve, set_threads
+from training.ort_parity import ENV_NODE_MODULES, OrtParityUnavailable, preflight
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -114,7 +117,10 @@ def _clip_register(sub) -> Optional[object]:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python3 -m training", description=__doc__)
+    p = argparse.ArgumentParser(prog="gateway-training", description=__doc__)
+    p.add_argument("--node-modules", metavar="DIR",
+                   help="node_modules holding onnxruntime-node, for the exports' parity check "
+                        "(default: $GATEWAY_TRAINING_NODE_MODULES, else found above the package or the current directory)")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("data", help="generate the procedural shapes dataset (ImageFolder + captions JSONL)")
@@ -155,8 +161,15 @@ def build_parser():
 def main(argv: Optional[List[str]] = None) -> int:
     parser, clip_handler = build_parser()
     a = parser.parse_args(argv)
+    if a.node_modules:
+        os.environ[ENV_NODE_MODULES] = a.node_modules
     handlers = {"data": _cmd_data, "train": _cmd_train, "distill": lambda x: _cmd_train(x, distill=True),
-                "export": _cmd_export, "eval": _cmd_eval, "zoo": _cmd_zoo}
-    if a.command == "clip":
-        return int(clip_handler(a) or 0)
-    return handlers[a.command](a)
+                "export": _cmd_export, "eval": _cmd_eval, "zoo": _cmd_zoo, "clip": clip_handler}
+    try:
+        if a.command in ("export", "zoo") or (a.command == "clip" and not a.no_export):
+            preflight()
+        return int(handlers[a.command](a) or 0)
+    except OrtParityUnavailable as e:
+        # the export is not declared checked: no model.json and no eval card were written
+        print(f"gateway-training {a.command}: {e}", file=sys.stderr)
+        return 3

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -18,7 +17,7 @@ import onnx
 import torch
 from PIL import Image
 
-from training import onnx_eval
+from training import onnx_eval, ort_parity
 from training.config import from_dict
 from training.data.shapes import ShapesConfig, class_names, render
 from training.data.transforms import PreprocessConfig, preprocess_pil
@@ -42,6 +41,7 @@ class ExportConfig:
     eval_root: str = ""               # ImageFolder split to report top-1 on (e.g. <data>/test)
     golden: bool = True
     teacher_card: str = ""            # teacher's eval.json, to put teacher-vs-student in the card
+    node_modules: str = ""            # where onnxruntime-node lives (see training/ort_parity.py)
 
 
 class _ExportWrapper(torch.nn.Module):
@@ -100,21 +100,6 @@ def fixture_images(size: List[int]) -> List[Image.Image]:
     return [a, b, c, d]
 
 
-def ort_parity(vdir: Path) -> Dict:
-    """Run the graph with onnxruntime-node (the gateway's runtime) on the golden inputs
-    via ort_parity.cjs; skipped, with the reason, where node or the package is missing."""
-    repo_root = Path(__file__).resolve().parents[1]
-    if shutil.which("node") is None:
-        return {"skipped": "node not found"}
-    if not (repo_root / "node_modules" / "onnxruntime-node").exists():
-        return {"skipped": "node_modules/onnxruntime-node not installed (npm ci)"}
-    proc = subprocess.run(["node", str(Path(__file__).with_name("ort_parity.cjs")), str(repo_root), str(vdir)],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ort_parity.cjs failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def write_golden(model: torch.nn.Module, pp: PreprocessConfig, out: Path) -> Dict:
     if out.exists():
         shutil.rmtree(out)
@@ -159,11 +144,6 @@ def export(cfg: ExportConfig, log=print) -> Dict:
     if max_diff > PARITY_ATOL:
         raise RuntimeError(f"parity failed: max abs diff {max_diff:.3e} > {PARITY_ATOL}")
 
-    ort = ort_parity(vdir) if golden else {"skipped": "no golden files"}
-    log(f"export: onnxruntime-node parity: {ort}")
-    if "skipped" not in ort and max(ort["single"], ort["batched"]) > PARITY_ATOL:
-        raise RuntimeError(f"onnxruntime parity failed: {ort} > {PARITY_ATOL}")
-
     (model_dir / "labels.txt").write_text("\n".join(classes) + "\n")
     manifest = {
         "name": cfg.name,
@@ -176,7 +156,19 @@ def export(cfg: ExportConfig, log=print) -> Dict:
         "labels": "labels.txt",
         "batching": dict(BATCHING_DEFAULTS),
     }
+    # the parity script reads the manifest for the graph's io names: written first, removed on failure
     (model_dir / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        if not golden:
+            raise RuntimeError("export: onnxruntime-node parity needs the golden files (golden=false)")
+        ort = ort_parity.run(vdir, cfg.node_modules or None)
+        log(f"export: onnxruntime-node parity vs PyTorch over {ort['items']} golden items, single and batched: "
+            f"max abs diff {ort['worst']:.2e}")
+        if ort["worst"] > PARITY_ATOL:
+            raise RuntimeError(f"onnxruntime-node parity failed: {ort} > {PARITY_ATOL}")
+    except Exception:
+        (model_dir / "model.json").unlink()
+        raise
 
     macs = count_macs(model, (1, 3, *pp.size))
     card = {

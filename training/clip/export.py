@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -18,13 +17,13 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from training import ort_parity
 from training.clip.model import ImageEncoderExport, TextEncoderExport
 from training.clip.tokenizer import CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, get_tokenizer
 from training.data.transforms import PreprocessConfig, preprocess_pil
 from training.export import BATCHING_DEFAULTS, fixture_images
 
 PARITY_ATOL = 1e-4
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GOLDEN_TEXTS = ["a photo of a red star.", "a photo of a purple star.", "A  Photo of a PINK heart",
                 "a photo of a dog riding a blue crescent."]
 
@@ -88,18 +87,6 @@ def write_golden(img_enc: nn.Module, txt_enc: nn.Module, pp: PreprocessConfig, o
     return index
 
 
-def ort_parity(vdir: Path) -> Optional[Dict]:
-    """Max |onnxruntime-node - PyTorch| over the golden items (None when node or
-    onnxruntime-node is not installed; the caller decides whether that is fatal)."""
-    if shutil.which("node") is None or not (REPO_ROOT / "node_modules" / "onnxruntime-node").exists():
-        return None
-    r = subprocess.run(["node", str(Path(__file__).with_name("ort_parity.cjs")), str(REPO_ROOT), str(vdir)],
-                       capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise RuntimeError(f"onnxruntime-node parity run failed: {r.stderr.strip()[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -107,7 +94,7 @@ def _sha(path: Path) -> str:
 def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: PreprocessConfig, repo: Path,
                     name: str = "miniclip-shapes", version: int = 1, description: str = "", pad_id: int = 49407,
                     templates: Sequence[str] = ("a photo of a {}.",), card: Optional[Dict] = None, opset: int = 17,
-                    require_parity: bool = True, log=print) -> Dict:
+                    node_modules: Optional[str] = None, log=print) -> Dict:
     """Writes the model folder and returns the eval card (given `card` plus export facts)."""
     model_dir = Path(repo) / name
     vdir = model_dir / str(version)
@@ -137,16 +124,11 @@ def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: 
     # parity reads the manifest for io names: write it, and remove it again on failure
     (model_dir / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     try:
-        parity = ort_parity(vdir)
-        if parity is None:
-            if require_parity:
-                raise RuntimeError("parity: node + onnxruntime-node (npm ci) are needed to check the ONNX graphs")
-            log("clip export: parity skipped (no node/onnxruntime-node)")
-        else:
-            worst = max(parity[k] for k in ("image", "text", "imageBatched", "textBatched"))
-            log(f"clip export: parity onnxruntime-node vs PyTorch over {parity['items']} golden items: max abs diff {worst:.2e}")
-            if worst > PARITY_ATOL:
-                raise RuntimeError(f"parity failed: {parity} > {PARITY_ATOL}")
+        parity = ort_parity.run(vdir, node_modules)
+        log(f"clip export: parity onnxruntime-node vs PyTorch over {parity['items']} golden items: "
+            f"max abs diff {parity['worst']:.2e}")
+        if parity["worst"] > PARITY_ATOL:
+            raise RuntimeError(f"parity failed: {parity} > {PARITY_ATOL}")
     except Exception:
         (model_dir / "model.json").unlink()
         raise
@@ -158,7 +140,7 @@ def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: 
             "files": {f: {"bytes": (vdir / f).stat().st_size, "sha256": _sha(vdir / f)}
                       for f in ("image_encoder.onnx", "text_encoder.onnx", "tokenizer.json")},
             "parity": parity, "parityTolerance": PARITY_ATOL,
-            "parityReference": "onnxruntime-node (training/clip/ort_parity.cjs) vs PyTorch eval() on golden/, single and batched",
+            "parityReference": "onnxruntime-node (training/ort_parity.cjs) vs PyTorch eval() on golden/, single and batched",
         },
     })
     (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")

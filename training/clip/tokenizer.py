@@ -20,9 +20,11 @@ from typing import Iterable, List, Sequence, Union
 import regex as re
 import torch
 
-# The vocabulary ships with the repository's shared data (see ../shared/data/README.md).
-DEFAULT_BPE_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "clip" / "bpe_simple_vocab_16e6.txt.gz"
-DEFAULT_TOKENIZER_JSON = DEFAULT_BPE_PATH.with_name("tokenizer.json")
+# The vocabulary ships inside the package (package data; sources and licence in
+# assets/NOTICE.md), so an installed package finds it wherever it lives.
+ASSETS = Path(__file__).resolve().with_name("assets")
+DEFAULT_BPE_PATH = ASSETS / "bpe_simple_vocab_16e6.txt.gz"
+DEFAULT_TOKENIZER_JSON = ASSETS / "tokenizer.json"
 
 SOT_TOKEN = "<|startoftext|>"
 EOT_TOKEN = "<|endoftext|>"

@@ -1,6 +1,7 @@
 # The Python CLIP tokenizer must give the ids of OpenAI's reference and of the HF
 # tokenizer.json the gateway reads; these tests pin both.
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from training.clip.tokenizer import (CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, EOT_ID, SOT_ID,
                                      get_tokenizer)
 
-VECTORS = DEFAULT_TOKENIZER_JSON.with_name("clip_token_vectors.json")
+VECTORS = Path(__file__).resolve().parent / "fixtures" / "clip_token_vectors.json"
 
 
 def _cases():

@@ -67,6 +67,6 @@ def test_clip_cli_smoke_trains_distills_exports(tiny_data, tmp_path):
     card = json.loads((d / "1" / "eval.json").read_text())
     assert set(card["zeroShot"]["student"]) >= {"heldout_top1", "seen_top1"}
     assert card["studentImageEncoder"]["params"] > 0 and card["teacherImageEncoder"]["flops"] > 0
-    assert max(card["onnx"]["parity"][k] for k in ("image", "text", "imageBatched", "textBatched")) <= 1e-4
+    assert card["onnx"]["parity"]["worst"] <= 1e-4
     for f in ("config.yaml", "metrics.json", "train.log", "teacher.pt", "student.pt"):
         assert (tmp_path / "work" / f).is_file(), f

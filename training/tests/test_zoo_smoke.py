@@ -31,7 +31,8 @@ def test_zoo_smoke_exports_models_with_parity_and_golden_files(tmp_path):
         card = json.loads((mdir / "1" / "eval.json").read_text())
         assert card["onnx"]["parityMaxAbsDiff"] <= 1e-4 and "top1" in card["eval"]
         ort = card["onnx"]["ortParity"]  # onnxruntime-node on the golden inputs
-        assert max(ort["single"], ort["batched"]) <= 1e-4 and ort["items"] == 4
+        assert set(ort["graphs"]) == {"model"} and ort["items"] == 4
+        assert max(ort["graphs"]["model"].values()) == ort["worst"] <= 1e-4
         golden = mdir / "1" / "golden"
         index = json.loads((golden / "index.json").read_text())
         assert len(index["items"]) == 4

@@ -1,0 +1,77 @@
+"""onnxruntime-node parity of an exported model folder.
+
+Runs ort_parity.cjs (package data, beside this file) with Node.js against the golden files.
+onnxruntime-node is found, in this order, in: the directory given by --node-modules (which
+sets GATEWAY_TRAINING_NODE_MODULES), that environment variable, then the first
+node_modules/onnxruntime-node above this package (running in place inside the gateway's
+repository) or above the current directory. When none has it, or node is missing, the check
+fails with OrtParityUnavailable saying what to do: an export is never declared checked
+without it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Tuple
+
+ENV_NODE_MODULES = "GATEWAY_TRAINING_NODE_MODULES"
+SCRIPT = Path(__file__).resolve().with_name("ort_parity.cjs")
+
+
+class OrtParityUnavailable(RuntimeError):
+    """node or onnxruntime-node cannot be found."""
+
+
+def _has_ort(d: Path) -> bool:
+    return (d / "onnxruntime-node" / "package.json").is_file()
+
+
+def _upwards(start: Path) -> Iterable[Path]:
+    for d in (start, *start.parents):
+        yield d / "node_modules"
+
+
+def find_node_modules(explicit: Optional[str] = None) -> Path:
+    """The node_modules directory that holds onnxruntime-node (see the module docstring)."""
+    given = explicit or os.environ.get(ENV_NODE_MODULES)
+    if given:
+        d = Path(given).expanduser().resolve()
+        if d.name != "node_modules" and (d / "node_modules").is_dir():
+            d = d / "node_modules"  # a project folder was given
+        if not _has_ort(d):
+            raise OrtParityUnavailable(f"onnxruntime-node not found in {d} (from --node-modules / {ENV_NODE_MODULES})")
+        return d
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for d in _upwards(start):
+            if _has_ort(d):
+                return d
+    raise OrtParityUnavailable(
+        "onnxruntime-node not found: run `npm ci` in the gateway's repository and pass --node-modules "
+        f"<repo>/node_modules (or set {ENV_NODE_MODULES}), or run from inside that repository")
+
+
+def preflight(node_modules: Optional[str] = None) -> Tuple[str, Path]:
+    """(node, node_modules) for the parity run, or OrtParityUnavailable. Commands that export
+    call it before training, so a missing runtime fails in seconds, not after the run."""
+    node = shutil.which("node")
+    if node is None:
+        raise OrtParityUnavailable("node (Node.js >= 20) is not on PATH; it runs onnxruntime-node for the parity check")
+    if not SCRIPT.is_file():
+        raise OrtParityUnavailable(f"{SCRIPT} is missing from the installed package")
+    return node, find_node_modules(node_modules)
+
+
+def run(vdir: Path, node_modules: Optional[str] = None, timeout_s: int = 300) -> Dict:
+    """Parity of <vdir> (a version folder with golden/ and ../model.json): the script's JSON,
+    {"items", "graphs": {name: {"single", "batched"}}, "worst"}, plus the runtime's version."""
+    node, nm = preflight(node_modules)
+    proc = subprocess.run([node, str(SCRIPT), str(nm), str(vdir)], capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"onnxruntime-node parity run failed: {proc.stderr.strip()[-2000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    version = json.loads((nm / "onnxruntime-node" / "package.json").read_text()).get("version")
+    res["runtime"] = f"onnxruntime-node {version}"
+    return res
