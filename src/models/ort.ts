@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { OrtType, TensorValues } from './dtypes.js';
 
 export type ProviderSetting = 'auto' | 'cpu' | 'cuda';
 export type Provider = 'cpu' | 'cuda';
@@ -28,9 +29,21 @@ export interface SessionOptions {
   readonly intraOpSpinning?: boolean;
 }
 
-/** A dense tensor as plain typed data (row-major). */
+/**
+ * A dense tensor as plain typed data (row-major). `type` names the onnxruntime type where the
+ * array alone is ambiguous (a Uint16Array is uint16 or float16 bits, a Uint8Array uint8 or bool);
+ * without it the array's own type decides.
+ */
 export interface TensorData {
-  readonly data: Float32Array | BigInt64Array | Int32Array;
+  readonly type?: OrtType;
+  readonly data: TensorValues;
+  readonly dims: readonly number[];
+}
+
+/** An output tensor as onnxruntime produced it (`type` is onnxruntime's type name). */
+export interface OutputData {
+  readonly type: string;
+  readonly data: TensorValues;
   readonly dims: readonly number[];
 }
 
@@ -73,23 +86,33 @@ export async function openOrtSession(path: string, options: SessionOptions): Pro
   }
 }
 
-/** Runs the graph; returns the requested outputs as Float32 data. */
-export async function runOrtSession(
-  session: ort.InferenceSession,
-  feeds: Readonly<Record<string, TensorData>>,
-  outputNames: readonly string[],
-): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+/** Runs the graph; returns the requested outputs with their onnxruntime types. */
+export async function runOrtSession(session: ort.InferenceSession, feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[]): Promise<Record<string, OutputData>> {
   const inputs: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.data, t.dims);
+  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.type ?? ortTypeOf(t.data), t.data, t.dims);
   const outputs = await session.run(inputs, [...outputNames]);
-  const result: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+  const result: Record<string, OutputData> = {};
   for (const name of outputNames) {
     const tensor = outputs[name];
     if (!tensor) throw new Error(`graph produced no output "${name}"`);
-    if (tensor.type !== 'float32') throw new Error(`output "${name}" is ${tensor.type}, expected float32`);
-    result[name] = { data: tensor.data as Float32Array, dims: tensor.dims };
+    result[name] = { type: tensor.type, data: tensor.data as TensorValues, dims: tensor.dims };
   }
   return result;
+}
+
+/** The onnxruntime type an array holds when the feed names none. */
+function ortTypeOf(data: TensorValues): OrtType {
+  if (Array.isArray(data)) return 'string';
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof BigUint64Array) return 'uint64';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint32Array) return 'uint32';
+  if (data instanceof Int16Array) return 'int16';
+  if (data instanceof Uint16Array) return 'uint16';
+  if (data instanceof Int8Array) return 'int8';
+  return 'uint8';
 }
 
 export function ioInfo(metadata: readonly ort.InferenceSession.ValueMetadata[]): IoInfo[] {

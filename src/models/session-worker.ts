@@ -2,7 +2,7 @@
 // the calling thread, so each model instance lives in its own worker: the main thread keeps
 // serving I/O, timers and preprocessing while batches run. Protocol: see session.ts.
 import { parentPort, workerData } from 'node:worker_threads';
-import { type SessionOptions, type TensorData, ioInfo, openOrtSession, runOrtSession } from './ort.js';
+import { type OutputData, type SessionOptions, type TensorData, ioInfo, openOrtSession, runOrtSession } from './ort.js';
 
 interface RunMessage {
   readonly id: number;
@@ -33,13 +33,19 @@ openOrtSession(path, options).then(
         return;
       }
       // onnxruntime is done with the inputs once run settles; they go back only when asked for.
-      const inputs = msg.returnInputs ? [...new Set(Object.values(msg.feeds).map((t) => t.data.buffer as ArrayBuffer))] : [];
+      const inputs = msg.returnInputs ? [...new Set(Object.values(msg.feeds).flatMap((t) => (Array.isArray(t.data) ? [] : [t.data.buffer as ArrayBuffer])))] : [];
       runOrtSession(session, msg.feeds, msg.outputNames).then(
         (outputs) => {
-          // Copy out of onnxruntime's buffers into ones this thread owns, then hand them over.
-          const owned: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-          for (const [name, t] of Object.entries(outputs)) owned[name] = { data: t.data.slice(), dims: t.dims };
-          port.postMessage({ type: 'result', id: msg.id, outputs: owned, inputs }, [...Object.values(owned).map((t) => t.data.buffer as ArrayBuffer), ...inputs]);
+          // Copy out of onnxruntime's buffers into ones this thread owns, then hand them over
+          // (string outputs are plain arrays: cloned with the message).
+          const owned: Record<string, OutputData> = {};
+          const transfer: ArrayBuffer[] = [...inputs];
+          for (const [name, t] of Object.entries(outputs)) {
+            const data = t.data.slice();
+            if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
+            owned[name] = { type: t.type, data, dims: t.dims };
+          }
+          port.postMessage({ type: 'result', id: msg.id, outputs: owned, inputs }, transfer);
         },
         (err: unknown) => port.postMessage({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err), inputs }, inputs),
       );

@@ -4,11 +4,12 @@
 // Input buffers that span their whole ArrayBuffer are transferred to the worker, not copied; a
 // caller that pools its batch buffers asks for them back with the result.
 import { Worker } from 'node:worker_threads';
-import type { IoInfo, Provider, SessionOptions, TensorData } from './ort.js';
+import type { IoInfo, OutputData, Provider, SessionOptions, TensorData } from './ort.js';
 
-export type { IoInfo, Provider, ProviderSetting, SessionOptions, TensorData } from './ort.js';
+export type { IoInfo, OutputData, Provider, ProviderSetting, SessionOptions, TensorData } from './ort.js';
 
 type Outputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
+type AnyOutputs = Record<string, OutputData>;
 
 interface Opened {
   type: 'opened';
@@ -23,11 +24,11 @@ interface Opened {
 type WorkerMessage =
   | Opened
   | { type: 'open-failed'; message: string }
-  | { type: 'result'; id: number; outputs: Outputs; inputs?: ArrayBuffer[] }
+  | { type: 'result'; id: number; outputs: AnyOutputs; inputs?: ArrayBuffer[] }
   | { type: 'error'; id: number; message: string; inputs?: ArrayBuffer[] };
 
 interface Waiter {
-  resolve: (o: Outputs) => void;
+  resolve: (o: AnyOutputs) => void;
   reject: (e: Error) => void;
   recycle?: ((buffer: ArrayBuffer) => void) | undefined;
 }
@@ -118,28 +119,41 @@ export class ModelSession {
   }
 
   /**
-   * Runs the graph in the worker; returns the requested outputs as Float32 data. A feed whose
-   * typed array spans its whole ArrayBuffer is transferred (the caller must not touch it
-   * afterwards); any other feed is copied. With `recycle`, a feed that starts at offset 0 of a
-   * larger buffer is transferred with that whole buffer too, the worker hands the input buffers
-   * back once the run is over (success or failure), and each is passed to `recycle` before the
-   * promise settles.
+   * Runs the graph in the worker; returns the requested outputs as Float32 data (fails when the
+   * graph answers another type). A feed whose typed array spans its whole ArrayBuffer is
+   * transferred (the caller must not touch it afterwards); any other feed is copied. With
+   * `recycle`, a feed that starts at offset 0 of a larger buffer is transferred with that whole
+   * buffer too, the worker hands the input buffers back once the run is over (success or failure),
+   * and each is passed to `recycle` before the promise settles.
    */
-  run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[], recycle?: (buffer: ArrayBuffer) => void): Promise<Outputs> {
+  async run(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[], recycle?: (buffer: ArrayBuffer) => void): Promise<Outputs> {
+    const outputs = await this.runAny(feeds, outputNames, recycle);
+    for (const [name, t] of Object.entries(outputs)) {
+      if (t.type !== 'float32') throw new Error(`output "${name}" is ${t.type}, expected float32`);
+    }
+    return outputs as Outputs;
+  }
+
+  /** As `run`, for outputs of any type (string tensors arrive as arrays of strings). */
+  runAny(feeds: Readonly<Record<string, TensorData>>, outputNames: readonly string[], recycle?: (buffer: ArrayBuffer) => void): Promise<AnyOutputs> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const sendable: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
+      if (Array.isArray(t.data)) {
+        sendable[name] = { type: t.type, data: t.data, dims: [...t.dims] }; // cloned with the message
+        continue;
+      }
       // A view over part of a buffer moves with its whole buffer only when the caller pools it
       // (it may share a slab with other data otherwise: Node's small Buffers do).
       const whole = t.data.byteLength === t.data.buffer.byteLength || recycle !== undefined;
       const movable = t.data.byteOffset === 0 && whole && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer);
       const data = movable ? t.data : t.data.slice();
-      sendable[name] = { data, dims: [...t.dims] };
+      sendable[name] = { type: t.type, data, dims: [...t.dims] };
       transfer.push(data.buffer as ArrayBuffer);
     }
-    return new Promise<Outputs>((resolve, reject) => {
+    return new Promise<AnyOutputs>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, recycle });
       this.worker.postMessage({ type: 'run', id, feeds: sendable, outputNames: [...outputNames], returnInputs: recycle !== undefined }, transfer);
     });
