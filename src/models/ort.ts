@@ -95,7 +95,7 @@ export async function runOrtSession(session: ort.InferenceSession, feeds: Readon
   for (const name of outputNames) {
     const tensor = outputs[name];
     if (!tensor) throw new Error(`graph produced no output "${name}"`);
-    result[name] = { type: tensor.type, data: tensor.data as TensorValues, dims: tensor.dims };
+    result[name] = { type: tensor.type, data: tensor.data, dims: tensor.dims };
   }
   return result;
 }

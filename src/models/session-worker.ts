@@ -42,7 +42,7 @@ openOrtSession(path, options).then(
           const transfer: ArrayBuffer[] = [...inputs];
           for (const [name, t] of Object.entries(outputs)) {
             const data = t.data.slice();
-            if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
+            if (!Array.isArray(data)) transfer.push(data.buffer);
             owned[name] = { type: t.type, data, dims: t.dims };
           }
           port.postMessage({ type: 'result', id: msg.id, outputs: owned, inputs }, transfer);
