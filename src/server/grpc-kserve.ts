@@ -8,7 +8,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import { GatewayError } from '../errors.js';
 import { PROTO_LOADER_OPTIONS, toServiceError, unaryContext } from './grpc.js';
 import type { ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
-import { type TensorData, float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
+import { type Datatype, isDatatype } from '../models/dtypes.js';
+import { CONTENTS_FIELD } from './kserve-codec.js';
+import { type ContentsField, type TensorData, float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
 import type { CallContext, GatewayService } from './service.js';
 
 export const KSERVE_PROTO_PATH = fileURLToPath(new URL('../../proto/kserve/grpc_predict_v2.proto', import.meta.url));
@@ -22,10 +24,7 @@ interface ParameterMsg {
   string_param?: string;
 }
 
-interface ContentsMsg {
-  fp32_contents?: number[];
-  bytes_contents?: Buffer[];
-}
+type ContentsMsg = Partial<Record<ContentsField, unknown[]>>;
 
 interface InferRequestMsg {
   model_name: string;
@@ -98,13 +97,13 @@ function toInputs(msg: InferRequestMsg, raw: boolean): V2Input[] {
   }
   return inputs.map((t, i) => {
     const where = `input "${(t.name ?? '').slice(0, 64)}"`;
-    const contents = t.contents;
-    const typed = (contents?.fp32_contents?.length ?? 0) > 0 || (contents?.bytes_contents?.length ?? 0) > 0;
-    if (raw && typed) throw new GatewayError('INVALID_ARGUMENT', `${where} has typed contents while the request uses raw_input_contents; use one or the other`);
+    const set = Object.entries(t.contents ?? {}).filter(([, values]) => Array.isArray(values) && values.length > 0) as [ContentsField, unknown[]][];
+    if (raw && set.length > 0) throw new GatewayError('INVALID_ARGUMENT', `${where} has typed contents while the request uses raw_input_contents; use one or the other`);
+    if (set.length > 1) throw new GatewayError('INVALID_ARGUMENT', `${where} sets ${set.map(([f]) => `contents.${f}`).join(' and ')}; set only the one field of its datatype`);
     let data: TensorData;
     if (raw) data = { kind: 'raw', bytes: rawContents[i]! };
-    else if (t.datatype === 'BYTES') data = { kind: 'bytes', values: contents?.bytes_contents ?? [] };
-    else data = { kind: 'fp32', values: contents?.fp32_contents ?? [] };
+    else if (set[0]) data = { kind: 'typed', field: set[0][0], values: set[0][1] };
+    else data = { kind: 'typed', field: (isDatatype(t.datatype ?? '') ? CONTENTS_FIELD[t.datatype as Datatype] : undefined) ?? 'fp32_contents', values: [] };
     return { name: t.name ?? '', datatype: t.datatype ?? '', shape: parseShape(t.shape ?? [], where), data };
   });
 }

@@ -28,10 +28,11 @@ export type TensorData =
   | { readonly kind: 'json'; readonly value: unknown }
   /** gRPC raw_input_contents or the HTTP binary extension: little-endian, row-major; BYTES elements length-prefixed. */
   | { readonly kind: 'raw'; readonly bytes: Uint8Array }
-  /** gRPC typed contents: fp32_contents. */
-  | { readonly kind: 'fp32'; readonly values: readonly number[] }
-  /** gRPC typed contents: bytes_contents, one entry per element. */
-  | { readonly kind: 'bytes'; readonly values: readonly Uint8Array[] };
+  /** gRPC typed contents: the one field of InferTensorContents that was set (int64 values as decimal strings). */
+  | { readonly kind: 'typed'; readonly field: ContentsField; readonly values: readonly unknown[] };
+
+/** Fields of the protocol's InferTensorContents. */
+export type ContentsField = 'bool_contents' | 'int_contents' | 'int64_contents' | 'uint_contents' | 'uint64_contents' | 'fp32_contents' | 'fp64_contents' | 'bytes_contents';
 
 const HOST_IS_LE = endianness() === 'LE';
 /** Deepest nesting accepted in a JSON `data` array (a tensor of rank 8 is already unusual). */
@@ -68,9 +69,10 @@ export function toFloat32(data: TensorData, count: number, where: string): Float
       const view = new DataView(copy.buffer);
       return Float32Array.from({ length: count }, (_, i) => view.getFloat32(i * 4, true));
     }
-    case 'fp32':
+    case 'typed':
+      if (data.field !== 'fp32_contents') throw new GatewayError('INVALID_ARGUMENT', `${where} is FP32 but carries contents.${data.field}; send contents.fp32_contents or raw_input_contents`);
       if (data.values.length !== count) throw new GatewayError('INVALID_ARGUMENT', `${where} has ${data.values.length} values in contents.fp32_contents; its shape needs ${count}`);
-      return Float32Array.from(data.values);
+      return Float32Array.from(data.values as readonly number[]);
     case 'json': {
       const out = new Float32Array(count);
       const seen = flattenJson(data.value, where, (value, index) => {
@@ -80,8 +82,6 @@ export function toFloat32(data: TensorData, count: number, where: string): Float
       if (seen !== count) throw new GatewayError('INVALID_ARGUMENT', `${where} has ${seen} values in data; its shape needs ${count}`);
       return out;
     }
-    case 'bytes':
-      throw new GatewayError('INVALID_ARGUMENT', `${where} is FP32 but carries contents.bytes_contents; send contents.fp32_contents or raw_input_contents`);
   }
 }
 
@@ -92,8 +92,9 @@ export function toByteElements(data: TensorData, count: number, where: string, m
     case 'raw':
       elements = splitLengthPrefixed(data.bytes, where);
       break;
-    case 'bytes':
-      elements = [...data.values];
+    case 'typed':
+      if (data.field !== 'bytes_contents') throw new GatewayError('INVALID_ARGUMENT', `${where} is BYTES but carries contents.${data.field}; send contents.bytes_contents or raw_input_contents`);
+      elements = [...(data.values as readonly Uint8Array[])];
       break;
     case 'json': {
       elements = [];
@@ -103,8 +104,6 @@ export function toByteElements(data: TensorData, count: number, where: string, m
       });
       break;
     }
-    case 'fp32':
-      throw new GatewayError('INVALID_ARGUMENT', `${where} is BYTES but carries contents.fp32_contents; send contents.bytes_contents or raw_input_contents`);
   }
   if (elements.length !== count) throw new GatewayError('INVALID_ARGUMENT', `${where} has ${elements.length} BYTES elements; its shape needs ${count}`);
   for (const [i, e] of elements.entries()) {
@@ -124,7 +123,8 @@ export function joinLengthPrefixed(elements: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function splitLengthPrefixed(bytes: Uint8Array, where: string): Uint8Array[] {
+/** The elements of length-prefixed BYTES contents (the inverse of joinLengthPrefixed). */
+export function splitLengthPrefixed(bytes: Uint8Array, where: string): Uint8Array[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array[] = [];
   let at = 0;
@@ -150,7 +150,7 @@ export function float32Bytes(values: Float32Array): Buffer {
  * Walks a JSON `data` value in row-major order (nested arrays or flat), calling `visit` for each
  * leaf with its flat index; answers the number of leaves.
  */
-function flattenJson(value: unknown, where: string, visit: (leaf: unknown, index: number) => void): number {
+export function flattenJson(value: unknown, where: string, visit: (leaf: unknown, index: number) => void): number {
   if (!Array.isArray(value)) throw new GatewayError('INVALID_ARGUMENT', `${where} "data" must be an array, got ${describe(value)}`);
   let index = 0;
   const walk = (v: readonly unknown[], depth: number): void => {

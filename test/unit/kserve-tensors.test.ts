@@ -18,11 +18,11 @@ describe('kserve tensors', () => {
   it('reads JSON data flat or nested, and typed fp32_contents', () => {
     assert.deepEqual(Array.from(toFloat32({ kind: 'json', value: [[1, 2], [3, 4]] }, 4, 'i')), [1, 2, 3, 4]);
     assert.deepEqual(Array.from(toFloat32({ kind: 'json', value: [1, 2, 3, 4] }, 4, 'i')), [1, 2, 3, 4]);
-    assert.deepEqual(Array.from(toFloat32({ kind: 'fp32', values: [1, 2] }, 2, 'i')), [1, 2]);
+    assert.deepEqual(Array.from(toFloat32({ kind: 'typed', field: 'fp32_contents', values: [1, 2] }, 2, 'i')), [1, 2]);
     assert.throws(() => toFloat32({ kind: 'json', value: [1, 2, 3] }, 4, 'i'), invalid(/i has 3 values in data; its shape needs 4/));
     assert.throws(() => toFloat32({ kind: 'json', value: [1, true] }, 2, 'i'), invalid(/data\[1\] is a boolean; FP32 data must be numbers/));
     assert.throws(() => toFloat32({ kind: 'json', value: 'abc' }, 2, 'i'), invalid(/"data" must be an array/));
-    assert.throws(() => toFloat32({ kind: 'fp32', values: [1] }, 2, 'i'), invalid(/1 values in contents.fp32_contents; its shape needs 2/));
+    assert.throws(() => toFloat32({ kind: 'typed', field: 'fp32_contents', values: [1] }, 2, 'i'), invalid(/1 values in contents.fp32_contents; its shape needs 2/));
     let deep: unknown = [1];
     for (let i = 0; i < 10; i++) deep = [deep];
     assert.throws(() => toFloat32({ kind: 'json', value: deep }, 1, 'i'), invalid(/nested deeper than 8 levels/));
@@ -36,7 +36,7 @@ describe('kserve tensors', () => {
     assert.throws(() => toByteElements({ kind: 'raw', bytes: raw }, 3, 'i', 10), invalid(/has 2 BYTES elements; its shape needs 3/));
     assert.deepEqual(toByteElements({ kind: 'json', value: [Buffer.from('hi').toString('base64')] }, 1, 'i', 10).map((b) => Buffer.from(b).toString()), ['hi']);
     assert.throws(
-      () => toByteElements({ kind: 'bytes', values: [Buffer.alloc(11)] }, 1, 'i', 10),
+      () => toByteElements({ kind: 'typed', field: 'bytes_contents', values: [Buffer.alloc(11)] }, 1, 'i', 10),
       (err: unknown) => err instanceof GatewayError && err.code === 'PAYLOAD_TOO_LARGE' && /element 0 is 11 bytes; the limit is 10 bytes/.test(err.message),
     );
   });
