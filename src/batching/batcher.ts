@@ -42,11 +42,16 @@ export interface BatcherHooks {
   onUpstream?(decoding: number, waiting: number): void;
 }
 
-export interface BatcherOptions {
+export interface BatcherOptions<I = unknown> {
   /** Monotonic clock in ms; tests inject a fake one. */
   readonly clock?: () => number;
   readonly latency?: LatencyModel;
   readonly hooks?: BatcherHooks;
+  /**
+   * The group of an item: a batch holds items of one group only (the oldest viable item's), e.g.
+   * tensors of one shape; the rest keep their places for the next batch. Absent = one group.
+   */
+  readonly groupOf?: (item: I) => string;
 }
 
 /** Dynamic batcher: queue + policy + driver for one model version. */
@@ -61,6 +66,7 @@ export class Batcher<I, R> {
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly clock: () => number;
   private readonly hooks: BatcherHooks;
+  private readonly groupOf: ((item: I) => string) | undefined;
   private readonly idleInstances: number[];
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
@@ -72,12 +78,13 @@ export class Batcher<I, R> {
   constructor(
     readonly config: BatchingConfig,
     private readonly runner: BatchRunner<I, R>,
-    options: BatcherOptions = {},
+    options: BatcherOptions<I> = {},
   ) {
     this.queue = new BoundedQueue(config.maxQueueSize);
     this.clock = options.clock ?? (() => performance.now());
     this.latency = options.latency ?? new LatencyModel();
     this.hooks = options.hooks ?? {};
+    this.groupOf = options.groupOf;
     this.idleInstances = Array.from({ length: Math.max(1, config.instances) }, (_, i) => i).reverse();
   }
 
@@ -311,7 +318,7 @@ export class Batcher<I, R> {
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
     // Requests that would miss their deadline even if this batch started now are shed, not run.
     const estimate = this.predictedRunMs(size);
-    const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + estimate);
+    const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + estimate, this.groupOf);
     if (hopeless.length > 0) {
       this.hooks.onShed?.('deadline', hopeless.length);
       for (const entry of hopeless) entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, startMs - entry.startedAtMs, estimate));

@@ -44,17 +44,32 @@ export class BoundedQueue<I, R> {
   /**
    * Takes up to `count` of the oldest entries that can still finish by their deadline if a run
    * ending at `finishMs` starts now; the ones passed over because they cannot are removed and
-   * returned as `hopeless`, so no compute is spent on them.
+   * returned as `hopeless`, so no compute is spent on them. With `groupOf`, only entries of the
+   * oldest viable entry's group are taken; the others keep their places.
    */
-  takeViable(count: number, finishMs: number): { batch: QueueEntry<I, R>[]; hopeless: QueueEntry<I, R>[] } {
+  takeViable(count: number, finishMs: number, groupOf?: (item: I) => string): { batch: QueueEntry<I, R>[]; hopeless: QueueEntry<I, R>[] } {
     const batch: QueueEntry<I, R>[] = [];
     const hopeless: QueueEntry<I, R>[] = [];
+    const passed: QueueEntry<I, R>[] = [];
+    let group: string | undefined;
     let i = 0;
     for (; i < this.entries.length && batch.length < count; i++) {
       const entry = this.entries[i]!;
-      (entry.deadlineMs < finishMs ? hopeless : batch).push(entry);
+      if (entry.deadlineMs < finishMs) {
+        hopeless.push(entry);
+        continue;
+      }
+      if (groupOf) {
+        const g = groupOf(entry.item);
+        group ??= g;
+        if (g !== group) {
+          passed.push(entry);
+          continue;
+        }
+      }
+      batch.push(entry);
     }
-    this.entries.splice(0, i);
+    this.entries.splice(0, i, ...passed);
     return { batch, hopeless };
   }
 

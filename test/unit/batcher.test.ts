@@ -46,6 +46,40 @@ describe('Batcher', () => {
   });
   afterEach(() => mock.timers.reset());
 
+  it('forms each batch from one group only (the oldest item\'s); the others keep their places', async () => {
+    const b = new Batcher<number, string>({ ...config, instances: 2, maxQueueSize: 16 }, runner, { clock, groupOf: (n) => (n % 2 === 0 ? 'even' : 'odd') });
+    const answers = [1, 2, 3, 4, 5, 6].map((n) => b.submit(n));
+    await settle();
+    // Two instances: the odd group (oldest first) goes to one, the even group to the other.
+    assert.deepEqual(
+      calls.map((c) => c.items),
+      [
+        [1, 3, 5],
+        [2, 4, 6],
+      ],
+    );
+    calls[0]!.done.resolve(['1', '3', '5']);
+    calls[1]!.done.resolve(['2', '4', '6']);
+    const results = await Promise.all(answers);
+    assert.deepEqual(results.map((r) => r.result), ['1', '2', '3', '4', '5', '6']);
+    assert.deepEqual(results.map((r) => r.batchSize), [3, 3, 3, 3, 3, 3]);
+  });
+
+  it('a group never exceeds maxBatchSize and the passed-over items keep their order', async () => {
+    const b = new Batcher<number, string>({ ...config, maxQueueSize: 16 }, runner, { clock, groupOf: (n) => String(Math.floor(n / 10)) });
+    const answers = [11, 22, 13, 14, 15, 16, 27].map((n) => b.submit(n));
+    await settle();
+    assert.deepEqual(calls.map((c) => c.items), [[11, 13, 14, 15]]);
+    calls[0]!.done.resolve(['', '', '', '']);
+    await flush();
+    assert.deepEqual(calls[1]!.items, [22, 27]);
+    calls[1]!.done.resolve(['', '']);
+    await flush();
+    assert.deepEqual(calls[2]!.items, [16]);
+    calls[2]!.done.resolve(['']);
+    await Promise.all(answers);
+  });
+
   it('dispatches a full batch at once and answers each waiter with its own result', async () => {
     const b = new Batcher<number, string>(config, runner, { clock });
     const answers = [1, 2, 3, 4].map((n) => b.submit(n));
