@@ -13,6 +13,7 @@ export interface LimitWorkerData {
   readonly inputName: string;
   readonly outputName: string;
   readonly preprocessing: Preprocessing;
+  readonly provider: 'cpu' | 'cuda';
   readonly intraOpThreads: number;
   readonly images: readonly Uint8Array[];
 }
@@ -23,14 +24,15 @@ export type LimitRequest =
 
 export type LimitReply =
   | { readonly type: 'ready' }
-  | { readonly type: 'throughput'; readonly images: number; readonly seconds: number }
+  /** cpuSeconds: CPU of the whole process (every thread) over this worker's measured window. */
+  | { readonly type: 'throughput'; readonly images: number; readonly seconds: number; readonly cpuSeconds: number }
   | { readonly type: 'latency'; readonly totalMs: number[]; readonly preprocessMs: number[]; readonly runMs: number[] }
   | { readonly type: 'error'; readonly message: string };
 
 const data = workerData as LimitWorkerData;
 const port = parentPort!;
 const pre = new ImagePreprocessor(data.preprocessing, { maxImageBytes: 10 * 2 ** 20, maxImagePixels: 40_000_000 });
-const { session } = await openOrtSession(data.modelPath, { provider: 'cpu', intraOpThreads: data.intraOpThreads });
+const { session } = await openOrtSession(data.modelPath, { provider: data.provider, intraOpThreads: data.intraOpThreads });
 let cursor = 0;
 
 /** Decodes and preprocesses `n` images (concurrently, as the gateway does per request) into one batch tensor. */
@@ -55,7 +57,7 @@ async function run(batch: Float32Array, n: number): Promise<number> {
   return sum;
 }
 
-async function throughput(batchSize: number, warmupMs: number, durationMs: number): Promise<{ images: number; seconds: number }> {
+async function throughput(batchSize: number, warmupMs: number, durationMs: number): Promise<{ images: number; seconds: number; cpuSeconds: number }> {
   let next = prepare(batchSize);
   const warmEnd = performance.now() + warmupMs;
   while (performance.now() < warmEnd) {
@@ -64,6 +66,7 @@ async function throughput(batchSize: number, warmupMs: number, durationMs: numbe
     await run(batch, batchSize);
   }
   let images = 0;
+  const cpu0 = process.cpuUsage(); // process-wide, also in a worker thread
   const t0 = performance.now();
   const end = t0 + durationMs;
   while (performance.now() < end) {
@@ -73,8 +76,9 @@ async function throughput(batchSize: number, warmupMs: number, durationMs: numbe
     images += batchSize;
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await next;
-  return { images, seconds };
+  return { images, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 async function latency(iterations: number): Promise<{ totalMs: number[]; preprocessMs: number[]; runMs: number[] }> {

@@ -3,13 +3,17 @@
 // over all cores. Two layouts are tried, one worker thread per core with one intra-op thread
 // each, and one worker with one intra-op thread per core, at several batch sizes; the best
 // images/s is the limit. Also the single-request latency (decode + preprocess + run at batch 1).
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type ClassifierManifest, parseManifest } from '../../src/models/manifest.js';
 import type { ImageSet } from './images.js';
+import type { LimitJob, LimitJobResult } from './limit-process.js';
 import type { LimitReply, LimitRequest, LimitWorkerData } from './limit-worker.js';
+import { currentPinning, parseCpuList, serverCommandPrefix } from './pinning.js';
 import { ProgressBar } from './progress.js';
 
 /** One measured point of the limit search. */
@@ -20,6 +24,8 @@ export interface LimitPoint {
   readonly intraOpThreads: number;
   readonly batchSize: number;
   readonly imagesPerSec: number;
+  /** CPU of the limit's process (every thread) per image over the measured window, ms. */
+  readonly cpuMsPerImage: number;
 }
 
 export interface LimitResult {
@@ -77,7 +83,7 @@ class LimitWorker {
   }
 }
 
-async function workerData(modelDir: string, images: ImageSet, intraOpThreads: number): Promise<LimitWorkerData> {
+async function workerData(modelDir: string, images: ImageSet, intraOpThreads: number, provider: 'cpu' | 'cuda'): Promise<LimitWorkerData> {
   const manifest = parseManifest(JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8'))) as ClassifierManifest;
   if (manifest.kind !== 'image-classifier') throw new Error(`${modelDir} is not an image classifier`);
   return {
@@ -85,20 +91,21 @@ async function workerData(modelDir: string, images: ImageSet, intraOpThreads: nu
     inputName: manifest.inputs[0]!.name,
     outputName: manifest.outputs[0]!.name,
     preprocessing: manifest.preprocessing,
+    provider,
     intraOpThreads,
     images: images.images.map((b) => new Uint8Array(b)),
   };
 }
 
 /** Searches layouts x batch sizes; `stageMs` of measurement per point (after a short warm-up). */
-export async function measureLimit(modelDir: string, images: ImageSet, batchSizes: readonly number[], stageMs: number): Promise<LimitResult> {
+export async function measureLimit(modelDir: string, images: ImageSet, batchSizes: readonly number[], stageMs: number, provider: 'cpu' | 'cuda' = 'cpu'): Promise<LimitResult> {
   const cores = availableParallelism();
   const layouts = cores > 1 ? [{ workers: cores, intraOpThreads: 1 }, { workers: 1, intraOpThreads: cores }] : [{ workers: 1, intraOpThreads: 1 }];
   const points: LimitPoint[] = [];
   const bar = new ProgressBar(`in-process limit, ${images.name}`);
   const total = layouts.length * batchSizes.length;
   for (const layout of layouts) {
-    const data = await workerData(modelDir, images, layout.intraOpThreads);
+    const data = await workerData(modelDir, images, layout.intraOpThreads, provider);
     const workers = await Promise.all(Array.from({ length: layout.workers }, () => LimitWorker.start(data)));
     try {
       for (const batchSize of batchSizes) {
@@ -106,7 +113,10 @@ export async function measureLimit(modelDir: string, images: ImageSet, batchSize
         const replies = await Promise.all(workers.map((w) => w.ask({ type: 'throughput', batchSize, warmupMs: Math.min(300, stageMs / 2), durationMs: stageMs })));
         let imagesPerSec = 0;
         for (const r of replies) if (r.type === 'throughput') imagesPerSec += r.images / r.seconds;
-        points.push({ layout: `${layout.workers} worker${layout.workers > 1 ? 's' : ''} x ${layout.intraOpThreads} thread${layout.intraOpThreads > 1 ? 's' : ''}`, ...layout, batchSize, imagesPerSec });
+        // The workers' windows run side by side; the first one's process CPU per second over all their images.
+        const first = replies[0]!;
+        const cpuMsPerImage = first.type === 'throughput' ? ((first.cpuSeconds / first.seconds) * 1000) / imagesPerSec : NaN;
+        points.push({ layout: `${layout.workers} worker${layout.workers > 1 ? 's' : ''} x ${layout.intraOpThreads} thread${layout.intraOpThreads > 1 ? 's' : ''}`, ...layout, batchSize, imagesPerSec, cpuMsPerImage });
       }
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
@@ -118,8 +128,8 @@ export async function measureLimit(modelDir: string, images: ImageSet, batchSize
 }
 
 /** Single requests one after another in one worker (decode + preprocess + run batch 1). */
-export async function measureSingleLatency(modelDir: string, images: ImageSet, iterations: number, intraOpThreads = 0): Promise<SingleLatency> {
-  const worker = await LimitWorker.start(await workerData(modelDir, images, intraOpThreads));
+export async function measureSingleLatency(modelDir: string, images: ImageSet, iterations: number, intraOpThreads = 0, provider: 'cpu' | 'cuda' = 'cpu'): Promise<SingleLatency> {
+  const worker = await LimitWorker.start(await workerData(modelDir, images, intraOpThreads, provider));
   try {
     const reply = await worker.ask({ type: 'latency', iterations });
     if (reply.type !== 'latency') throw new Error('unexpected reply');
@@ -142,4 +152,23 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Runs a LimitJob in its own process (bench/lib/limit-process.ts), on the server CPUs when the run
+ * is pinned; the process exits when done, so nothing of it runs beside the servers measured later.
+ */
+export async function measureLimitsIn(job: LimitJob): Promise<LimitJobResult> {
+  const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
+  const child = spawn(command, [...prefixArgs, '--import', 'tsx', fileURLToPath(new URL('./limit-process.ts', import.meta.url)), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const code = await new Promise<number | null>((resolve, reject) => child.once('exit', resolve).once('error', reject));
+  if (code !== 0) throw new Error(`the in-process limit exited with code ${code}`);
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as LimitJobResult;
+  const pinning = currentPinning();
+  if (pinning && result.cpus !== undefined && parseCpuList(result.cpus).join(',') !== pinning.serverCpus) {
+    throw new Error(`the in-process limit ran on CPUs ${result.cpus}, expected ${pinning.serverCpus}`);
+  }
+  return result;
 }

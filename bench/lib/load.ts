@@ -42,6 +42,8 @@ export interface LoadResult {
   readonly errors: Readonly<Record<string, number>>;
   /** The first error message seen for each code. */
   readonly errorExamples: Readonly<Record<string, string>>;
+  /** OK answers that arrived inside the measured window, whenever sent (what the server's CPU over the window paid for). */
+  readonly answeredInWindow: number;
   /** OK answers per second. */
   readonly throughputPerSec: number;
   /** OK answers within the deadline per second. */
@@ -56,6 +58,7 @@ interface Recorder {
   ok: number;
   okWithinDeadline: number;
   sent: number;
+  answeredInWindow: number;
   readonly errors: Record<string, number>;
   readonly errorExamples: Record<string, string>;
 }
@@ -66,6 +69,7 @@ function newRecorder(): Recorder {
     ok: 0,
     okWithinDeadline: 0,
     sent: 0,
+    answeredInWindow: 0,
     errors: {},
     errorExamples: {},
   };
@@ -94,6 +98,7 @@ function finish(rec: Recorder, base: Pick<LoadResult, 'mode' | 'protocol' | 'con
     sent: rec.sent,
     ok: rec.ok,
     okWithinDeadline: rec.okWithinDeadline,
+    answeredInWindow: rec.answeredInWindow,
     errors: { ...rec.errors },
     errorExamples: { ...rec.errorExamples },
     throughputPerSec: rec.ok / durationS,
@@ -116,6 +121,15 @@ export interface StageOptions {
   readonly label?: string;
   /** Called once the warm-up ended, before the measured window (e.g. to snapshot /metrics). */
   readonly onWindowStart?: () => Promise<void>;
+  /** Called when the measured window ends (answers still in flight are not waited for). */
+  readonly onWindowEnd?: () => Promise<void>;
+}
+
+/** Runs `hook` at `atMs` (performance.now() clock); the promise settles when it has run. */
+function at(atMs: number, hook: (() => Promise<void>) | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => void (hook?.() ?? Promise.resolve()).then(resolve, reject), Math.max(0, atMs - performance.now()));
+  });
 }
 
 /**
@@ -139,6 +153,7 @@ export async function closedLoop(options: StageOptions & { readonly concurrency:
       const counted = inWindow;
       const outcome = await target.send(seq++, deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
       const doneMs = performance.now();
+      if (outcome.ok && inWindow && doneMs <= windowEndMs) rec.answeredInWindow++;
       if (counted && doneMs <= windowEndMs) {
         rec.sent++;
         record(rec, outcome, doneMs - sentMs, deadlineMs);
@@ -160,7 +175,9 @@ export async function closedLoop(options: StageOptions & { readonly concurrency:
     windowEndMs = windowStartMs + durationMs;
     inWindow = true;
   }
+  const windowEnd = at(windowEndMs, options.onWindowEnd);
   await Promise.all(callers);
+  await windowEnd;
   bar.done();
   return finish(rec, { mode: 'closed', protocol: target.protocol, concurrency, deadlineMs }, (windowEndMs - windowStartMs) / 1000);
 }
@@ -187,6 +204,7 @@ export async function openLoop(options: StageOptions & { readonly ratePerSec: nu
   let seq = 0;
   let nextMs = startMs + gapMs();
   let maxLagMs = 0;
+  const windowEnd = at(endMs, options.onWindowEnd);
 
   const fire = (scheduledMs: number): void => {
     const counted = scheduledMs >= windowStartMs;
@@ -198,7 +216,9 @@ export async function openLoop(options: StageOptions & { readonly ratePerSec: nu
     // Deadline measured from the scheduled instant, converted to the wall clock gRPC uses.
     const deadlineEpochMs = deadlineMs === undefined ? undefined : Date.now() - lagMs + deadlineMs;
     const p = target.send(seq++, deadlineEpochMs).then((outcome) => {
-      if (counted) record(rec, outcome, performance.now() - scheduledMs, deadlineMs);
+      const doneMs = performance.now();
+      if (outcome.ok && doneMs >= windowStartMs && doneMs <= endMs) rec.answeredInWindow++;
+      if (counted) record(rec, outcome, doneMs - scheduledMs, deadlineMs);
       inFlight.delete(p);
     });
     inFlight.add(p);
@@ -226,6 +246,7 @@ export async function openLoop(options: StageOptions & { readonly ratePerSec: nu
     tick();
   });
   while (inFlight.size > 0) await Promise.all([...inFlight]);
+  await windowEnd;
   bar.done();
   return finish(rec, { mode: 'open', protocol: target.protocol, offeredPerSec: ratePerSec, arrivals, deadlineMs, maxSendLagMs: maxLagMs }, durationMs / 1000);
 }

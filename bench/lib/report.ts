@@ -3,8 +3,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AdaptiveScenario } from './adaptive.js';
+import { type HeadlineFigure, type HeadlineRound, formatValue } from './headline.js';
 import type { LimitResult, SingleLatency } from './limit.js';
 import type { MachineInfo } from './machine.js';
+import type { Pinning } from './pinning.js';
 import type { StageRecord } from './stage.js';
 import { barChart, lineChart } from './svg.js';
 
@@ -33,7 +35,14 @@ export interface BenchReport {
   readonly modelDir: string;
   readonly images: readonly { name: string; count: number; width: number; height: number; meanBytes: number; formats: string; seed: number }[];
   readonly plan: Readonly<Record<string, unknown>>;
-  readonly limits: readonly LimitResult[];
+  readonly executionProvider?: 'cpu' | 'cuda';
+  /** Where servers and the load generator ran, or why they were not pinned. */
+  readonly pinning?: Pinning | { readonly reason: string };
+  /** Figures repeated once per round (median and spread). */
+  readonly headline?: readonly HeadlineFigure[];
+  readonly rounds?: readonly HeadlineRound[];
+  /** Every round's limit search (`round` from 1). */
+  readonly limits: readonly (LimitResult & { readonly round?: number })[];
   readonly singleLatency: SingleLatency;
   readonly stages: readonly StageRecord[];
   readonly comparisons: readonly Comparison[];
@@ -158,10 +167,34 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push('', `Images: ${report.images.map((i) => `${i.count} x ${i.name} (${i.formats}, mean ${i.meanBytes} bytes, seed ${i.seed})`).join('; ')}.`, '');
 
   lines.push('The load average at the end includes the benchmark\'s own processes (the gateway\'s session, sharp and gRPC threads); the one at the start shows other work on the machine.', '');
+  const pin = report.pinning;
+  if (pin && 'serverCpus' in pin) {
+    lines.push(`Pinned with \`${pin.tool}\` (util-linux): every server under test and the in-process limit on CPUs ${pin.serverCpus} (${pin.serverCpuCount}), the load generator on CPUs ${pin.generatorCpus} (${pin.generatorCpuCount}). Execution provider: ${report.executionProvider ?? 'cpu'}.`, '');
+  } else if (pin) {
+    lines.push(`**Not pinned** (${pin.reason}): servers, the limit and the load generator shared every core. Execution provider: ${report.executionProvider ?? 'cpu'}.`, '');
+  }
   if (m.loadAverage1m > m.cores * 0.5) {
     lines.push(`**Warning:** the machine had other work when the run started (load average ${m.loadAverage1m} on ${m.cores} cores): the gateway, the load generator and other jobs shared the CPU, so these figures are not reliable. Run again on a quiet machine.`, '');
   }
-  lines.push('## Headline', '');
+  if (report.headline && report.rounds) {
+    lines.push('## Headline', '');
+    lines.push(
+      `Each figure measured in ${report.rounds.length} rounds of this run (load average at each round's start: ${report.rounds.map((r) => r.loadAverage1m).join(', ')}); the target applies to the median. ` +
+        'A difference smaller than the spread is not a difference.',
+      '',
+    );
+    lines.push(
+      table(
+        ['figure', 'median', 'spread (min-max)', 'per round', 'target', 'met'],
+        report.headline.map((h) => [h.label, `**${formatValue(h.unit, h.median)}**`, `${formatValue(h.unit, h.min)} - ${formatValue(h.unit, h.max)}`, h.values.map((v) => formatValue(h.unit, v)).join(', '), h.target ? `${h.target.op} ${h.unit === 'ratio' ? h.target.value : `${h.target.value} ms`}` : '-', yesNo(h.met)]),
+      ),
+      '',
+    );
+    lines.push('How each round\'s value was computed:', '');
+    for (const h of report.headline) lines.push(`- ${h.key}: ${h.details.map((d, i) => `r${i + 1} ${d}`).join('; ')}`);
+    lines.push('');
+  }
+  lines.push(report.headline ? '## Measured once' : '## Headline', '');
   lines.push(
     table(
       ['comparison', 'value', 'target', 'met', 'how'],
@@ -199,19 +232,24 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
 
   lines.push('## In-process limit', '');
   lines.push('The gateway\'s own preprocessing (sharp decode, resize, normalize) plus onnxruntime session.run in worker threads, the next batch decoded while the current one runs; no network, no queue.', '');
-  lines.push(table(['images', 'layout', 'batch', 'images/s'], report.limits.flatMap((l) => l.points.map((p) => [l.images, p.layout, String(p.batchSize), `${f1(p.imagesPerSec)}${p === l.best ? ' (best)' : ''}`]))));
+  lines.push(
+    table(
+      ['round', 'images', 'layout', 'batch', 'images/s', 'CPU per image (ms)'],
+      report.limits.flatMap((l) => l.points.map((p) => [String(l.round ?? 1), l.images, p.layout, String(p.batchSize), `${f1(p.imagesPerSec)}${p.batchSize === l.best.batchSize && p.layout === l.best.layout ? ' (best)' : ''}`, p.cpuMsPerImage === undefined ? '-' : p.cpuMsPerImage.toFixed(3)])),
+    ),
+  );
   const s = report.singleLatency;
   lines.push('', `Single request in-process (${s.images}, one after another, intra-op threads ${s.intraOpThreads || 'default'}, ${s.iterations} requests): p50 ${s.p50TotalMs.toFixed(3)} ms (preprocess ${s.p50PreprocessMs.toFixed(3)} + run ${s.p50RunMs.toFixed(3)}), mean ${s.meanTotalMs.toFixed(3)} ms.`, '');
 
   lines.push('## Every stage', '');
   lines.push(
     table(
-      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS, stage / since start (MB)', 'CPU server / generator (cores)', 'max send lag (ms)'],
+      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS, stage / since start (MB)', 'CPU server / generator (cores)', 'server CPU per answer (ms)', 'max send lag (ms)'],
       report.stages.map((r) => {
         const x = r.result;
         const l = x.latencyMs;
         const load = x.mode === 'closed' ? `closed, ${x.concurrency} clients` : `open ${f1(x.offeredPerSec)}/s, deadline ${x.deadlineMs} ms`;
-        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', `${f1(r.peakRssMb)} / ${f1(r.lifetimePeakRssMb)}`, `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, f1(x.maxSendLagMs)];
+        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', `${f1(r.peakRssMb)} / ${f1(r.lifetimePeakRssMb)}`, `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, r.serverCpuMsPerRequest === undefined ? '-' : r.serverCpuMsPerRequest.toFixed(3), f1(x.maxSendLagMs)];
       }),
     ),
     '',
@@ -236,7 +274,9 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push('## Method', '');
   lines.push(
     [
-      '- Every server runs as its own child process (`node --import tsx src/main.ts ... --execution-provider cpu` over a temporary copy of the model folder with the batching edits, or `bench/naive-server.ts`); the load generator runs in the parent, on the same cores.',
+      '- Every server runs as its own child process (`node --import tsx src/main.ts ... --execution-provider <provider>` over a temporary copy of the model folder with the batching edits, or `bench/naive-server.ts`); the load generator runs in the parent. With at least two CPUs and `taskset` (util-linux), servers and the in-process limit start under `taskset -c <server CPUs>` and every thread of the load generator is moved to the other CPUs (`taskset -a -p`); the run checks each process\'s affinity.',
+      '- Headline rounds: each round runs the in-process limit (its own process, on the server CPUs, nothing else running there), then the shipped gateway (gRPC, 32 clients, 64px and 224px; one client, 64px) and the same gateway at maxBatchSize 1 (gRPC, 32 clients), both started once and warm, in an order rotating per round. Each headline figure is a per-round value; the table gives the median and the min-max over the rounds.',
+      '- Server CPU per request: CPU time of the server process alone (/proc/<pid>/stat, all its threads) between the start and the end of the measured window, divided by the OK answers that arrived in the window. The limit\'s CPU per image: CPU time of the limit\'s process over its measured window divided by the images it processed.',
       '- Closed loop: N callers, each sending its next request when the previous answer arrives; counts requests sent and answered inside the window after a warm-up. Saturation = the best point of the concurrency sweep.',
       '- Open loop: Poisson arrivals from a seeded PRNG at a fixed rate; latency from the *scheduled* send time, so generator lag and queueing are not hidden (coordinated omission); each request waits for its answer. "max send lag" = the latest a request left after its scheduled instant (a large value means the load generator itself fell behind).',
       '- Throughput = OK answers per second; goodput = OK answers within the deadline per second; errors by gRPC status name or `HTTP <status>`. Latency percentiles are of OK answers, from an HDR histogram (3 significant digits).',
@@ -244,7 +284,7 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
       '- CPU (cores): CPU time over the stage (warm-up included) divided by its wall time, for the server process (/proc/<pid>/stat) and for the load generator (this process); on a small machine the generator\'s share is CPU the server did not get.',
       '- Mean batch and distribution: delta of the gateway\'s `gateway_batch_size` histogram over the window; peak RSS: VmRSS of the server process sampled every 200 ms during the stage, and its VmHWM (peak since the process started) at the end.',
       '- The naive server preprocesses with the gateway\'s own ImagePreprocessor (same image work per request) and runs one session.run per request on its main thread with onnxruntime\'s default options.',
-      '- The transport server (`bench/transport-server.ts`) answers every Classify with a canned response on the gateway\'s own gRPC service definition (@grpc/grpc-js) and on fastify: what the protocols cost with no model work. The "protocol bound" is 1 / (1/limit + 1/bare calls per second): each request costing the in-process work plus one bare call, both measured over the whole machine.',
+      '- The transport server (`bench/transport-server.ts`) answers every Classify with a canned response on the gateway\'s own gRPC service definition (@grpc/grpc-js) and on fastify: what the protocols cost with no model work. The "protocol bound" is 1 / (1/limit + 1/bare calls per second): each request costing the in-process work plus one bare call, both measured on the server CPUs.',
     ].join('\n'),
     '',
   );

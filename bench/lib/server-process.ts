@@ -1,13 +1,15 @@
 // Servers under benchmark run as their own child processes, so the load generator and the server
 // never share an event loop. The gateway (src/main.ts) and the naive baseline both print JSON log
 // lines on stdout; ports come from those lines. Model repositories are temporary copies of one
-// model folder with manifest edits (the checked-in models are never touched).
+// model folder with manifest edits (the checked-in models are never touched). When the run is
+// pinned (pinning.ts), every server starts on the server CPUs.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { assertOnServerCpus, serverCommandPrefix } from './pinning.js';
 
 /** Repository root (bench/lib/../../). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,7 +40,9 @@ interface LogLine {
 export async function startServer(script: string, args: readonly string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
   // BENCH_SERVER_NODE_ARGS passes flags to the server's node only (e.g. "--cpu-prof --cpu-prof-dir=prof").
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], {
+  // taskset execs node in place, so the child's pid is the server's.
+  const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
+  const child = spawn(command, [...prefixArgs, ...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: options.env ?? process.env,
@@ -81,6 +85,7 @@ export async function startServer(script: string, args: readonly string[], optio
       }),
     ]);
     child.stdout.resume(); // keep draining logs so the child never blocks on a full pipe
+    assertOnServerCpus(child.pid!);
     return { child, pid: child.pid!, ...ports, stop: kill };
   } catch (err) {
     await kill(2000);
@@ -90,9 +95,20 @@ export async function startServer(script: string, args: readonly string[], optio
   }
 }
 
-/** Starts the real gateway (src/main.ts) on ephemeral loopback ports over `modelsDir`, CPU provider. */
+/** Execution provider of the gateways the benchmarks start (`--execution-provider` of bench/index.ts). */
+let executionProvider: 'cpu' | 'cuda' = 'cpu';
+
+export function setExecutionProvider(provider: 'cpu' | 'cuda'): void {
+  executionProvider = provider;
+}
+
+export function benchExecutionProvider(): 'cpu' | 'cuda' {
+  return executionProvider;
+}
+
+/** Starts the real gateway (src/main.ts) on ephemeral loopback ports over `modelsDir` (CPU provider unless set). */
 export function startGatewayProcess(modelsDir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
-  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', 'cpu', ...extraArgs]);
+  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', executionProvider, ...extraArgs]);
 }
 
 /** A temporary model repository holding one model folder; `remove` deletes it. */

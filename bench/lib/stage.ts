@@ -27,6 +27,12 @@ export interface StageRecord {
   /** CPU used over the whole stage (warm-up included), in cores: server process, and the load generator (this process). */
   readonly serverCpuCores?: number;
   readonly generatorCpuCores: number;
+  /**
+   * Over the measured window only: the server process's CPU (/proc/<pid>/stat, every thread of it
+   * and nothing else) per OK answer that arrived in the window, ms; and the load generator's.
+   */
+  readonly serverCpuMsPerRequest?: number;
+  readonly generatorCpuMsPerRequest?: number;
 }
 
 /** Where a stage sends: the server, which protocol, which images, which model. */
@@ -51,6 +57,8 @@ export interface StageSpec {
   readonly warmupMs: number;
   /** Unrecorded warm-up load: the summary line says so. */
   readonly isWarmUp?: boolean;
+  /** Appended to the stage id, e.g. "r2" for the second headline round. */
+  readonly tag?: string;
 }
 
 function makeTarget(t: StageTarget, spec: StageSpec): Target {
@@ -72,7 +80,7 @@ export function rotated<T>(items: readonly T[], level: number): T[] {
 
 export function stageId(t: StageTarget, spec: StageSpec): string {
   const load = spec.load.mode === 'closed' ? `c${spec.load.concurrency}` : `open${Math.round(spec.load.ratePerSec)}`;
-  return `${spec.isWarmUp ? 'warm-up ' : ''}${t.serverName}/${spec.protocol}/${spec.images.name}/${load}`;
+  return `${spec.isWarmUp ? 'warm-up ' : ''}${t.serverName}/${spec.protocol}/${spec.images.name}/${load}${spec.tag ? `/${spec.tag}` : ''}`;
 }
 
 /** Runs one stage and prints a one-line summary on stderr. */
@@ -81,13 +89,21 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
   const target = makeTarget(t, spec);
   const rss = new RssSampler(t.server.pid);
   let before: PromSample[] | undefined;
+  type CpuMark = { readonly server: number | undefined; readonly generator: NodeJS.CpuUsage; readonly atMs: number };
+  const cpuMark = async (): Promise<CpuMark> => ({ server: await processCpuSeconds(t.server.pid), generator: process.cpuUsage(), atMs: performance.now() });
+  let windowStart: CpuMark | undefined;
+  let windowEnd: CpuMark | undefined;
   const onWindowStart = async (): Promise<void> => {
     if (t.hasMetrics) before = await scrapeMetrics(t.server.httpPort);
+    windowStart = await cpuMark();
+  };
+  const onWindowEnd = async (): Promise<void> => {
+    windowEnd = await cpuMark();
   };
   const cpu0 = { server: await processCpuSeconds(t.server.pid), generator: process.cpuUsage(), wallMs: performance.now() };
   let result: LoadResult;
   try {
-    const common = { target, durationMs: spec.durationMs, warmupMs: spec.warmupMs, label: id, onWindowStart };
+    const common = { target, durationMs: spec.durationMs, warmupMs: spec.warmupMs, label: id, onWindowStart, onWindowEnd };
     result =
       spec.load.mode === 'closed'
         ? await closedLoop({ ...common, concurrency: spec.load.concurrency })
@@ -100,6 +116,15 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
   const serverCpu = await processCpuSeconds(t.server.pid);
   const after = t.hasMetrics ? await scrapeMetrics(t.server.httpPort) : undefined;
   const { peakRssMb, lifetimePeakRssMb } = await rss.stop();
+  // CPU per answer from the two marks' own times, so a late timer does not skew it.
+  let perRequest: { serverCpuMsPerRequest?: number; generatorCpuMsPerRequest?: number } = {};
+  if (windowStart && windowEnd && result.answeredInWindow > 0) {
+    const answersPerSec = result.answeredInWindow / result.durationS;
+    const markS = (windowEnd.atMs - windowStart.atMs) / 1000;
+    const generatorS = (windowEnd.generator.user + windowEnd.generator.system - windowStart.generator.user - windowStart.generator.system) / 1e6;
+    perRequest = { generatorCpuMsPerRequest: ((generatorS / markS) * 1000) / answersPerSec };
+    if (windowStart.server !== undefined && windowEnd.server !== undefined) perRequest.serverCpuMsPerRequest = (((windowEnd.server - windowStart.server) / markS) * 1000) / answersPerSec;
+  }
   const record: StageRecord = {
     id,
     server: t.serverName,
@@ -115,6 +140,7 @@ export async function runStage(t: StageTarget, spec: StageSpec): Promise<StageRe
     ...(lifetimePeakRssMb !== undefined ? { lifetimePeakRssMb } : {}),
     ...(serverCpu !== undefined && cpu0.server !== undefined ? { serverCpuCores: (serverCpu - cpu0.server) / wallS } : {}),
     generatorCpuCores: (generator.user + generator.system) / 1e6 / wallS,
+    ...perRequest,
   };
   note(describe(record));
   for (const [code, message] of Object.entries(result.errorExamples)) if (code !== 'DEADLINE_EXCEEDED') note(`    ${code}: ${message}`);
@@ -134,6 +160,7 @@ export function describe(r: StageRecord): string {
     (errors ? `, errors: ${errors}` : '') +
     (r.batch ? `, mean batch ${r.batch.mean.toFixed(2)}` : '') +
     (r.peakRssMb !== undefined ? `, RSS ${r.peakRssMb.toFixed(0)} MB` : '') +
-    `, CPU ${r.serverCpuCores !== undefined ? `server ${r.serverCpuCores.toFixed(2)} + ` : ''}generator ${r.generatorCpuCores.toFixed(2)} cores`
+    `, CPU ${r.serverCpuCores !== undefined ? `server ${r.serverCpuCores.toFixed(2)} + ` : ''}generator ${r.generatorCpuCores.toFixed(2)} cores` +
+    (r.serverCpuMsPerRequest !== undefined ? `, server CPU ${r.serverCpuMsPerRequest.toFixed(3)} ms/request` : '')
   );
 }

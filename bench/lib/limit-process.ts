@@ -1,0 +1,39 @@
+// The in-process limit as its own process, so it can start on the server's CPUs (pinning.ts) and
+// be compared with the gateway on the same hardware. Run by measureLimitsIn() in limit.ts with one
+// JSON argument (LimitJob); it rebuilds the seeded images, measures, and prints one JSON line
+// (LimitJobResult) on stdout. Progress goes to stderr.
+import { readFile } from 'node:fs/promises';
+import { makeImageSet } from './images.js';
+import { type LimitResult, type SingleLatency, measureLimit, measureSingleLatency } from './limit.js';
+
+export interface LimitJob {
+  readonly modelDir: string;
+  readonly provider: 'cpu' | 'cuda';
+  readonly seed: number;
+  readonly stageMs: number;
+  /** One limit search per image size. */
+  readonly sets: readonly { readonly size: number; readonly batchSizes: readonly number[] }[];
+  /** Single-request latency on the first set, once per intra-op thread setting (0 = onnxruntime's default). */
+  readonly single?: { readonly iterations: number; readonly intraOpThreads: readonly number[] };
+}
+
+export interface LimitJobResult {
+  readonly limits: LimitResult[];
+  readonly singles: SingleLatency[];
+  /** Cpus_allowed_list of this process (Linux): where it actually ran. */
+  readonly cpus?: string;
+}
+
+const job = JSON.parse(process.argv[2] ?? '{}') as LimitJob;
+const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+const result: LimitJobResult = { limits: [], singles: [], ...(cpus !== undefined ? { cpus } : {}) };
+for (const set of job.sets) {
+  const images = await makeImageSet(set.size, 16, job.seed);
+  result.limits.push(await measureLimit(job.modelDir, images, set.batchSizes, job.stageMs, job.provider));
+}
+if (job.single && job.sets[0]) {
+  const images = await makeImageSet(job.sets[0].size, 16, job.seed);
+  for (const threads of job.single.intraOpThreads) result.singles.push(await measureSingleLatency(job.modelDir, images, job.single.iterations, threads, job.provider));
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
