@@ -1,7 +1,11 @@
 // Benchmark (not a test): the gateway with batching off (maxBatchSize 1) and on (maxBatchSize 32),
-// each started as its own process on the same model, driven by 32 concurrent gRPC clients for a
-// fixed number of requests. Prints throughput, p50/p99 latency and the batched/unbatched ratio.
-//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32]
+// each started once as its own process on the same model, driven by 32 concurrent gRPC clients for
+// a fixed number of requests, in --repeats rounds (order rotating per round). With >= 2 CPUs the
+// gateways run on one half of them and this load generator on the other (lib/pinning.ts). Prints
+// throughput, p50/p99, the gateway's CPU per request and the batched/unbatched ratio per round,
+// then the median and spread (min-max) of each.
+//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin]
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -9,8 +13,11 @@ import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
 import { serializeRequest } from './lib/grpc-client.js';
 import { H2UnaryCaller } from './lib/h2-grpc.js';
+import { median } from './lib/limit.js';
 import { processCpuSeconds } from './lib/observe.js';
-import { ROOT, startGatewayWith } from './lib/server-process.js';
+import { choosePinning, pinGenerator } from './lib/pinning.js';
+import { ROOT, type ServerProcess, startGatewayWith } from './lib/server-process.js';
+import { rotated } from './lib/stage.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +28,8 @@ const { values } = parseArgs({
     'max-batch': { type: 'string', default: '32' },
     'queue-delay-ms': { type: 'string', default: '2' },
     policy: { type: 'string', default: 'adaptive' },
+    repeats: { type: 'string', default: '3' },
+    'no-pin': { type: 'boolean', default: false },
   },
 });
 const model = values.model;
@@ -39,6 +48,10 @@ interface Result {
 }
 
 async function main(): Promise<void> {
+  const choice = choosePinning({ disabled: values['no-pin'] });
+  if (choice.pinning) pinGenerator(choice.pinning);
+  const pinned = choice.pinning ? `gateways on CPUs ${choice.pinning.serverCpus}, load generator on CPUs ${choice.pinning.generatorCpus} (taskset)` : `not pinned (${'reason' in choice ? choice.reason : ''})`;
+  console.log(`bench:batching: ${pinned}; load average ${loadavg()[0]!.toFixed(2)}`);
   const images = await Promise.all(
     Array.from({ length: 16 }, (_, i) =>
       sharp({ create: { width: 64, height: 64, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 100 + i * 5, sigma: 40 } } })
@@ -46,47 +59,74 @@ async function main(): Promise<void> {
         .toBuffer(),
     ),
   );
-  const results: Result[] = [];
-  for (const maxBatchSize of [1, Number(values['max-batch'])]) {
-    results.push(await runOne(maxBatchSize, images));
+  const repeats = Math.max(1, Number(values.repeats));
+  const sizes = [1, Number(values['max-batch'])];
+  const gateways = await Promise.all(sizes.map((maxBatchSize) => start(maxBatchSize, images)));
+  const results = new Map<number, Result[]>(sizes.map((size) => [size, []]));
+  const loads: number[] = [];
+  try {
+    for (const g of gateways) await drive(g.client, g.frames, Math.min(200, requests)); // warm-up
+    for (let round = 1; round <= repeats; round++) {
+      loads.push(Math.round(loadavg()[0]! * 100) / 100);
+      for (const g of rotated(gateways, round)) results.get(g.maxBatchSize)!.push(await measure(g, round));
+    }
+  } finally {
+    for (const g of gateways) {
+      g.client.close();
+      await g.gateway.stop();
+    }
   }
-  const [off, on] = results as [Result, Result];
-  console.log(`\nmodel ${model}, ${requests} requests, ${concurrency} concurrent gRPC clients, CPU`);
-  console.log('| batching | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of results) {
-    console.log(`| ${r.label} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.meanBatch.toFixed(2)} | ${r.gatewayCpuMs.toFixed(2)} | ${r.clientCpuMs.toFixed(2)} |`);
+  const off = results.get(sizes[0]!)!;
+  const on = results.get(sizes[1]!)!;
+  const spread = (xs: readonly number[], digits = 2): string => `**${median(xs).toFixed(digits)}** (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+  console.log(`\nmodel ${model}, ${requests} requests per run, ${concurrency} concurrent gRPC clients, CPU; ${pinned}; load average at each round's start: ${loads.join(', ')}`);
+  console.log('| round | batching | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (let i = 0; i < repeats; i++) {
+    for (const r of [off[i]!, on[i]!]) {
+      console.log(`| ${i + 1} | ${r.label} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.meanBatch.toFixed(2)} | ${r.gatewayCpuMs.toFixed(3)} | ${r.clientCpuMs.toFixed(3)} |`);
+    }
   }
-  console.log(`\nbatched/unbatched throughput ratio: ${(on.throughput / off.throughput).toFixed(2)}x; p99 ratio ${(on.p99 / off.p99).toFixed(2)}`);
+  const ratios = on.map((r, i) => r.throughput / off[i]!.throughput);
+  console.log(`\nmedian (min-max) over ${repeats} rounds:`);
+  console.log(`- batched/unbatched throughput ratio: ${spread(ratios)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
+  for (const [label, rs] of [['maxBatchSize 1', off], [`maxBatchSize ${sizes[1]}`, on]] as const) {
+    console.log(`- ${label}: ${spread(rs.map((r) => r.throughput), 1)} req/s, gateway CPU ${spread(rs.map((r) => r.gatewayCpuMs), 3)} ms/request, mean batch ${spread(rs.map((r) => r.meanBatch))}`);
+  }
 }
 
-async function runOne(maxBatchSize: number, images: Buffer[]): Promise<Result> {
+interface Started {
+  readonly maxBatchSize: number;
+  readonly gateway: ServerProcess;
+  readonly client: H2UnaryCaller;
+  readonly frames: Buffer[];
+}
+
+async function start(maxBatchSize: number, images: Buffer[]): Promise<Started> {
   const gateway = await startGatewayWith(join(values['models-dir'], model), { maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy });
-  const { grpcPort, httpPort } = gateway;
-  // Requests serialized once and sent through the lean HTTP/2 caller: the load generator shares
-  // the machine's cores, and @grpc/grpc-js as a client costs about twice its CPU per call.
+  // Requests serialized once and sent through the lean HTTP/2 caller: @grpc/grpc-js as a client
+  // costs about twice its CPU per call.
   const frames = images.map((image) => H2UnaryCaller.frame(serializeRequest('Classify', { model, image, top_k: 1 })));
-  const client = new H2UnaryCaller(`127.0.0.1:${grpcPort}`, '/gateway.v1.InferenceGateway/Classify');
-  try {
-    await drive(client, frames, Math.min(200, requests)); // warm-up
-    const batchesBefore = await batchStats(httpPort);
-    const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
-    const cpu0 = { gateway: (await processCpuSeconds(gateway.pid)) ?? NaN, client: process.cpuUsage() };
-    const t0 = performance.now();
-    await drive(client, frames, requests, (us) => hist.recordValue(us));
-    const seconds = (performance.now() - t0) / 1000;
-    const gatewayCpuMs = ((((await processCpuSeconds(gateway.pid)) ?? NaN) - cpu0.gateway) * 1000) / requests;
-    const clientCpu = process.cpuUsage(cpu0.client);
-    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / requests;
-    const batchesAfter = await batchStats(httpPort);
-    const meanBatch = (batchesAfter.sum - batchesBefore.sum) / Math.max(1, batchesAfter.count - batchesBefore.count);
-    const result = { label: `maxBatchSize ${maxBatchSize}`, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch, gatewayCpuMs, clientCpuMs };
-    console.log(`${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}, CPU per request: gateway ${gatewayCpuMs.toFixed(2)} ms, load generator ${clientCpuMs.toFixed(2)} ms`);
-    return result;
-  } finally {
-    client.close();
-    await gateway.stop();
-  }
+  return { maxBatchSize, gateway, client: new H2UnaryCaller(`127.0.0.1:${gateway.grpcPort!}`, '/gateway.v1.InferenceGateway/Classify'), frames };
+}
+
+async function measure(g: Started, round: number): Promise<Result> {
+  const { gateway, client, frames } = g;
+  const batchesBefore = await batchStats(gateway.httpPort);
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const cpu0 = { gateway: (await processCpuSeconds(gateway.pid)) ?? NaN, client: process.cpuUsage() };
+  const t0 = performance.now();
+  await drive(client, frames, requests, (us) => hist.recordValue(us));
+  const seconds = (performance.now() - t0) / 1000;
+  const gatewayCpuMs = ((((await processCpuSeconds(gateway.pid)) ?? NaN) - cpu0.gateway) * 1000) / requests;
+  const clientCpu = process.cpuUsage(cpu0.client);
+  const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / requests;
+  const batchesAfter = await batchStats(gateway.httpPort);
+  const meanBatch = (batchesAfter.sum - batchesBefore.sum) / Math.max(1, batchesAfter.count - batchesBefore.count);
+  const result = { label: `maxBatchSize ${g.maxBatchSize}`, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch, gatewayCpuMs, clientCpuMs };
+  hist.destroy();
+  console.log(`round ${round}, ${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}, CPU per request: gateway ${gatewayCpuMs.toFixed(3)} ms, load generator ${clientCpuMs.toFixed(3)} ms`);
+  return result;
 }
 
 /** Keeps `concurrency` calls in flight until `total` have completed. */
