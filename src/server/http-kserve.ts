@@ -4,10 +4,12 @@
 // `{"error": "..."}` as the protocol says, with the catalog's HTTP status and code (x-error-code).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
-import type { Parameters, V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
+import type { V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
 import { float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
 import type { TensorData } from './kserve-tensors.js';
 import { clientGone, headerTimeout, translateHttpError } from './http.js';
+import { FORM_SCHEMAS, type V2InferJson } from './http-schemas.js';
+import { validateFields } from './http-validation.js';
 import type { CallContext, GatewayService } from './service.js';
 
 export interface KServeHttpOptions {
@@ -16,8 +18,6 @@ export interface KServeHttpOptions {
 }
 
 const HEADER_LENGTH = 'inference-header-content-length';
-
-type Json = Record<string, unknown>;
 
 /** Registers the /v2 routes; call as `app.register(kserveRoutes(service, options), { prefix: '/v2' })`. */
 export function kserveRoutes(service: GatewayService, options: KServeHttpOptions) {
@@ -33,6 +33,7 @@ export function kserveRoutes(service: GatewayService, options: KServeHttpOptions
         code === 'FST_ERR_CTP_BODY_TOO_LARGE'
           ? new GatewayError('PAYLOAD_TOO_LARGE', `request body too large: v2 requests are limited to ${options.bodyLimit} bytes`, { cause: err })
           : translateHttpError(err, options.bodyLimit);
+      service.logOnce(error, { protocol: 'http-v2', requestId: request.id });
       return sendV2Error(reply, error, request.id);
     });
     v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
@@ -93,18 +94,15 @@ function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest
   }
   if (body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'request body is empty; send the inference request JSON object');
   const json = parseJson(body.subarray(0, headerLength));
+  // The wire body is not JSON alone (binary tensors may follow), so the schema is checked here rather than by the route.
+  validateFields(request, FORM_SCHEMAS.v2Infer, json);
+  const header = json as V2InferJson;
   let binary = body.subarray(headerLength);
 
-  const inputsValue = json['inputs'];
-  if (!Array.isArray(inputsValue) || inputsValue.length === 0) throw new GatewayError('INVALID_ARGUMENT', '"inputs" must be a non-empty array of input tensors');
-  const inputs = inputsValue.map((value, i): V2Input => {
-    const t = object(value, `inputs[${i}]`);
-    const name = string(t['name'], `inputs[${i}].name`);
-    const where = `input "${name.slice(0, 64)}"`;
-    const datatype = string(t['datatype'], `${where} datatype`);
-    if (!Array.isArray(t['shape'])) throw new GatewayError('INVALID_ARGUMENT', `${where} "shape" must be an array of integers`);
-    const shape = parseShape(t['shape'] as (string | number)[], where);
-    const parameters = parseParameters(t['parameters'], `${where} parameters`);
+  const inputs = header.inputs.map((t): V2Input => {
+    const where = `input "${t.name.slice(0, 64)}"`;
+    const shape = parseShape(t.shape, where);
+    const parameters = t.parameters ?? {};
     const size = parameters['binary_data_size'];
     let data: TensorData;
     if (size !== undefined) {
@@ -112,33 +110,25 @@ function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest
       if (size > binary.length) throw new GatewayError('INVALID_ARGUMENT', `${where} binary_data_size is ${size} bytes but only ${binary.length} bytes of binary data follow the JSON header`);
       data = { kind: 'raw', bytes: binary.subarray(0, size) };
       binary = binary.subarray(size);
-    } else if (t['data'] !== undefined) {
-      data = { kind: 'json', value: t['data'] };
+    } else if (t.data !== undefined) {
+      data = { kind: 'json', value: t.data };
     } else {
       throw new GatewayError('INVALID_ARGUMENT', `${where} has no "data" (and no binary_data_size parameter)`);
     }
-    return { name, datatype, shape, data };
+    return { name: t.name, datatype: t.datatype, shape, data };
   });
   if (binary.length > 0) throw new GatewayError('INVALID_ARGUMENT', `${binary.length} bytes of binary data follow the JSON header beyond what the inputs' binary_data_size parameters account for`);
 
-  const requestParameters = parseParameters(json['parameters'], 'parameters');
   // Binary outputs: an output's "binary_data" wins over the request's "binary_data_output".
-  const binaryDefault = requestParameters['binary_data_output'] === true;
+  const binaryDefault = header.parameters?.['binary_data_output'] === true;
   const binaryByName = new Map<string, boolean>();
-  let outputs: V2RequestedOutput[] | undefined;
-  if (json['outputs'] !== undefined) {
-    if (!Array.isArray(json['outputs'])) throw new GatewayError('INVALID_ARGUMENT', '"outputs" must be an array of requested outputs');
-    outputs = json['outputs'].map((value, i) => {
-      const o = object(value, `outputs[${i}]`);
-      const name = string(o['name'], `outputs[${i}].name`);
-      const parameters = parseParameters(o['parameters'], `output "${name.slice(0, 64)}" parameters`);
-      const binaryData = parameters['binary_data'];
-      if (typeof binaryData === 'boolean') binaryByName.set(name, binaryData);
-      return { name, parameters };
-    });
-  }
-  const id = json['id'] === undefined ? undefined : string(json['id'], '"id"');
-  return { request: { id, inputs, outputs }, binaryOutput: (name) => binaryByName.get(name) ?? binaryDefault };
+  const outputs = header.outputs?.map((o): V2RequestedOutput => {
+    const parameters = o.parameters ?? {};
+    const binaryData = parameters['binary_data'];
+    if (typeof binaryData === 'boolean') binaryByName.set(o.name, binaryData);
+    return { name: o.name, parameters };
+  });
+  return { request: { id: header.id, inputs, outputs }, binaryOutput: (name) => binaryByName.get(name) ?? binaryDefault };
 }
 
 /** JSON, or JSON header plus binary outputs when the request asked for any output as binary data. */
@@ -159,7 +149,7 @@ function sendInferResponse(reply: FastifyReply, response: V2InferResponse, binar
   return reply.type('application/octet-stream').header(HEADER_LENGTH, String(header.length)).send(Buffer.concat([header, ...blobs]));
 }
 
-function parseJson(bytes: Buffer): Json {
+function parseJson(bytes: Buffer): unknown {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));
@@ -168,25 +158,5 @@ function parseJson(bytes: Buffer): Json {
     const position = /position (\d+)/.exec((err as Error).message)?.[1];
     throw new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`);
   }
-  return object(value, 'request body');
-}
-
-function object(value: unknown, where: string): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GatewayError('INVALID_ARGUMENT', `${where} must be a JSON object`);
-  return value as Json;
-}
-
-function string(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new GatewayError('INVALID_ARGUMENT', `${where} must be a non-empty string`);
   return value;
-}
-
-/** `$parameters`: an object of string, number or boolean values (absent = none). */
-function parseParameters(value: unknown, where: string): Parameters {
-  if (value === undefined) return {};
-  const o = object(value, where);
-  for (const [k, v] of Object.entries(o)) {
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new GatewayError('INVALID_ARGUMENT', `${where} "${k.slice(0, 64)}" must be a string, number or boolean`);
-  }
-  return o as Parameters;
 }

@@ -3,48 +3,38 @@
 // repeatable templates), refuses unknown ones by name, and calls service.zeroShot.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
-import { clientGone, decodeBase64, headerTimeout, parseTopK } from './http.js';
+import { addValue, clientGone, decodeBase64, headerTimeout } from './http.js';
+import { type EmbedFields, FORM_SCHEMAS, ROUTE_SCHEMAS, type ZeroShotFields, toFlag, toInteger, toVersion } from './http-schemas.js';
+import { validateFields } from './http-validation.js';
 import type { GatewayService } from './service.js';
 import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
-
-/** Form and query fields of POST /v1/zero-shot (JSON also accepts "templates" as an array). */
-const ZERO_SHOT_FIELDS = new Set(['model', 'version', 'image', 'labels', 'template', 'templates', 'top_k', 'multi_label']);
-const EMBED_FIELDS = new Set(['model', 'version', 'image', 'texts']);
 
 /** Multipart parts a zero-shot request may carry: labels and templates as repeated fields. */
 const MULTIPART_MAX_FIELDS = 2048;
 
-/** Every value of each field, in order, from the query string and the body. */
-type Fields = Map<string, string[]>;
-
 export function registerZeroShotRoutes(app: FastifyInstance, service: GatewayService, options: { maxImageBytes: number }): void {
-  app.post('/v1/zero-shot', async (request, reply) => {
-    const { image, fields, json } = await readBody(request, options.maxImageBytes, ZERO_SHOT_FIELDS);
+  app.post('/v1/zero-shot', { schema: ROUTE_SCHEMAS.zeroShot }, async (request, reply) => {
+    const { image, fields } = await readBody<ZeroShotFields>(request, options.maxImageBytes, FORM_SCHEMAS.zeroShot);
     if (!image) throw new GatewayError('INVALID_ARGUMENT', 'an "image" is required (a multipart file field, or base64 in JSON)');
-    const labels = json ? (typeof json['labels'] === 'string' ? splitLabels([json['labels']]) : stringList(json['labels'] ?? [], 'labels')) : splitLabels(fields.get('labels') ?? []);
-    const templates = json
-      ? [...stringList(json['templates'] ?? [], 'templates'), ...(json['template'] === undefined ? [] : stringList([json['template']], 'template'))]
-      : [...(fields.get('template') ?? []), ...(fields.get('templates') ?? [])];
     const response = await service.zeroShot.classify(
       {
-        model: one(fields, json, 'model') ?? '',
-        version: one(fields, json, 'version'),
+        model: fields.model ?? '',
+        version: toVersion(fields.version),
         image,
-        labels,
-        templates,
-        topK: parseTopK(json?.['top_k'] as number | string | undefined ?? one(fields, undefined, 'top_k')),
-        multiLabel: parseBool(json?.['multi_label'] ?? one(fields, undefined, 'multi_label'), 'multi_label'),
+        labels: typeof fields.labels === 'string' ? fields.labels.split(',').map((l) => l.trim()) : (fields.labels ?? []),
+        templates: [...list(fields.templates), ...list(fields.template)],
+        topK: toInteger(fields.top_k),
+        multiLabel: toFlag(fields.multi_label),
       },
       { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization },
     );
     return zeroShotJson(response);
   });
 
-  app.post('/v1/embed', async (request, reply) => {
-    const { image, fields, json } = await readBody(request, options.maxImageBytes, EMBED_FIELDS);
-    const texts = json ? (json['texts'] === undefined ? [] : stringList(json['texts'], 'texts')) : (fields.get('texts') ?? []);
+  app.post('/v1/embed', { schema: ROUTE_SCHEMAS.embed }, async (request, reply) => {
+    const { image, fields } = await readBody<EmbedFields>(request, options.maxImageBytes, FORM_SCHEMAS.embed);
     const response = await service.zeroShot.embed(
-      { model: one(fields, json, 'model') ?? '', version: one(fields, json, 'version'), image, texts },
+      { model: fields.model ?? '', version: toVersion(fields.version), image, texts: list(fields.texts) },
       { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization },
     );
     return embedJson(response);
@@ -77,18 +67,16 @@ function embedJson(r: EmbedResponse): Record<string, unknown> {
   };
 }
 
-/** The image (if any), query + form fields, or the JSON object. Unknown names are refused. */
-async function readBody(request: FastifyRequest, maxImageBytes: number, accepted: ReadonlySet<string>): Promise<{ image: Uint8Array | undefined; fields: Fields; json: Record<string, unknown> | undefined }> {
-  const fields: Fields = new Map();
-  const add = (name: string, value: string, where: string): void => {
-    if (!accepted.has(name)) throw new GatewayError('INVALID_ARGUMENT', `unknown ${where} "${name.slice(0, 64)}"; accepted: ${[...accepted].join(', ')}`);
-    fields.set(name, [...(fields.get(name) ?? []), value]);
-  };
-  for (const [name, value] of Object.entries(request.query as Record<string, string | string[]>)) {
-    for (const v of Array.isArray(value) ? value : [value]) add(name, v, 'parameter');
-  }
+/**
+ * The image (if any) and the fields of the query string merged with the form fields or the JSON
+ * object (the body wins). fastify's route schema checked the query and the JSON; form fields are
+ * checked here against the same schema (a field given once is a string, given repeatedly an array).
+ */
+async function readBody<F extends { image?: string | undefined }>(request: FastifyRequest, maxImageBytes: number, formSchema: Record<string, unknown>): Promise<{ image: Uint8Array | undefined; fields: Omit<F, 'image'> }> {
+  const query = request.query as Omit<F, 'image'>;
   const type = (request.headers['content-type'] ?? '').toLowerCase();
   if (type.startsWith('multipart/form-data')) {
+    const form: Record<string, string | string[]> = {};
     let image: Buffer | undefined;
     try {
       for await (const part of request.parts({ limits: { fields: MULTIPART_MAX_FIELDS, parts: MULTIPART_MAX_FIELDS + 1, files: 1 } })) {
@@ -96,7 +84,7 @@ async function readBody(request: FastifyRequest, maxImageBytes: number, accepted
           if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
           image = await part.toBuffer();
         } else if (typeof part.value === 'string') {
-          add(part.fieldname, part.value, 'field');
+          form[part.fieldname] = addValue(form[part.fieldname], part.value);
         }
       }
     } catch (err) {
@@ -104,50 +92,17 @@ async function readBody(request: FastifyRequest, maxImageBytes: number, accepted
       if (err instanceof GatewayError || code?.startsWith('FST_')) throw err;
       throw new GatewayError('INVALID_ARGUMENT', `malformed multipart body: ${(err as Error).message}`, { cause: err });
     }
-    return { image, fields, json: undefined };
+    validateFields(request, formSchema, form);
+    return { image, fields: { ...query, ...(form as Omit<F, 'image'>) } };
   }
   if (type.startsWith('application/json')) {
-    const body = request.body as Record<string, unknown> | null;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('INVALID_ARGUMENT', 'JSON body must be an object');
-    const unknown = Object.keys(body).find((k) => !accepted.has(k));
-    if (unknown !== undefined) throw new GatewayError('INVALID_ARGUMENT', `unknown field "${unknown.slice(0, 64)}"; accepted: ${[...accepted].join(', ')}`);
-    let image: Buffer | undefined;
-    if (body['image'] !== undefined) {
-      if (typeof body['image'] !== 'string' || body['image'].length === 0) throw new GatewayError('INVALID_ARGUMENT', 'JSON field "image" must be a non-empty base64 string');
-      image = decodeBase64(body['image'], maxImageBytes);
-    }
-    return { image, fields, json: body };
+    const { image, ...body } = request.body as F;
+    return { image: image === undefined ? undefined : decodeBase64(image, maxImageBytes), fields: { ...query, ...(body) } };
   }
   throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted here; send multipart/form-data or JSON`);
 }
 
-/** One value of a field: JSON first, then query/form; a repeated single-valued field is refused. */
-function one(fields: Fields, json: Record<string, unknown> | undefined, name: string): string | undefined {
-  const v = json?.[name];
-  if (v !== undefined) {
-    if (typeof v !== 'string') throw new GatewayError('INVALID_ARGUMENT', `field "${name}" must be a string`);
-    return v;
-  }
-  const values = fields.get(name);
-  if (values && values.length > 1) throw new GatewayError('INVALID_ARGUMENT', `field "${name}" was given ${values.length} times; give it once`);
-  return values?.[0];
-}
-
-/** `labels` given once is comma-separated ("cat, dog"); given repeatedly, each value is one label as is. */
-function splitLabels(values: readonly string[]): string[] {
-  if (values.length === 1) return values[0]!.split(',').map((l) => l.trim());
-  return [...values];
-}
-
-function stringList(value: unknown, name: string): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new GatewayError('INVALID_ARGUMENT', `field "${name}" must be an array of strings`);
-  return value as string[];
-}
-
-function parseBool(value: unknown, name: string): boolean {
-  if (value === undefined || value === '') return false;
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw new GatewayError('INVALID_ARGUMENT', `${name} must be true or false, got ${JSON.stringify(value).slice(0, 32)}`);
+/** A text list field: absent = none, a string = one item, an array = its items. */
+function list(value: string | readonly string[] | undefined): string[] {
+  return value === undefined ? [] : typeof value === 'string' ? [value] : [...value];
 }

@@ -10,6 +10,8 @@ import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { kserveRoutes } from './http-kserve.js';
+import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
+import { AJV_OPTIONS, schemaErrorFormatter, validateFields } from './http-validation.js';
 import { registerZeroShotRoutes } from './http-zeroshot.js';
 import type { GatewayService } from './service.js';
 
@@ -39,23 +41,6 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-interface ClassifyFields {
-  model?: string;
-  version?: string;
-  top_k?: string | number;
-  image?: string;
-}
-
-/** Fields a classify request may carry (query, form or JSON); anything else is refused by name. */
-const CLASSIFY_FIELDS = new Set(['model', 'version', 'top_k', 'image']);
-
-function refuseUnknown(fields: object, where: string): void {
-  const unknown = Object.keys(fields).find((k) => !CLASSIFY_FIELDS.has(k));
-  if (unknown !== undefined) {
-    throw new GatewayError('INVALID_ARGUMENT', `unknown ${where} "${unknown.slice(0, 64)}"; accepted: model, version, top_k${where === 'field' ? ', image' : ''}`);
-  }
-}
-
 export async function startHttpServer(service: GatewayService, metrics: Metrics, options: HttpOptions): Promise<HttpServerHandle> {
   const tls = options.tls;
   const app = Fastify({
@@ -67,6 +52,8 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
       return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
     },
     requestTimeout: options.requestTimeoutMs,
+    ajv: { customOptions: { ...AJV_OPTIONS } },
+    schemaErrorFormatter,
     // Node only checks request timeouts every connectionsCheckingInterval (30 s by default):
     // check often enough that a slow-loris body is cut off close to the configured limit.
     http: {
@@ -105,20 +92,20 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
 
   app.setErrorHandler((err, request, reply) => {
     const error = translateHttpError(err, options.maxImageBytes);
+    // Errors raised before a request reached the service (validation, body limits) are logged here, once.
+    service.logOnce(error, { protocol: 'http', requestId: request.id });
     return sendError(reply, error, request.id);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
 
-  app.post('/v1/classify', async (request, reply) => {
+  app.post('/v1/classify', { schema: ROUTE_SCHEMAS.classify }, async (request, reply) => {
     const startedProtocol = { protocol: 'http' as const, requestId: request.id };
-    const query = request.query as ClassifyFields;
-    refuseUnknown(query, 'parameter');
+    const query = request.query as Omit<ClassifyFields, 'image'>;
     const { image, fields } = await readImage(request, options.maxImageBytes);
-    refuseUnknown(fields, 'field');
     const merged = { ...query, ...fields };
     const signal = clientGone(reply);
     const response = await service.classify(
-      { model: merged.model ?? '', version: merged.version, image, topK: parseTopK(merged.top_k) },
+      { model: merged.model ?? '', version: toVersion(merged.version), image, topK: toInteger(merged.top_k) },
       { ...startedProtocol, timeoutMs: headerTimeout(request), signal, authorization: request.headers.authorization },
     );
     return {
@@ -144,7 +131,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
 
   if (options.adminApi) {
-    app.post('/v1/admin/reload', async (request) => ({ models: await service.reload({ authorization: request.headers.authorization }) }));
+    app.post('/v1/admin/reload', { schema: ROUTE_SCHEMAS.adminReload }, async (request) => ({ models: await service.reload({ authorization: request.headers.authorization }) }));
   }
 
   // A small demo page: pick a model and an image (and labels for a clip model).
@@ -186,10 +173,10 @@ export async function startMetricsServer(metrics: Metrics, options: { host: stri
 }
 
 /** The image and form fields of a classify request, whatever its content type. */
-async function readImage(request: FastifyRequest, maxImageBytes: number): Promise<{ image: Uint8Array; fields: ClassifyFields }> {
+async function readImage(request: FastifyRequest, maxImageBytes: number): Promise<{ image: Uint8Array; fields: Omit<ClassifyFields, 'image'> }> {
   const type = (request.headers['content-type'] ?? '').toLowerCase();
   if (type.startsWith('multipart/form-data')) {
-    const fields: Record<string, string> = {};
+    const fields: Record<string, string | string[]> = {};
     let image: Buffer | undefined;
     try {
       for await (const part of request.parts()) {
@@ -197,7 +184,7 @@ async function readImage(request: FastifyRequest, maxImageBytes: number): Promis
           if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
           image = await part.toBuffer();
         } else if (typeof part.value === 'string') {
-          fields[part.fieldname] = part.value;
+          fields[part.fieldname] = addValue(fields[part.fieldname], part.value);
         }
       }
     } catch (err) {
@@ -206,16 +193,21 @@ async function readImage(request: FastifyRequest, maxImageBytes: number): Promis
       throw new GatewayError('INVALID_ARGUMENT', `malformed multipart body: ${(err as Error).message}`, { cause: err });
     }
     if (!image) throw new GatewayError('INVALID_ARGUMENT', 'multipart body has no "image" file field');
-    return { image, fields };
+    validateFields(request, FORM_SCHEMAS.classify, fields);
+    return { image, fields: fields };
   }
   if (type.startsWith('application/json')) {
-    const body = request.body as ClassifyFields | null;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new GatewayError('INVALID_ARGUMENT', 'JSON body must be an object with "image" (base64) and "model"');
-    if (typeof body.image !== 'string' || body.image.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'JSON field "image" must be a non-empty base64 string');
-    return { image: decodeBase64(body.image, maxImageBytes), fields: body };
+    // The route schema checked every field's type already.
+    const { image, ...fields } = request.body as ClassifyFields;
+    return { image: decodeBase64(image, maxImageBytes), fields };
   }
   if (Buffer.isBuffer(request.body)) return { image: request.body, fields: {} };
   throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted; send image/* bytes, multipart/form-data with an "image" file, or JSON`);
+}
+
+/** A form field's values: a string when given once, an array when repeated (so the schema can refuse repeats of single-valued fields). */
+export function addValue(previous: string | string[] | undefined, value: string): string | string[] {
+  return previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
 }
 
 /** Strict base64 (standard or URL-safe alphabet, optional data: URL prefix). */
@@ -228,14 +220,6 @@ export function decodeBase64(text: string, maxBytes: number): Buffer {
   const bytes = Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
   if (bytes.length > maxBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${maxBytes} bytes`);
   return bytes;
-}
-
-export function parseTopK(value: string | number | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n)) throw new GatewayError('INVALID_ARGUMENT', `top_k must be an integer, got "${String(value).slice(0, 32)}"`);
-  if (n < 1) throw new GatewayError('INVALID_ARGUMENT', `top_k must be a positive integer, got ${n}`);
-  return n;
 }
 
 export function headerTimeout(request: FastifyRequest): number | undefined {

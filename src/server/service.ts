@@ -147,14 +147,23 @@ export class GatewayService {
     this.metrics.requestDuration.observe({ model, protocol: ctx.protocol }, (performance.now() - startedAtMs) / 1000);
   }
 
-  logFailure(error: GatewayError, ctx: CallContext, model: string): void {
+  logFailure(error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>, model: string): void {
+    LOGGED.add(error);
     const fields = { requestId: ctx.requestId, protocol: ctx.protocol, model: model.slice(0, 128), code: error.code, err: error.message };
     // Overload and lifecycle answers (deadline shed, draining, model loading) are counted in the
     // metrics; logging each at error level would turn an overload into a log storm.
     if (error.httpStatus >= 500 && !EXPECTED_UNDER_LOAD.has(error.code)) this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
     else this.logger.debug(fields, 'request rejected');
   }
+
+  /** Logs a failure a transport caught, unless the service logged it already: every failure is logged once. */
+  logOnce(error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>, model = ''): void {
+    if (!LOGGED.has(error)) this.logFailure(error, ctx, model);
+  }
 }
+
+/** Failures already logged (by the service, before a transport saw them). */
+const LOGGED = new WeakSet<GatewayError>();
 
 const EXPECTED_UNDER_LOAD: ReadonlySet<string> = new Set(['SHUTTING_DOWN', 'MODEL_UNAVAILABLE', 'DEADLINE_EXCEEDED']);
 
