@@ -2,15 +2,15 @@
 // (proto/gateway/v1/gateway.proto): the fixture images round-robin, one connection per VU; each
 // answer is checked (status OK, model, labels, top-1 class).
 //   k6 run -e GATEWAY_GRPC_ADDR=127.0.0.1:50051 loadtest/k6/grpc-classify.ts
-//   k6 run -e SCENARIO=ramping_vus -e VUS=64 -e REQUEST_TIMEOUT_MS=2000 loadtest/k6/grpc-classify.ts
-// k6 resolves the proto's import path from the entry script's folder: PROTO_DIR (default ../../proto)
+//   k6 run -e GATEWAY_SCENARIO=ramping_vus -e GATEWAY_VUS=64 -e GATEWAY_REQUEST_TIMEOUT_MS=2000 loadtest/k6/grpc-classify.ts
+// k6 resolves the proto's import path from the entry script's folder: GATEWAY_PROTO_DIR (default ../../proto)
 // is relative to loadtest/k6/. Settings (environment): lib/options.ts and loadtest/k6/README.md.
 import { check, fail } from 'k6';
 import exec from 'k6/execution';
-import { Rate } from 'k6/metrics';
+import { Counter, Rate } from 'k6/metrics';
 import grpc from 'k6/net/grpc';
 import type { Options } from 'k6/options';
-import { classifyChecks, findModel, modelProblem, parseAnswer } from './lib/answers.ts';
+import { FAILURE_REASONS, type FailureReason, classifyChecks, failureMetric, findModel, grpcFailureReason, modelProblem, parseAnswer, unreachableMessage } from './lib/answers.ts';
 import { ERROR_RATE_METRIC, loadOptions, readSettings } from './lib/options.ts';
 import { GATEWAY_PROTO, GRPC_CLASSIFY, GRPC_LIST_MODELS, classifyGrpcMessage, grpcMetadata, parseFixtureIndex } from './lib/requests.ts';
 
@@ -26,6 +26,8 @@ const items = fixtures.images.map((image) => ({
   checks: classifyChecks({ model: settings.model, topK: settings.topK, top1: settings.expectClass ? image.className : undefined }),
 }));
 const errors = new Rate(ERROR_RATE_METRIC);
+/** One counter per failure reason (gateway error code, NO_ANSWER, ...): the summary lists those that counted. */
+const failed = Object.fromEntries(FAILURE_REASONS.map((reason) => [reason, new Counter(failureMetric(reason))])) as Record<FailureReason, Counter>;
 const metadata = grpcMetadata(call);
 /** The call's deadline (the gateway drops work that cannot make it); 0 = k6's default. */
 const callTimeout = settings.requestTimeoutMs > 0 ? { timeout: settings.requestTimeoutMs } : {};
@@ -37,13 +39,17 @@ function connect(): void {
   connected = true;
 }
 
-/** Refuses to start unless the model is served, READY, and an image classifier. */
+/** Refuses to start unless the gateway answers and the model (and GATEWAY_MODEL_VERSION, if set) is served, READY, and an image classifier. */
 export function setup(): void {
-  connect();
+  try {
+    connect();
+  } catch (err) {
+    fail(unreachableMessage(settings.grpcAddr, 'GATEWAY_GRPC_ADDR', String(err)));
+  }
   const res = client.invoke(GRPC_LIST_MODELS, {}, { metadata, tags: { name: 'setup' } });
   client.close();
   connected = false;
-  const problem = res.status === grpc.StatusOK ? modelProblem(findModel(parseAnswer(res.message), settings.model), { name: settings.model, kind: 'image-classifier' }) : `ListModels at ${settings.grpcAddr} failed with status ${res.status}: ${JSON.stringify(res.error)}`;
+  const problem = res.status === grpc.StatusOK ? modelProblem(findModel(parseAnswer(res.message), settings.model), { name: settings.model, kind: 'image-classifier', version: settings.version }) : `ListModels at ${settings.grpcAddr} failed with status ${res.status}: ${JSON.stringify(res.error)}`;
   if (problem !== undefined) fail(problem);
 }
 
@@ -54,4 +60,6 @@ export default function (): void {
   const statusOk = check(res, { 'status is OK': (r) => r.status === grpc.StatusOK });
   const answerOk = check(parseAnswer(res.message), item.checks);
   errors.add(!(statusOk && answerOk));
+  const reason = grpcFailureReason({ status: res.status, headers: res.headers, trailers: res.trailers }, statusOk && answerOk);
+  if (reason !== undefined) failed[reason].add(1, { status: String(res.status) });
 }

@@ -13,8 +13,34 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
 import ts from 'typescript';
-import { type Answer, type AnswerChecks, classifyChecks, findModel, modelProblem, parseAnswer, zeroShotChecks } from '../../loadtest/k6/lib/answers.js';
-import { DEFAULT_PROTO_DIR, ERROR_RATE_METRIC, SCRIPTS, type ScriptName, durationSeconds, latencyMetric, loadOptions, readSettings } from '../../loadtest/k6/lib/options.js';
+import {
+  type Answer,
+  type AnswerChecks,
+  FAILURE_REASONS,
+  GATEWAY_ERROR_CODES,
+  classifyChecks,
+  failureMetric,
+  findModel,
+  grpcFailureReason,
+  httpFailureReason,
+  modelProblem,
+  parseAnswer,
+  unreachableMessage,
+  zeroShotChecks,
+} from '../../loadtest/k6/lib/answers.js';
+import {
+  DEFAULT_PROTO_DIR,
+  ERROR_RATE_METRIC,
+  SCRIPTS,
+  SETTING_NAMES,
+  type ScriptName,
+  durationSeconds,
+  latencyMetric,
+  loadOptions,
+  maxDroppedIterations,
+  readSettings,
+  scenarioLatencyMetric,
+} from '../../loadtest/k6/lib/options.js';
 import {
   type FixtureIndex,
   GATEWAY_PROTO,
@@ -30,6 +56,8 @@ import {
   zeroShotHttpRequest,
   zeroShotLabel,
 } from '../../loadtest/k6/lib/requests.js';
+import { loadConfig } from '../../src/config.js';
+import { ERRORS } from '../../src/errors.js';
 import { loadGatewayProto, PROTO_PATH } from '../../src/server/grpc.js';
 import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
 
@@ -54,6 +82,12 @@ function failing(checks: AnswerChecks, answer: Answer): string[] {
 async function send(request: HttpRequestSpec): Promise<{ status: number; text: string }> {
   const res = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body });
   return { status: res.status, text: await res.text() };
+}
+
+/** A response the way k6 hands it over: status, body text, headers. */
+async function fetchFull(request: HttpRequestSpec): Promise<{ status: number; body: string; headers: Record<string, string> }> {
+  const res = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body });
+  return { status: res.status, body: await res.text(), headers: Object.fromEntries(res.headers) };
 }
 
 describe('k6 load-test scripts (loadtest/k6)', () => {
@@ -90,12 +124,18 @@ describe('k6 load-test scripts (loadtest/k6)', () => {
       assert.match(scriptSource(script), /open\(import\.meta\.resolve\(`\.\/fixtures\/\$\{image\.file\}`\), 'b'\)/);
     });
 
-    it(`${script}: both scenarios, selectable by SCENARIO, with thresholds on the error rate and p95/p99 latency`, () => {
+    it(`${script}: both scenarios, selectable by GATEWAY_SCENARIO, with thresholds on the error rate, dropped iterations and p95/p99 latency of each scenario's successful requests`, () => {
       const only = loadOptions(script, {});
       assert.deepEqual(Object.keys(only.scenarios), ['constant_rate'], 'the default is the constant arrival rate');
-      assert.deepEqual(Object.keys(loadOptions(script, { SCENARIO: 'ramping_vus' }).scenarios), ['ramping_vus']);
+      const rampOnly = loadOptions(script, { GATEWAY_SCENARIO: 'ramping_vus' });
+      assert.deepEqual(Object.keys(rampOnly.scenarios), ['ramping_vus']);
+      // A closed model drops no iterations: only the open one has that threshold.
+      assert.deepEqual(
+        Object.keys(rampOnly.thresholds).filter((k) => k.startsWith('dropped_iterations')),
+        [],
+      );
 
-      const both = loadOptions(script, { SCENARIO: 'all', RATE: '35', DURATION: '2m', VUS: '24', RAMP_UP: '20s', P95_MS: '200', P99_MS: '400' });
+      const both = loadOptions(script, { GATEWAY_SCENARIO: 'all', GATEWAY_RATE: '35', GATEWAY_DURATION: '2m', GATEWAY_VUS: '24', GATEWAY_RAMP_UP: '20s', GATEWAY_P95_MS: '200', GATEWAY_P99_MS: '400' });
       const rate = both.scenarios.constant_rate;
       const ramp = both.scenarios.ramping_vus;
       assert.equal(rate?.executor, 'constant-arrival-rate');
@@ -111,13 +151,20 @@ describe('k6 load-test scripts (loadtest/k6)', () => {
       ]);
       assert.equal(ramp.startTime, '130s', 'with SCENARIO=all the ramp starts once the constant rate (and its graceful stop) is over');
 
+      const success = script === 'grpc-classify' ? 'status:0' : 'expected_response:true';
       const expected: Record<string, string[]> = {
         [ERROR_RATE_METRIC]: ['rate<0.01'],
         checks: ['rate>0.99'],
-        [latencyMetric(script)]: ['p(95)<200', 'p(99)<400'],
         ...(script.startsWith('http-') ? { http_req_failed: ['rate<0.01'] } : {}),
+        [`${latencyMetric(script)}{scenario:constant_rate,${success}}`]: ['p(95)<200', 'p(99)<400'],
+        [`${latencyMetric(script)}{scenario:ramping_vus,${success}}`]: ['p(95)<200', 'p(99)<400'],
+        // 1 % of 35/s for 120 s.
+        'dropped_iterations{scenario:constant_rate}': ['count<=42'],
       };
       assert.deepEqual(both.thresholds, expected);
+      assert.equal(scenarioLatencyMetric(script, 'ramping_vus'), `${latencyMetric(script)}{scenario:ramping_vus,${success}}`);
+      assert.equal(maxDroppedIterations({ rate: 35, duration: '2m', maxErrorRate: 0.01 }), 42);
+      assert.ok(!(latencyMetric(script) in both.thresholds), 'no latency threshold over failed requests');
       assert.equal(latencyMetric(script), script === 'grpc-classify' ? 'grpc_req_duration' : 'http_req_duration');
       assert.ok(both.summaryTrendStats.includes('p(99)'));
     });
@@ -129,23 +176,70 @@ describe('k6 load-test scripts (loadtest/k6)', () => {
     assert.equal(d.model, 'shapes-mobilenetv3');
     assert.equal(readSettings('http-zero-shot', {}).model, 'miniclip-shapes');
     assert.equal(readSettings('http-classify', {}).httpUrl, 'http://127.0.0.1:8080');
-    const s = readSettings('http-zero-shot', { MODEL: 'clip-b32', LABELS: 'cat, dog ,, bird', TOP_K: '0', API_KEY: 'k', REQUEST_TIMEOUT_MS: '2500', EXPECT_CLASS: 'false' });
+    const s = readSettings('http-zero-shot', { GATEWAY_MODEL: 'clip-b32', GATEWAY_MODEL_VERSION: '3', GATEWAY_LABELS: 'cat, dog ,, bird', GATEWAY_TOP_K: '0', GATEWAY_API_KEY: 'k', GATEWAY_REQUEST_TIMEOUT_MS: '2500', GATEWAY_EXPECT_CLASS: 'false' });
+    assert.equal(s.model, 'clip-b32');
+    assert.equal(s.version, '3');
+    assert.equal(s.apiKey, 'k');
+    assert.equal(s.requestTimeoutMs, 2500);
     assert.deepEqual(s.labels, ['cat', 'dog', 'bird']);
     assert.deepEqual(['500ms', '45s', '1m30s', '2h'].map(durationSeconds), [0.5, 45, 90, 7200]);
-    assert.equal(loadOptions('http-classify', { SCENARIO: 'all', DURATION: '1m30s' }).scenarios.ramping_vus?.startTime, '100s');
+    assert.equal(loadOptions('http-classify', { GATEWAY_SCENARIO: 'all', GATEWAY_DURATION: '1m30s' }).scenarios.ramping_vus?.startTime, '100s');
     assert.equal(s.topK, 0);
     assert.equal(s.expectClass, false);
     for (const [env, message] of [
-      [{ SCENARIO: 'soak' }, /SCENARIO="soak": expected one of constant_rate, ramping_vus, all/],
-      [{ RATE: '-1' }, /RATE="-1"/],
-      [{ DURATION: '10' }, /DURATION="10": expected a positive k6 duration/],
-      [{ VUS: '2.5' }, /VUS="2.5": expected an integer/],
-      [{ P95_MS: '500', P99_MS: '100' }, /P99_MS="100"/],
+      [{ GATEWAY_SCENARIO: 'soak' }, /GATEWAY_SCENARIO="soak": expected one of constant_rate, ramping_vus, all/],
+      [{ GATEWAY_RATE: '-1' }, /GATEWAY_RATE="-1"/],
+      [{ GATEWAY_DURATION: '10' }, /GATEWAY_DURATION="10": expected a positive k6 duration/],
+      [{ GATEWAY_VUS: '2.5' }, /GATEWAY_VUS="2.5": expected an integer/],
+      [{ GATEWAY_P95_MS: '500', GATEWAY_P99_MS: '100' }, /GATEWAY_P99_MS="100"/],
       [{ GATEWAY_GRPC_ADDR: 'http://gateway:50051' }, /GATEWAY_GRPC_ADDR/],
       [{ GATEWAY_HTTP_URL: 'gateway:8080' }, /GATEWAY_HTTP_URL/],
-      [{ EXPECT_CLASS: 'maybe' }, /EXPECT_CLASS="maybe": expected true or false/],
+      [{ GATEWAY_EXPECT_CLASS: 'maybe' }, /GATEWAY_EXPECT_CLASS="maybe": expected true or false/],
     ] as const) {
       assert.throws(() => loadOptions('grpc-classify', env), message);
+    }
+  });
+
+  it('settings: only GATEWAY_-prefixed names are read (a VERSION or MODEL exported for something else changes nothing), none of them a gateway setting', () => {
+    const generic = { MODEL: 'x', VERSION: '9', RATE: '500', DURATION: '1h', VUS: '999', LABELS: 'a,b', SCENARIO: 'soak', API_KEY: 'k', TOP_K: '-3' };
+    assert.deepEqual(readSettings('http-zero-shot', generic), readSettings('http-zero-shot', {}));
+    assert.deepEqual(loadOptions('grpc-classify', generic), loadOptions('grpc-classify', {}));
+    for (const name of SETTING_NAMES) assert.match(name, /^GATEWAY_[A-Z0-9_]+$/);
+    // Every name the scripts' lib reads is listed (and so documented in the README's table).
+    const read = new Set([...readFileSync(join(K6_DIR, 'lib', 'options.ts'), 'utf8').matchAll(/\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]!));
+    assert.deepEqual([...read].sort(), [...SETTING_NAMES].sort());
+    const readme = readFileSync(join(K6_DIR, 'README.md'), 'utf8');
+    for (const name of SETTING_NAMES) assert.ok(readme.includes(`\`${name}\``), `${name} is not in loadtest/k6/README.md`);
+    // The gateway reads GATEWAY_<SETTING> too: a load-test variable must never reconfigure a gateway started from the same shell.
+    const gatewayNames = Object.keys(loadConfig([], {})).map((k) => `GATEWAY_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`);
+    assert.ok(gatewayNames.includes('GATEWAY_HTTP_PORT'));
+    assert.deepEqual(SETTING_NAMES.filter((n) => gatewayNames.includes(n)), []);
+  });
+
+  it("failure reasons: the gateway's error catalog, each counted by a k6 Counter the scripts register", () => {
+    assert.deepEqual([...GATEWAY_ERROR_CODES].sort(), Object.keys(ERRORS).sort(), 'loadtest/k6/lib/answers.ts GATEWAY_ERROR_CODES is stale: copy src/errors.ts');
+    assert.equal(failureMetric('QUEUE_FULL'), 'gateway_failed_queue_full');
+    assert.equal(new Set(FAILURE_REASONS.map(failureMetric)).size, FAILURE_REASONS.length);
+    for (const m of FAILURE_REASONS.map(failureMetric)) assert.match(m, /^[a-z_]{1,63}$/, 'a k6 metric name');
+    assert.equal(httpFailureReason({ status: 0, body: null }, false), 'NO_ANSWER');
+    assert.equal(httpFailureReason({ status: 200, body: '{}' }, true), undefined);
+    assert.equal(httpFailureReason({ status: 200, body: '{}' }, false), 'WRONG_ANSWER');
+    assert.equal(httpFailureReason({ status: 429, body: '{"error":{"code":"QUEUE_FULL","message":"full"}}' }, false), 'QUEUE_FULL');
+    assert.equal(httpFailureReason({ status: 404, body: '{"error":"no such model"}', headers: { 'X-Error-Code': 'MODEL_NOT_FOUND' } }, false), 'MODEL_NOT_FOUND');
+    assert.equal(httpFailureReason({ status: 502, body: '<html>Bad Gateway</html>' }, false), 'OTHER_STATUS');
+    assert.equal(grpcFailureReason({ status: 0 }, true), undefined);
+    assert.equal(grpcFailureReason({ status: 0 }, false), 'WRONG_ANSWER');
+    assert.equal(grpcFailureReason({ status: 8, trailers: { 'x-error-code': ['RATE_LIMITED'] } }, false), 'RATE_LIMITED');
+    assert.equal(grpcFailureReason({ status: 14 }, false), 'NO_ANSWER');
+    assert.equal(grpcFailureReason({ status: 4 }, false), 'NO_ANSWER');
+    assert.equal(grpcFailureReason({ status: 13 }, false), 'OTHER_STATUS');
+    assert.equal(unreachableMessage('http://10.0.0.9:8080', 'GATEWAY_HTTP_URL', 'dial tcp: connection refused'), 'cannot reach the gateway at http://10.0.0.9:8080 (GATEWAY_HTTP_URL): dial tcp: connection refused');
+    for (const script of SCRIPTS) {
+      const source = scriptSource(script);
+      assert.match(source, /FAILURE_REASONS\.map\(\(reason\) => \[reason, new Counter\(failureMetric\(reason\)\)\]\)\)/, `${script} registers the failure counters`);
+      assert.match(source, script === 'grpc-classify' ? /grpcFailureReason\(/ : /httpFailureReason\(/, `${script} counts failures`);
+      assert.match(source, new RegExp(`unreachableMessage\\(settings\\.${script === 'grpc-classify' ? 'grpcAddr' : 'httpUrl'}`), `${script}'s setup() names the address it could not reach`);
+      assert.match(source, /version: settings\.version/, `${script}'s setup() checks GATEWAY_MODEL_VERSION`);
     }
   });
 
@@ -215,11 +309,38 @@ describe('k6 load-test scripts (loadtest/k6)', () => {
       assert.match(modelProblem(findModel(list, 'miniclip-shapes'), { name: 'miniclip-shapes', kind: 'image-classifier' }) ?? '', /needs a image-classifier model/);
       assert.match(modelProblem(findModel(list, 'nope'), { name: 'nope', kind: 'clip' }) ?? '', /not served/);
       assert.equal((await send(modelHttpRequest(gw.http, 'nope', call))).status, 404);
+      // GATEWAY_MODEL_VERSION: a served version passes, a missing one is refused with the versions there are.
+      const http = parseAnswer((await send(modelHttpRequest(gw.http, 'shapes-mobilenetv3', call))).text);
+      for (const model of [http, findModel(list, 'shapes-mobilenetv3')]) {
+        assert.equal(modelProblem(model, { name: 'shapes-mobilenetv3', kind: 'image-classifier', version: '1' }), undefined);
+        assert.equal(modelProblem(model, { name: 'shapes-mobilenetv3', kind: 'image-classifier', version: '7' }), 'model "shapes-mobilenetv3" has no version "7" (GATEWAY_MODEL_VERSION); versions: 1');
+      }
+    });
+
+    it("failures are counted under the gateway's error code, over HTTP and gRPC", async () => {
+      const call = { apiKey: '', requestTimeoutMs: 0 };
+      const image = { bytes: fixtureBytes(index.images[0]!.file), contentType: index.images[0]!.contentType };
+      const missing = await fetchFull(classifyHttpRequest(gw.http, image, { model: 'nope', version: '', topK: 1 }, call));
+      assert.equal(missing.status, 404);
+      assert.equal(httpFailureReason(missing, false), 'MODEL_NOT_FOUND');
+      const badVersion = await fetchFull(classifyHttpRequest(gw.http, image, { model: 'shapes-mobilenetv3', version: '7', topK: 1 }, call));
+      assert.equal(httpFailureReason(badVersion, false), 'VERSION_NOT_FOUND');
+      const notImage = await fetchFull({ ...classifyHttpRequest(gw.http, image, { model: 'shapes-mobilenetv3', version: '', topK: 1 }, call), body: 'not an image' });
+      assert.equal(httpFailureReason(notImage, false), 'INVALID_IMAGE');
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        gw.client.raw['Classify']!(classifyGrpcMessage(image.bytes, { model: 'nope', version: '', topK: 1 }), new grpc.Metadata(), (e: grpc.ServiceError | null) => (e ? resolve(e) : reject(new Error('no error'))));
+      });
+      assert.equal(grpcFailureReason({ status: err.code, trailers: err.metadata.getMap() }, false), 'MODEL_NOT_FOUND');
+      const refused = await fetch('http://127.0.0.1:1/v1/models').then(
+        () => 200,
+        () => 0,
+      );
+      assert.equal(httpFailureReason({ status: refused, body: null }, false), 'NO_ANSWER');
     });
 
     for (const image of index.images) {
       it(`http-classify: ${image.file} answers 200 and passes every check, top-1 ${image.className}`, async () => {
-        const settings = readSettings('http-classify', { GATEWAY_HTTP_URL: gw.http, REQUEST_TIMEOUT_MS: '5000' });
+        const settings = readSettings('http-classify', { GATEWAY_HTTP_URL: gw.http, GATEWAY_REQUEST_TIMEOUT_MS: '5000' });
         const request = classifyHttpRequest(settings.httpUrl, { bytes: fixtureBytes(image.file), contentType: image.contentType }, settings, settings);
         const res = await send(request);
         assert.equal(res.status, 200, res.text);

@@ -84,13 +84,97 @@ export function findModel(list: Answer, name: string): Answer {
   return parseAnswer(models.find((m: unknown) => parseAnswer(m)?.['name'] === name));
 }
 
-/** Why `model` (GET /v1/models/:name, or an entry of ListModels) cannot take the load; undefined when it is READY and of `kind`. */
-export function modelProblem(model: Answer, expect: { name: string; kind: string }): string | undefined {
+/** Why `model` (GET /v1/models/:name, or an entry of ListModels) cannot take the load; undefined when it is READY, of `kind`, and has `version` READY (empty = the model's default). */
+export function modelProblem(model: Answer, expect: { name: string; kind: string; version?: string }): string | undefined {
   if (model === undefined) return `model "${expect.name}" is not served here`;
   const field = (name: string): string => JSON.stringify(model[name] ?? null);
   if (model['kind'] !== expect.kind) return `model "${expect.name}" is of kind ${field('kind')}; this script needs a ${expect.kind} model`;
-  if (model['state'] !== 'READY') return `model "${expect.name}" is ${field('state')}, not READY (reason: ${field('reason')})`;
+  if (!expect.version) {
+    if (model['state'] !== 'READY') return `model "${expect.name}" is ${field('state')}, not READY (reason: ${field('reason')})`;
+    return undefined;
+  }
+  const versions = (Array.isArray(model['versions']) ? model['versions'] : []).map((v: unknown) => parseAnswer(v)).filter((v): v is Record<string, unknown> => v !== undefined);
+  const version = versions.find((v) => v['version'] === expect.version);
+  if (version === undefined) return `model "${expect.name}" has no version "${expect.version}" (GATEWAY_MODEL_VERSION); versions: ${versions.map((v) => String(v['version'])).join(', ') || 'none'}`;
+  if (version['state'] !== 'READY') return `version "${expect.version}" of model "${expect.name}" is ${JSON.stringify(version['state'] ?? null)}, not READY (reason: ${JSON.stringify(version['reason'] ?? null)})`;
   return undefined;
+}
+
+/**
+ * The gateway's error codes (src/errors.ts; test/deploy/k6.test.ts keeps the two lists equal). A
+ * failed request is counted under its code, so the end-of-test summary says why requests failed.
+ */
+export const GATEWAY_ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'INVALID_IMAGE',
+  'IMAGE_TOO_LARGE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'MODEL_NOT_FOUND',
+  'VERSION_NOT_FOUND',
+  'NOT_FOUND',
+  'MODEL_UNAVAILABLE',
+  'SHUTTING_DOWN',
+  'QUEUE_FULL',
+  'RATE_LIMITED',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+  'DEADLINE_EXCEEDED',
+  'CANCELLED',
+  'INFERENCE_FAILED',
+  'INTERNAL',
+] as const;
+
+/**
+ * Why a request failed: a gateway error code; NO_ANSWER (no response: connection refused or reset,
+ * the client's own timeout); WRONG_ANSWER (a success whose answer failed a check); OTHER_STATUS (an
+ * error status without a gateway code, e.g. a proxy's 502).
+ */
+export const FAILURE_REASONS = [...GATEWAY_ERROR_CODES, 'NO_ANSWER', 'WRONG_ANSWER', 'OTHER_STATUS'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** The k6 Counter of one failure reason, e.g. gateway_failed_queue_full (k6 lists only counters that counted). */
+export function failureMetric(reason: FailureReason): string {
+  return `gateway_failed_${reason.toLowerCase()}`;
+}
+
+function gatewayCode(value: unknown): FailureReason | undefined {
+  const code = Array.isArray(value) ? (value as unknown[])[0] : value;
+  return typeof code === 'string' && (GATEWAY_ERROR_CODES as readonly string[]).includes(code) ? (code as FailureReason) : undefined;
+}
+
+/** The value of a header, whatever its case (k6 canonicalizes names: X-Error-Code). */
+function header(headers: object | undefined, name: string): unknown {
+  const key = Object.keys(headers ?? {}).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : (headers as Record<string, unknown>)[key];
+}
+
+/** Why an HTTP request failed (undefined: it did not): `{"error": {"code"}}` of /v1, `x-error-code` of /v2. */
+export function httpFailureReason(res: { status: number; body: unknown; headers?: object }, answerOk: boolean): FailureReason | undefined {
+  if (res.status === 0) return 'NO_ANSWER';
+  if (res.status >= 200 && res.status < 300) return answerOk ? undefined : 'WRONG_ANSWER';
+  const error = parseAnswer(res.body)?.['error'];
+  const code = typeof error === 'object' && error !== null ? (error as Record<string, unknown>)['code'] : undefined;
+  return gatewayCode(code) ?? gatewayCode(header(res.headers, 'x-error-code')) ?? 'OTHER_STATUS';
+}
+
+/** gRPC status codes the scripts tell apart. */
+const GRPC_OK = 0;
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_UNAVAILABLE = 14;
+
+/** Why a gRPC call failed (undefined: it did not), from its status and the gateway's `x-error-code` metadata. */
+export function grpcFailureReason(res: { status: number; headers?: object; trailers?: object }, answerOk: boolean): FailureReason | undefined {
+  if (res.status === GRPC_OK) return answerOk ? undefined : 'WRONG_ANSWER';
+  const code = gatewayCode(header(res.trailers, 'x-error-code')) ?? gatewayCode(header(res.headers, 'x-error-code'));
+  if (code !== undefined) return code;
+  // Without a gateway code these come from the client: no connection, or no answer before the deadline.
+  return res.status === GRPC_UNAVAILABLE || res.status === GRPC_DEADLINE_EXCEEDED ? 'NO_ANSWER' : 'OTHER_STATUS';
+}
+
+/** setup()'s message when the gateway cannot be reached: where it looked (and the variable that sets it), and why. */
+export function unreachableMessage(address: string, variable: string, error: string): string {
+  return `cannot reach the gateway at ${address} (${variable}): ${error || 'no answer'}`;
 }
 
 /** The start of a response body for an error message (binary bodies are left out). */
