@@ -1,5 +1,6 @@
 // The one error catalog of the gateway (fastify lib/errors.js style): every failure a client can
-// see has a code, a gRPC status and an HTTP status here. Errors of dependencies (sharp,
+// see has a code, a gRPC status and an HTTP status here, and the recurring ones a message factory,
+// so the same failure reads the same wherever it is raised. Errors of dependencies (sharp,
 // onnxruntime, fastify, grpc-js) are translated into these where they enter, so transports only
 // ever map a GatewayError.
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -64,3 +65,75 @@ export function toGatewayError(err: unknown): GatewayError {
 
 /** Every code, for metrics that must pre-declare their label values. */
 export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/**
+ * Makes a message factory for one catalog code (fastify's createError): `format` turns the
+ * factory's argument into the message, `retryAfterSeconds` (optional) says when to retry.
+ */
+export function createError<P>(code: ErrorCode, format: (p: P) => string, retryAfterSeconds?: (p: P) => number | undefined): (p: P, cause?: unknown) => GatewayError {
+  return (p, cause) => new GatewayError(code, format(p), { cause, retryAfterSeconds: retryAfterSeconds?.(p) });
+}
+
+/** Where a request was found unable to meet its deadline. */
+export type DeadlineStage = 'admission' | 'preprocess turn' | 'queue';
+
+/** What a deadline refusal says: the stage, the deadline, time spent, and the time still needed (by part), all ms. */
+export interface DeadlineTimes {
+  readonly stage: DeadlineStage;
+  readonly timeoutMs: number;
+  readonly elapsedMs: number;
+  /** Time the request still needs, by part (e.g. `{ 'standing wait': 80, inference: 4 }`), ms. */
+  readonly needMs: Readonly<Record<string, number>>;
+}
+
+const roundMs = (ms: number): string => (ms >= 10 ? String(Math.round(ms)) : ms.toFixed(1));
+
+/**
+ * DEADLINE_EXCEEDED: the one message for every stage. Refusals before preprocessing suggest a retry
+ * (the load may pass); a drop from the queue does not (the request already waited its time).
+ */
+export const deadlineExceeded = createError<DeadlineTimes>(
+  'DEADLINE_EXCEEDED',
+  ({ stage, timeoutMs, elapsedMs, needMs }) => {
+    const parts = Object.entries(needMs).filter(([, ms]) => ms > 0);
+    const totalMs = parts.reduce((sum, [, ms]) => sum + ms, 0);
+    const detail = parts.length > 0 ? `: ${parts.map(([name, ms]) => `${roundMs(ms)} ms ${name}`).join(' + ')}` : '';
+    const outcome = stage === 'queue' ? 'dropped before inference' : 'refused before preprocessing';
+    return `deadline of ${Math.round(timeoutMs)} ms cannot be met at ${stage} (${Math.round(elapsedMs)} ms elapsed, about ${roundMs(totalMs)} ms still needed${detail}); ${outcome}`;
+  },
+  ({ stage }) => (stage === 'queue' ? undefined : 1),
+);
+
+/** QUEUE_FULL: `queued` requests in front (queued or preparing) against the limit. */
+export const queueFull = createError<{ readonly queued: number; readonly maxQueueSize: number }>(
+  'QUEUE_FULL',
+  ({ queued, maxQueueSize }) => `queue full: ${queued} requests waiting (maxQueueSize ${maxQueueSize}); retry later`,
+  () => 1,
+);
+
+/** CANCELLED: the client went away while its request was at `stage`. */
+export const cancelledBy = createError<{ readonly stage: string }>('CANCELLED', ({ stage }) => `request cancelled by the client ${stage}`);
+
+/** INVALID_ARGUMENT: a model of the wrong kind for the call; `hint` says where that kind is served. */
+export const wrongKind = createError<{ readonly model: string; readonly kind: string; readonly needs: string; readonly hint: string }>(
+  'INVALID_ARGUMENT',
+  ({ model, kind, needs, hint }) => `model "${model}" is a ${kind} model; ${needs} (${hint})`,
+);
+
+/** INVALID_ARGUMENT: a field the route does not know, with the ones it accepts. */
+export const unknownField = createError<{ readonly field: string; readonly accepted: Iterable<string> }>(
+  'INVALID_ARGUMENT',
+  ({ field, accepted }) => `unknown field "${field.slice(0, 64)}"; accepted: ${[...accepted].join(', ')}`,
+);
+
+/** INVALID_ARGUMENT: `where` is not base64; `hint` says what was expected there. */
+export const invalidBase64 = createError<{ readonly where: string; readonly hint?: string }>(
+  'INVALID_ARGUMENT',
+  ({ where, hint }) => `${where} is not valid base64${hint ? ` (${hint})` : ''}`,
+);
+
+/** PAYLOAD_TOO_LARGE: `what` is `sizeBytes` (or more, when unknown) against `limitBytes`. */
+export const tooLarge = createError<{ readonly what: string; readonly sizeBytes?: number; readonly limitBytes: number }>(
+  'PAYLOAD_TOO_LARGE',
+  ({ what, sizeBytes, limitBytes }) => (sizeBytes === undefined ? `${what} is larger than the limit of ${limitBytes} bytes` : `${what} is ${sizeBytes} bytes; the limit is ${limitBytes} bytes`),
+);

@@ -1,9 +1,9 @@
-// The batching driver of one model version: admits requests into the bounded queue, owns the
-// one re-armed timer, asks the pure policy what to do, hands batches to the runner on a free
-// instance, and answers every waiter exactly once. It knows nothing of images or sessions.
+// The batching driver of one model version: puts requests into the bounded queue, owns the one
+// re-armed timer, asks the pure policy what to do, hands batches to the runner on a free instance,
+// and answers every waiter exactly once. Whether a request may enter at all is admission.ts's
+// decision; this file knows nothing of images, sessions or preparation.
 import { performance } from 'node:perf_hooks';
-import { GatewayError } from '../errors.js';
-import { RecentMinimum } from './recent-minimum.js';
+import { GatewayError, cancelledBy, deadlineExceeded } from '../errors.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
 import { BoundedQueue, type QueueEntry } from './queue.js';
@@ -38,9 +38,10 @@ export interface BatcherHooks {
   onQueued?(queueMs: number): void;
   onShed?(reason: 'deadline' | 'cancelled', count: number): void;
   onDepth?(queueLength: number, pending: number): void;
-  /** Requests in front of the queue changed: `decoding` being prepared, `waiting` for a place to be. */
-  onUpstream?(decoding: number, waiting: number): void;
 }
+
+/** Called for each request as its batch starts: batch start, arrival and enqueue times, ms. */
+export type StartListener = (startMs: number, arrivedAtMs: number, enqueuedAtMs: number) => void;
 
 export interface BatcherOptions<I = unknown> {
   /** Monotonic clock in ms; tests inject a fake one. */
@@ -57,14 +58,12 @@ export interface BatcherOptions<I = unknown> {
 /** Dynamic batcher: queue + policy + driver for one model version. */
 export class Batcher<I, R> {
   readonly latency: LatencyModel;
-  /** Time from arrival to the start of its batch, smallest over the last 100 ms (adaptive admission). */
-  private readonly standingWait = new RecentMinimum(100);
-  /** Time from enqueue (after preprocessing) to the start of its batch, smallest over the last 100 ms. */
-  private readonly queuedWait = new RecentMinimum(100);
-  /** Requests being prepared upstream (decoding) that will be submitted shortly; see `reportUpstream`. */
+  /** Monotonic clock, ms; deadlines and `startedAtMs` are on it. */
+  readonly clock: () => number;
+  /** Requests being prepared upstream that will be submitted shortly; see `setIncoming`. */
   private incoming = 0;
   private readonly queue: BoundedQueue<I, Batched<R>>;
-  private readonly clock: () => number;
+  private readonly startListeners: StartListener[] = [];
   private readonly hooks: BatcherHooks;
   private readonly groupOf: ((item: I) => string) | undefined;
   private readonly idleInstances: number[];
@@ -72,7 +71,7 @@ export class Batcher<I, R> {
   private timerAtMs = Infinity;
   private scheduleQueued = false;
   private inFlight = 0;
-  private closedReason: GatewayError | undefined;
+  private closedBy: GatewayError | undefined;
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -97,17 +96,22 @@ export class Batcher<I, R> {
     return this.queue.length;
   }
 
+  /** Why new work is refused, once `close` was called. */
+  get closedReason(): GatewayError | undefined {
+    return this.closedBy;
+  }
+
   /**
    * Queues one item; resolves with its result once its batch ran. Rejects with QUEUE_FULL at
    * once when the queue is full, DEADLINE_EXCEEDED when it can no longer meet its deadline,
    * CANCELLED when its signal aborts first, or the batch's error.
    */
   submit(item: I, options: SubmitOptions = {}): Promise<Batched<R>> {
-    if (this.closedReason) return Promise.reject(this.closedReason);
+    if (this.closedBy) return Promise.reject(this.closedBy);
     if (options.signal?.aborted) {
       // Cancelled while it was being preprocessed: still a request dropped before inference.
       this.hooks.onShed?.('cancelled', 1);
-      return Promise.reject(cancelled());
+      return Promise.reject(cancelledBy({ stage: 'before inference' }));
     }
     const nowMs = this.clock();
     const startedAtMs = options.startedAtMs ?? nowMs;
@@ -115,7 +119,7 @@ export class Batcher<I, R> {
     const runMs = this.predictedRunMs(1);
     if (deadlineMs <= nowMs + runMs) {
       this.hooks.onShed?.('deadline', 1);
-      return Promise.reject(deadlineError(options.timeoutMs ?? 0, nowMs - startedAtMs, runMs));
+      return Promise.reject(queueDeadline(options.timeoutMs ?? 0, nowMs - startedAtMs, runMs));
     }
     return new Promise<Batched<R>>((resolve, reject) => {
       const entry: QueueEntry<I, Batched<R>> = {
@@ -147,7 +151,7 @@ export class Batcher<I, R> {
             this.reportDepth();
             this.maybeDrained();
           }
-          entry.reject(cancelled());
+          entry.reject(cancelledBy({ stage: 'before inference' }));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         entry.detach = () => signal.removeEventListener('abort', onAbort);
@@ -165,7 +169,7 @@ export class Batcher<I, R> {
 
   /** Refuses new work with `reason`; with `rejectQueued`, also fails what is still queued. */
   close(reason: GatewayError, rejectQueued = false): void {
-    this.closedReason = reason;
+    this.closedBy = reason;
     if (rejectQueued) {
       for (const entry of this.queue.clear()) entry.reject(reason);
       this.reportDepth();
@@ -238,81 +242,25 @@ export class Batcher<I, R> {
     if (expired.length === 0) return;
     this.hooks.onShed?.('deadline', expired.length);
     for (const entry of expired) {
-      entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, nowMs - entry.startedAtMs, estimate));
+      entry.reject(queueDeadline(entry.deadlineMs - entry.startedAtMs, nowMs - entry.startedAtMs, estimate));
     }
     this.reportDepth();
     this.maybeDrained();
   }
 
   /**
-   * Refuses at once (QUEUE_FULL) when the queue cannot take `preparing + 1` more requests: lets a
-   * caller turn a request away before spending preprocessing on it under overload. Under the
-   * adaptive policy it also refuses (DEADLINE_EXCEEDED) a request (arrived at `startedAtMs` on the
-   * batcher clock with `timeoutMs`, as in submit) whose deadline is nearer than the standing wait:
-   * when even the luckiest request of the last 100 ms waited longer than this one has, admitting it
-   * only adds to a queue that cannot serve it. Refusing early keeps an open-loop overload from
-   * collapsing goodput to zero.
+   * Sets how many requests are being prepared for this queue right now: the adaptive policy waits
+   * for them instead of dispatching a batch without them (admission.ts reports it).
    */
-  admit(preparing: number, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
-    if (this.closedReason) throw this.closedReason;
-    this.queue.admit(preparing);
-    if (this.config.policy !== 'adaptive' || deadline === undefined) return;
-    const nowMs = this.clock();
-    const waitMs = this.standingWait.read(nowMs);
-    if (!Number.isFinite(waitMs)) return;
-    const runMs = this.predictedRunMs(1);
-    const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
-    if (nowMs + waitMs + runMs > deadlineMs) {
-      this.hooks.onShed?.('deadline', 1);
-      throw new GatewayError(
-        'DEADLINE_EXCEEDED',
-        `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(deadlineMs - nowMs)} ms left, requests are waiting ${Math.round(waitMs)} ms before inference, inference takes about ${runMs.toFixed(1)} ms); refused before decoding`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-  }
-
-  /**
-   * Whether a request (arrived at `startedAtMs` on the batcher clock, with `timeoutMs`) that has
-   * `aheadMs` of preprocessing (and waiting for it, described by `ahead` in the error) before it
-   * can still make its deadline; the error to answer with when not. Adaptive: not when even the
-   * optimistic path (aheadMs, the shortest recent wait in the queue, the optimistic run time) ends
-   * after the deadline. Fixed: only once the deadline has passed (Triton's queue timeout).
-   */
-  turnCheck(deadline: { readonly startedAtMs: number; readonly timeoutMs: number } | undefined, aheadMs: number, ahead = 'waiting for a decoding place'): GatewayError | undefined {
-    if (this.closedReason) return this.closedReason;
-    if (deadline === undefined) return undefined;
-    const nowMs = this.clock();
-    const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
-    let finishMs = nowMs;
-    if (this.config.policy === 'adaptive') {
-      const waitMs = this.queuedWait.read(nowMs);
-      finishMs += aheadMs + (Number.isFinite(waitMs) ? waitMs : 0) + this.predictedRunMs(1);
-    }
-    if (finishMs < deadlineMs) return undefined;
-    this.hooks.onShed?.('deadline', 1);
-    return new GatewayError(
-      'DEADLINE_EXCEEDED',
-      `deadline of ${Math.round(deadline.timeoutMs)} ms cannot be met (${Math.round(nowMs - deadline.startedAtMs)} ms elapsed, ${ahead}; about ${Math.max(0, finishMs - nowMs).toFixed(1)} ms to go); refused before decoding`,
-      { retryAfterSeconds: 1 },
-    );
-  }
-
-  /**
-   * Reports the requests in front of the queue: `decoding` being prepared for it (the adaptive
-   * policy waits for them instead of dispatching a batch without them) and `waiting` to be.
-   */
-  reportUpstream(decoding: number, waiting: number): void {
-    const fewer = decoding < this.incoming;
-    this.incoming = Math.max(0, decoding);
-    this.hooks.onUpstream?.(decoding, waiting);
+  setIncoming(count: number): void {
+    const fewer = count < this.incoming;
+    this.incoming = Math.max(0, count);
     if (fewer && this.queue.length > 0) this.scheduleSoon();
   }
 
-  /** Counts a request cancelled before it reached the queue (while waiting to be decoded); returns its error. */
-  cancelledUpstream(): GatewayError {
-    this.hooks.onShed?.('cancelled', 1);
-    return new GatewayError('CANCELLED', 'request cancelled by the client while waiting to be decoded');
+  /** Calls `listener` for each request as its batch starts (admission learns the waits from it). */
+  onStart(listener: StartListener): void {
+    this.startListeners.push(listener);
   }
 
   private dispatch(size: number, reason: DispatchReason, startMs: number): void {
@@ -321,7 +269,7 @@ export class Batcher<I, R> {
     const { batch: entries, hopeless } = this.queue.takeViable(size, startMs + estimate, this.groupOf);
     if (hopeless.length > 0) {
       this.hooks.onShed?.('deadline', hopeless.length);
-      for (const entry of hopeless) entry.reject(deadlineError(entry.deadlineMs - entry.startedAtMs, startMs - entry.startedAtMs, estimate));
+      for (const entry of hopeless) entry.reject(queueDeadline(entry.deadlineMs - entry.startedAtMs, startMs - entry.startedAtMs, estimate));
       this.maybeDrained();
     }
     if (entries.length === 0) {
@@ -333,8 +281,7 @@ export class Batcher<I, R> {
     this.reportDepth();
     for (const entry of entries) {
       this.hooks.onQueued?.(startMs - entry.enqueuedAtMs);
-      this.standingWait.record(startMs, startMs - entry.startedAtMs);
-      this.queuedWait.record(startMs, startMs - entry.enqueuedAtMs);
+      for (const listener of this.startListeners) listener(startMs, entry.startedAtMs, entry.enqueuedAtMs);
     }
 
     const finish = (): void => {
@@ -387,7 +334,7 @@ export class Batcher<I, R> {
    * adaptive policy (shed only the surely hopeless); 0 under the fixed one, which (like Triton's
    * queue timeout) drops only requests whose deadline has already passed.
    */
-  private predictedRunMs(n: number): number {
+  predictedRunMs(n: number): number {
     return this.config.policy === 'adaptive' ? this.latency.optimisticMs(n) : 0;
   }
 
@@ -403,13 +350,7 @@ export class Batcher<I, R> {
   }
 }
 
-function cancelled(): GatewayError {
-  return new GatewayError('CANCELLED', 'request cancelled by the client before inference');
-}
-
-function deadlineError(timeoutMs: number, elapsedMs: number, estimateMs: number): GatewayError {
-  return new GatewayError(
-    'DEADLINE_EXCEEDED',
-    `deadline of ${Math.round(timeoutMs)} ms cannot be met (${Math.round(elapsedMs)} ms elapsed, inference takes about ${estimateMs.toFixed(1)} ms); dropped before inference`,
-  );
+/** DEADLINE_EXCEEDED for a request dropped from the queue: it cannot finish even if run now. */
+function queueDeadline(timeoutMs: number, elapsedMs: number, runMs: number): GatewayError {
+  return deadlineExceeded({ stage: 'queue', timeoutMs, elapsedMs, needMs: { inference: runMs } });
 }

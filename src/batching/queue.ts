@@ -1,6 +1,6 @@
-// The admission queue of one model version: bounded length, per-request deadlines and
-// cancellation, typed rejects. It owns no timers; batcher.ts drives it.
-import { GatewayError } from '../errors.js';
+// The request queue of one model version: bounded length, per-request deadlines and cancellation,
+// typed rejects. It owns no timers; batcher.ts drives it and admission.ts decides who may enter.
+import { type GatewayError, queueFull } from '../errors.js';
 
 /** One queued request: an opaque item plus what the queue needs to admit, order and drop it. */
 export interface QueueEntry<I, R> {
@@ -29,7 +29,7 @@ export class BoundedQueue<I, R> {
 
   /** Adds an entry or throws QUEUE_FULL naming the limit. */
   push(entry: QueueEntry<I, R>): void {
-    this.admit(0);
+    if (this.entries.length >= this.maxQueueSize) throw queueFull({ queued: this.entries.length, maxQueueSize: this.maxQueueSize });
     this.entries.push(entry);
   }
 
@@ -71,15 +71,6 @@ export class BoundedQueue<I, R> {
     }
     this.entries.splice(0, i, ...passed);
     return { batch, hopeless };
-  }
-
-  /** Throws QUEUE_FULL if `arriving` more requests would not fit (requests still preprocessing count too). */
-  admit(arriving: number): void {
-    if (this.entries.length + arriving >= this.maxQueueSize) {
-      throw new GatewayError('QUEUE_FULL', `queue full: ${this.entries.length + arriving} requests waiting (maxQueueSize ${this.maxQueueSize}); retry later`, {
-        retryAfterSeconds: 1,
-      });
-    }
   }
 
   /** Removes and returns every entry whose deadline falls before `latestUsefulMs(entry)`. */

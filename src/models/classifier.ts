@@ -8,6 +8,7 @@ import { type Batched, Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
+import type { AdmissionHooks } from '../batching/admission.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
 import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
@@ -72,8 +73,9 @@ export class ClassifierVersion implements ServedVersion {
     readonly batcher: Batcher<Float32Array, Float32Array>,
     readonly health: VersionHealth,
     readonly io: TensorIo,
+    hooks: AdmissionHooks,
   ) {
-    this.images = new ImagePipeline(preprocessor, batcher);
+    this.images = new ImagePipeline(preprocessor, batcher, hooks);
   }
 
   static async load(manifest: ClassifierManifest, version: string, dir: string, ctx: LoadContext): Promise<ClassifierVersion> {
@@ -128,8 +130,9 @@ export class ClassifierVersion implements ServedVersion {
         outputs: [output.name],
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health) });
-      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health, io);
+      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      const batcher = new Batcher(batching, runner, { hooks });
+      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health, io, hooks);
       if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
       return served;
     } catch (err) {

@@ -4,6 +4,7 @@
 // prompt-embedding cache. Zero-shot = one image encode + cached prompt embeddings + a dot product.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { AdmissionHooks, Deadline } from '../batching/admission.js';
 import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
@@ -73,8 +74,9 @@ export class ClipVersion implements ServedVersion {
     readonly textBatcher: Batcher<TextItem, Float32Array>,
     private readonly cache: PromptCache,
     readonly health: VersionHealth,
+    hooks: AdmissionHooks,
   ) {
-    this.images = new ImagePipeline(preprocessor, imageBatcher);
+    this.images = new ImagePipeline(preprocessor, imageBatcher, hooks);
   }
 
   static async load(manifest: ClipManifest, version: string, dir: string, ctx: LoadContext): Promise<ClipVersion> {
@@ -152,10 +154,11 @@ export class ClipVersion implements ServedVersion {
         outputs: [clip.imageEncoder.output, clip.textEncoder.output],
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const imageBatcher = new Batcher(batching, imageRunner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health) });
+      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      const imageBatcher = new Batcher(batching, imageRunner, { hooks });
       const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
       const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
-      const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health);
+      const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health, hooks);
       if (ctx.warmup) {
         await warmUp(imageRunner, instances, imageBatcher.latency, maxBatchSize, () => new Float32Array(slot));
         const blank = tokenizer.encode('');
@@ -175,7 +178,7 @@ export class ClipVersion implements ServedVersion {
 
   /** Scores `labels` for one image; each distinct label (after CLIP's text cleanup) is answered once. */
   async zeroShot(image: Uint8Array, labels: readonly string[], options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
-    return this.inside(async () => {
+    return this.inside(deadlineOf(options, startedAtMs), async () => {
       const distinct = dedupe(labels);
       const templates = options.templates.length > 0 ? options.templates : this.defaultTemplates;
       const [img, prompts] = await Promise.all([this.encodeImageInside(image, options, startedAtMs), this.labelEmbeddings(distinct, templates, options, startedAtMs)]);
@@ -194,20 +197,22 @@ export class ClipVersion implements ServedVersion {
 
   /** L2-normalized image embedding of one image. */
   async embedImage(image: Uint8Array, options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
-    return this.inside(() => this.encodeImageInside(image, options, startedAtMs));
+    return this.inside(deadlineOf(options, startedAtMs), () => this.encodeImageInside(image, options, startedAtMs));
   }
 
   /** L2-normalized embeddings of raw texts (no template), cached like prompts. */
   async embedTexts(texts: readonly string[], options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embeddings: Float32Array[]; truncated: boolean[]; textMs: number }> {
-    return this.inside(async () => {
+    // Text only: the image line's waits say nothing about it, so it is admitted on queue places alone.
+    return this.inside(undefined, async () => {
       const t0 = performance.now();
       const got = await Promise.all(texts.map((t) => this.promptEmbedding('{}', t, options, startedAtMs)));
       return { embeddings: got.map((g) => g.value.embedding), truncated: got.map((g) => g.value.truncated), textMs: performance.now() - t0 };
     });
   }
 
-  private async inside<T>(work: () => Promise<T>): Promise<T> {
-    this.images.admit();
+  /** Admits one request (refused at once under overload, or when `deadline` cannot be met) and counts it inside while `work` runs. */
+  private async inside<T>(deadline: Deadline | undefined, work: () => Promise<T>): Promise<T> {
+    this.images.admit(1, deadline);
     this.active.enter();
     try {
       return await work();
@@ -262,6 +267,11 @@ export class ClipVersion implements ServedVersion {
     await releaseAll(this.sessions);
     this.cache.forget(this.info.model, this.info.version);
   }
+}
+
+/** A request's deadline on the batcher clock; none for an infinite timeout. */
+function deadlineOf(options: EncodeOptions, startedAtMs: number): Deadline | undefined {
+  return Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
 }
 
 /** Distinct labels in first-seen order; labels equal after CLIP's text cleanup count once. */

@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { performance } from 'node:perf_hooks';
 import type { BatchRunner, Batched, Batcher, BatcherHooks } from '../batching/batcher.js';
-import { ConcurrencyGate } from '../batching/gate.js';
+import { Admission, type AdmissionHooks, type Deadline } from '../batching/admission.js';
 import type { LatencyModel } from '../batching/latency.js';
 import type { BatchingConfig } from '../batching/policy.js';
-import { RecentMinimum } from '../batching/recent-minimum.js';
 import type { Metrics } from '../metrics.js';
 import { type Float32Pool, batchPool } from './buffer-pool.js';
 import type { ImageLimits, ImagePreprocessor } from './preprocess.js';
@@ -126,60 +125,35 @@ export class ActiveRequests {
 export const DECODE_PLACES = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 /**
- * The image path every kind shares: admission that counts images still being decoded as queue
- * places (so overload is refused before any decoding), a bounded number of decodes at once (the
- * rest wait in line and are checked against their deadline when their turn comes), decoding into
- * a slot, and queueing the slot on the version's image batcher (which knows how many are coming).
+ * The image path every kind shares: admission (images still being decoded hold queue places, so
+ * overload is refused before any decoding; a bounded number decode at once and the rest wait in
+ * line, checked against their deadline when their turn comes), decoding into a slot, and queueing
+ * the slot on the version's image batcher (which knows how many are coming).
  */
 export class ImagePipeline<R> {
-  /** Requests decoding (holding a place) or waiting to decode: they join the queue next. */
-  private readonly gate = new ConcurrencyGate(DECODE_PLACES);
-  /** Shortest recent decode, ms: the optimistic decode time of the deadline checks. */
-  private readonly decodeMs = new RecentMinimum(1000);
+  private readonly admission: Admission;
 
   constructor(
     private readonly preprocessor: ImagePreprocessor,
     private readonly batcher: Batcher<Float32Array, R>,
-  ) {}
+    hooks: AdmissionHooks,
+  ) {
+    this.admission = new Admission(batcher, { places: DECODE_PLACES, hooks });
+  }
 
   /**
-   * Throws QUEUE_FULL at once when the queue cannot take `count` more requests, or (adaptive
-   * policy) DEADLINE_EXCEEDED when the current standing wait, or the wait the decode line predicts
-   * (requests ahead over its drain rate), already exceeds the deadline of a request that arrived
-   * at `startedAtMs` with `timeoutMs`.
+   * Throws at once when `count` more requests may not enter: QUEUE_FULL, or (adaptive policy)
+   * DEADLINE_EXCEEDED when the standing wait or the decode line already exceeds `deadline`.
    */
-  admit(count = 1, deadline?: { readonly startedAtMs: number; readonly timeoutMs: number }): void {
-    this.batcher.admit(this.gate.inside + this.gate.waiting + count - 1, deadline);
-    if (deadline === undefined || this.batcher.config.policy !== 'adaptive') return;
-    // A line that drains slower than this deadline allows: refuse now, not after waiting in it.
-    const lineMs = this.gate.expectedWaitMs();
-    if (lineMs === undefined || lineMs === 0) return;
-    const error = this.batcher.turnCheck(deadline, lineMs + this.decodeEstimateMs(performance.now()), `${this.gate.waiting} requests ahead waiting to be decoded, about ${Math.round(lineMs)} ms`);
-    if (error) throw error;
+  admit(count = 1, deadline?: Deadline): void {
+    this.admission.admit(count, deadline);
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
   async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
     const t0 = performance.now();
-    let slot: Float32Array;
-    try {
-      const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
-      const place = this.gate.enter(() => this.batcher.turnCheck(deadline, this.decodeEstimateMs(t0)), { signal: options.signal, onAbort: () => this.batcher.cancelledUpstream() });
-      // It holds a place or waits in line now. A waiter's grant is reported by the leave() that
-      // gave it the place (the finally below, in the request that finished), so no second report.
-      this.report();
-      await place;
-      const decodeStart = performance.now();
-      try {
-        slot = await this.preprocessor.run(image);
-      } finally {
-        const decodeEnd = performance.now();
-        this.decodeMs.record(decodeEnd, decodeEnd - decodeStart);
-        this.gate.leave(decodeEnd - decodeStart);
-      }
-    } finally {
-      this.report();
-    }
+    const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
+    const slot = await this.admission.prepare(deadline, options.signal, () => this.preprocessor.run(image));
     const preprocessMs = performance.now() - t0;
     const batched = await this.submit(slot, options, startedAtMs);
     return { batched, preprocessMs };
@@ -188,16 +162,6 @@ export class ImagePipeline<R> {
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
   submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
-  }
-
-  /** Tells the batcher (its policy and metrics) how many requests are decoding and waiting. */
-  private report(): void {
-    this.batcher.reportUpstream(this.gate.inside, this.gate.waiting);
-  }
-
-  private decodeEstimateMs(nowMs: number): number {
-    const ms = this.decodeMs.read(nowMs);
-    return Number.isFinite(ms) ? ms : 0;
   }
 }
 
@@ -305,8 +269,8 @@ export async function readLabels(spec: string | readonly string[], versionDir: s
   throw new Error(`labels file "${file}" not found in ${versionDir} or ${modelDir}`);
 }
 
-/** Metrics and health wiring for one version's batcher. */
-export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
+/** Metrics and health wiring for one version's batcher and its admission. */
+export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks & AdmissionHooks {
   const labels = { model, version };
   // gateway_pending_requests counts every request the version holds: decoding or waiting to
   // (on a CPU host the standing queue forms there, in front of the batch queue), queued, running.

@@ -133,9 +133,9 @@ describe('dynamic batching', () => {
     const statuses = answers.map((a) => a.status);
     assert.ok(statuses.every((s) => s === 200 || s === 504), `statuses ${statuses.join(',')}`);
     assert.ok(statuses.includes(200), 'the first requests in line should have made their deadline');
-    const inLine = answers.filter((a) => a.status === 504 && /waiting for a decoding place/.test((a.json['error'] as { message: string }).message));
+    const inLine = answers.filter((a) => a.status === 504 && /cannot be met at preprocess turn/.test((a.json['error'] as { message: string }).message));
     assert.ok(inLine.length > 0, `no request was refused in the decode line: ${answers.map((a) => JSON.stringify(a.json['error'] ?? a.status)).join(' ')}`);
-    assert.match((inLine[0]!.json['error'] as { message: string }).message, /deadline of 200 ms cannot be met .*refused before decoding/);
+    assert.match((inLine[0]!.json['error'] as { message: string }).message, /^deadline of 200 ms cannot be met at preprocess turn \(\d+ ms elapsed, about [\d.]+ ms still needed: .*\); refused before preprocessing$/);
     await waitUntil(async () => (await pending('tiny-burst')) === 0, 'burst to drain');
     const after = await postImage(gw.http, 'model=tiny-burst', image);
     assert.equal(after.status, 200, 'serves normally after the burst');
