@@ -23,13 +23,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly failures = new Counter({
-    name: 'gateway_request_failures_total',
-    help: 'Failed requests by model and reason (error code).',
-    labelNames: ['model', 'reason'] as const,
-    registers: [this.registry],
-  });
-
   readonly requestDuration = new Histogram({
     name: 'gateway_request_duration_seconds',
     help: 'End-to-end request time inside the gateway, from receipt to answer.',
@@ -186,16 +179,15 @@ export class Metrics {
   /** Drops every series of a model version that was unloaded. */
   forgetModelVersion(model: string, version: string): void {
     for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
-    this.pendingRequests.remove({ model, version });
-    this.queueLength.remove({ model, version });
-    for (const state of ['decoding', 'waiting']) this.preprocessing.remove({ model, version, state });
-    this.modelHealthy.remove({ model, version });
-    for (const labels of [{ model, version }]) {
-      this.batchSize.remove(labels);
-      this.inferenceDuration.remove(labels);
-      this.queueDuration.remove(labels);
-      this.textBatchSize.remove(labels);
-      this.textInferenceDuration.remove(labels);
-    }
+    const labels = { model, version };
+    this.pendingRequests.remove(labels);
+    this.queueLength.remove(labels);
+    for (const state of ['decoding', 'waiting']) this.preprocessing.remove({ ...labels, state });
+    this.modelHealthy.remove(labels);
+    this.batchSize.remove(labels);
+    this.inferenceDuration.remove(labels);
+    this.queueDuration.remove(labels);
+    this.textBatchSize.remove(labels);
+    this.textInferenceDuration.remove(labels);
   }
 }

@@ -4,7 +4,7 @@
 // (x - mean)/std, into a Float32 slot in NCHW or NHWC. sharp errors become catalog errors here.
 import { imageSize } from 'image-size';
 import sharp, { type OutputInfo } from 'sharp';
-import { GatewayError } from '../errors.js';
+import { GatewayError, tooLarge } from '../errors.js';
 import { Float32Pool } from './buffer-pool.js';
 import type { Preprocessing } from './manifest.js';
 
@@ -61,7 +61,7 @@ export class ImagePreprocessor {
   async run(bytes: Uint8Array): Promise<Float32Array> {
     if (bytes.length === 0) throw new GatewayError('INVALID_IMAGE', 'image is empty (0 bytes)');
     if (bytes.length > this.limits.maxImageBytes) {
-      throw new GatewayError('PAYLOAD_TOO_LARGE', `image is ${bytes.length} bytes; the limit is ${this.limits.maxImageBytes} bytes`);
+      throw tooLarge({ what: 'image', sizeBytes: bytes.length, limitBytes: this.limits.maxImageBytes });
     }
     const { data, info } = await this.decode(bytes);
     const slot = this.slots.take(this.slotSize);

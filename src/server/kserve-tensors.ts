@@ -3,7 +3,7 @@
 // conversions into Float32 rows and byte elements, and the shape checks. Pure functions; every
 // refusal is an INVALID_ARGUMENT that names the tensor, the field and the limit.
 import { endianness } from 'node:os';
-import { GatewayError } from '../errors.js';
+import { GatewayError, invalidBase64, tooLarge } from '../errors.js';
 
 /** Element sizes in bytes of the protocol's fixed-size datatypes (BYTES is variable). */
 export const DATATYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
@@ -107,7 +107,7 @@ export function toByteElements(data: TensorData, count: number, where: string, m
   }
   if (elements.length !== count) throw new GatewayError('INVALID_ARGUMENT', `${where} has ${elements.length} BYTES elements; its shape needs ${count}`);
   for (const [i, e] of elements.entries()) {
-    if (e.length > maxElementBytes) throw new GatewayError('PAYLOAD_TOO_LARGE', `${where} element ${i} is ${e.length} bytes; the limit is ${maxElementBytes} bytes`);
+    if (e.length > maxElementBytes) throw tooLarge({ what: `${where} element ${i}`, sizeBytes: e.length, limitBytes: maxElementBytes });
   }
   return elements;
 }
@@ -166,8 +166,8 @@ export function flattenJson(value: unknown, where: string, visit: (leaf: unknown
 
 function decodeBase64Element(text: string, where: string, maxBytes: number): Buffer {
   const clean = text.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean) || clean.length % 4 === 1) throw new GatewayError('INVALID_ARGUMENT', `${where} is not valid base64 (BYTES elements in JSON carry base64-encoded bytes)`);
-  if (Math.floor((clean.length * 3) / 4) > maxBytes + 2) throw new GatewayError('PAYLOAD_TOO_LARGE', `${where} decodes to more than ${maxBytes} bytes; the limit is ${maxBytes} bytes`);
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean) || clean.length % 4 === 1) throw invalidBase64({ where, hint: 'BYTES elements in JSON carry base64-encoded bytes' });
+  if (Math.floor((clean.length * 3) / 4) > maxBytes + 2) throw tooLarge({ what: `${where} decoded`, limitBytes: maxBytes });
   return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
 }
 

@@ -143,7 +143,6 @@ export class GatewayService {
 
   record(ctx: CallContext, model: string, version: string, outcome: string, startedAtMs: number): void {
     this.metrics.requests.inc({ model, version, protocol: ctx.protocol, outcome });
-    if (outcome !== 'ok') this.metrics.failures.inc({ model, reason: outcome });
     this.metrics.requestDuration.observe({ model, protocol: ctx.protocol }, (performance.now() - startedAtMs) / 1000);
   }
 

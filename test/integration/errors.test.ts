@@ -158,10 +158,11 @@ describe('errors', () => {
     assert.equal(res.status, 404);
   });
 
-  it('counts failures by reason and still serves afterwards', async () => {
+  it('counts failures by outcome (error code) and still serves afterwards', async () => {
     const text = await gw.metrics();
-    assert.ok(metricValue(text, 'gateway_request_failures_total', { reason: 'INVALID_IMAGE' }) >= 3);
-    assert.ok(metricValue(text, 'gateway_request_failures_total', { reason: 'MODEL_NOT_FOUND', model: '__unknown__' }) >= 2);
+    assert.ok(metricValue(text, 'gateway_requests_total', { outcome: 'INVALID_IMAGE' }) >= 3);
+    assert.ok(metricValue(text, 'gateway_requests_total', { outcome: 'MODEL_NOT_FOUND', model: '__unknown__' }) >= 2);
+    assert.ok(!/^gateway_request_failures_total/m.test(text), 'the failures-by-reason duplicate of gateway_requests_total is gone');
     const reply = await gw.client.classify({ model: 'mnist-8', image: seven });
     assert.equal(reply.labels[0]!.label, '7');
   });
