@@ -17,7 +17,7 @@ const MODEL = 'tiny';
 const NAMESPACE = 'gw-e2e';
 const POD = 'gateway-0';
 /** Dashboard queries that may rightly be empty here: no CLIP model (prompt cache), no failures, nothing shed. */
-const MAY_BE_EMPTY = [/gateway_prompt_cache_hits_total/, /gateway_shed_requests_total/];
+const MAY_BE_EMPTY = [/gateway_prompt_cache_hits_total/, /outcome!="ok"/, /gateway_shed_requests_total/];
 
 interface PromSample {
   metric: Record<string, string>;
