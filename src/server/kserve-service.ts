@@ -4,14 +4,11 @@
 // requests, one queue item per row; a BYTES input carries encoded images that are preprocessed
 // exactly as /v1/classify does. Metrics and the failure log line are recorded once per request.
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import type { GatewayConfig } from '../config.js';
-import { GatewayError, toGatewayError } from '../errors.js';
-import { UNKNOWN_MODEL } from '../metrics.js';
+import { GatewayError } from '../errors.js';
 import { ClassifierVersion, type TensorResult } from '../models/classifier.js';
 import type { ModelRepository } from '../models/repository.js';
+import { type CallContext, type KindRequirement, type RequestScope, validateName } from './call.js';
 import { type TensorData, elementCount, toByteElements, toFloat32 } from './kserve-tensors.js';
-import { type CallContext, type GatewayService, validateName } from './service.js';
 
 /** Platform reported in model metadata (Triton's name for ONNX Runtime models). */
 export const PLATFORM = 'onnxruntime_onnx';
@@ -73,12 +70,17 @@ export interface ModelMetadata {
 
 const SERVER_VERSION = readServerVersion();
 
+const CLASSIFIER: KindRequirement<ClassifierVersion> = {
+  is: (served): served is ClassifierVersion => served instanceof ClassifierVersion,
+  needs: 'v2 inference serves image-classifier models',
+  hint: 'use /v1/zero-shot or /v1/embed for clip models',
+};
+
 /** KServe v2 calls over the gateway's model repository. */
 export class KServeService {
   constructor(
-    private readonly service: GatewayService,
+    private readonly scope: RequestScope,
     private readonly repository: ModelRepository,
-    private readonly config: GatewayConfig,
   ) {}
 
   /** The process can answer metadata and inference requests (true while it runs, draining included). */
@@ -88,7 +90,7 @@ export class KServeService {
 
   /** Every model finished loading (or failed) and the gateway is not draining. */
   ready(): boolean {
-    return this.service.ready;
+    return this.scope.ready;
   }
 
   serverMetadata(): { name: string; version: string; extensions: readonly string[] } {
@@ -97,11 +99,11 @@ export class KServeService {
 
   /** Whether `model` (at `version`, or its default) can take inference now; throws MODEL_NOT_FOUND / VERSION_NOT_FOUND. */
   modelReady(ctx: CallContext, model: string, version?: string): boolean {
-    this.service.authorize(ctx, model);
+    this.scope.authorize(ctx, model);
     validateName(model, version);
     try {
       this.repository.resolve(model, version || undefined);
-      return !this.service.draining;
+      return !this.scope.draining;
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'MODEL_UNAVAILABLE') return false;
       throw err;
@@ -110,7 +112,7 @@ export class KServeService {
 
   /** Name, ready versions, platform and tensors of a model (of `version`, or its default). */
   modelMetadata(ctx: CallContext, model: string, version?: string): ModelMetadata {
-    this.service.authorize(ctx, model);
+    this.scope.authorize(ctx, model);
     validateName(model, version);
     const served = this.repository.resolve(model, version || undefined);
     const status = this.repository.list().find((m) => m.name === model);
@@ -128,33 +130,14 @@ export class KServeService {
 
   /** Runs one inference request; throws a GatewayError on any failure. */
   async infer(request: V2InferRequest, ctx: CallContext): Promise<V2InferResponse> {
-    const startedAtMs = performance.now();
-    let modelLabel = this.repository.has(request.model) ? request.model : UNKNOWN_MODEL;
-    let versionLabel = '';
-    try {
-      this.service.admit();
-      this.service.authorize(ctx, request.model);
-      validateName(request.model, request.version);
-      const served = this.repository.resolve(request.model, request.version || undefined);
-      if (!(served instanceof ClassifierVersion)) {
-        throw new GatewayError('INVALID_ARGUMENT', `model "${request.model}" is a ${served.kind} model; v2 inference serves image-classifier models (use /v1/zero-shot or /v1/embed for clip models)`);
-      }
-      modelLabel = served.info.model;
-      versionLabel = served.info.version;
+    return this.scope.run(ctx, request.model, request.version, CLASSIFIER, async ({ served, timeoutMs, startedAtMs }) => {
       const outputs = this.checkOutputs(served, request.outputs);
-      const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
       const options = { timeoutMs, signal: ctx.signal };
       const input = this.checkInput(served, request.inputs);
       const result = input.kind === 'rows' ? await served.inferTensors(input.rows, options, startedAtMs) : await served.inferImages(input.images, options, startedAtMs);
-      if (input.kind === 'images') this.service.observePreprocess(modelLabel, result.timing.preprocessMs);
-      this.service.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
-      return { modelName: modelLabel, modelVersion: versionLabel, id: request.id ?? '', outputs: outputs.map((o) => this.answer(served, result, o)) };
-    } catch (err) {
-      const error = toGatewayError(err);
-      this.service.record(ctx, modelLabel, versionLabel, error.code, startedAtMs);
-      this.service.logFailure(error, ctx, request.model);
-      throw error;
-    }
+      if (input.kind === 'images') this.scope.observePreprocess(served.info.model, result.timing.preprocessMs);
+      return { modelName: served.info.model, modelVersion: served.info.version, id: request.id ?? '', outputs: outputs.map((o) => this.answer(served, result, o)) };
+    });
   }
 
   /** The one input, checked against the model: FP32 rows of the manifest's shape, or BYTES encoded images. */
@@ -189,7 +172,7 @@ export class KServeService {
       }
       elementCount(input.shape, where);
       const n = rowsOf(input.shape);
-      return { kind: 'images', images: toByteElements(input.data, n, where, this.config.maxImageBytes) };
+      return { kind: 'images', images: toByteElements(input.data, n, where, this.scope.config.maxImageBytes) };
     }
     throw new GatewayError('INVALID_ARGUMENT', `${where} has datatype "${input.datatype.slice(0, 16)}"; the model takes FP32 ${expected}, or BYTES holding encoded images`);
   }

@@ -1,18 +1,17 @@
-// The domain calls every transport adapts (gRPC, HTTP): validate a request, resolve the model,
-// run it, and record the request's metrics and log line exactly once, whatever the outcome.
-import { performance } from 'node:perf_hooks';
+// The gateway.v1 domain calls the transports adapt (gRPC Classify and ListModels, HTTP /v1/classify
+// and /v1/models): each runs in the one request scope (call.ts). It also holds the other feature
+// services (zero-shot and embeddings, KServe v2), each of which gets the scope and the repository.
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
-import { GatewayError, toGatewayError } from '../errors.js';
-import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
 import { ClassifierVersion, type ScoredLabel, type Timing } from '../models/classifier.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
-import { Authenticator, type Principal } from './auth.js';
+import type { Authenticator } from './auth.js';
+import { type CallContext, type KindRequirement, RequestScope } from './call.js';
 import { KServeService } from './kserve-service.js';
 import { ZeroShotService } from './zeroshot-service.js';
 
-/** Transport of a request, as the `protocol` metric label shows it (`-v2`: the KServe v2 protocol). */
-export type Protocol = 'grpc' | 'http' | 'grpc-v2' | 'http-v2';
+export type { CallContext, Protocol } from './call.js';
 
 export interface ClassifyRequest {
   readonly model: string;
@@ -21,18 +20,6 @@ export interface ClassifyRequest {
   readonly image: Uint8Array;
   /** 0 or undefined = the configured default. */
   readonly topK?: number | undefined;
-}
-
-/** Per-call facts the transport knows. */
-export interface CallContext {
-  readonly protocol: Protocol;
-  readonly requestId: string;
-  /** Client deadline, ms from now (gRPC deadline, x-request-timeout-ms). */
-  readonly timeoutMs?: number | undefined;
-  /** Aborts when the client goes away. */
-  readonly signal?: AbortSignal | undefined;
-  /** The `authorization` header or metadata value, if any (never logged). */
-  readonly authorization?: string | undefined;
 }
 
 export interface ClassifyResponse {
@@ -44,13 +31,14 @@ export interface ClassifyResponse {
   readonly requestId: string;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
-const VERSION = /^[1-9][0-9]{0,8}$/;
+const CLASSIFIER: KindRequirement<ClassifierVersion> = {
+  is: (served): served is ClassifierVersion => served instanceof ClassifierVersion,
+  needs: 'Classify needs an image-classifier',
+  hint: 'use ZeroShotClassify for clip models',
+};
 
 export class GatewayService {
-  /** Set on SIGTERM: new requests are refused with SHUTTING_DOWN while queued ones finish. */
-  draining = false;
-  readonly auth: Authenticator;
+  readonly scope: RequestScope;
   /** Zero-shot classification and embeddings (clip models). */
   readonly zeroShot: ZeroShotService;
   /** The KServe v2 / Open Inference Protocol calls (tensor in, tensor out). */
@@ -58,18 +46,31 @@ export class GatewayService {
 
   constructor(
     readonly repository: ModelRepository,
-    private readonly config: GatewayConfig,
-    private readonly metrics: Metrics,
+    config: GatewayConfig,
+    metrics: Metrics,
     private readonly logger: Logger,
   ) {
-    this.auth = new Authenticator(config.apiKeys);
-    this.zeroShot = new ZeroShotService(this, repository, config);
-    this.kserve = new KServeService(this, repository, config);
+    this.scope = new RequestScope(repository, config, metrics, logger);
+    this.zeroShot = new ZeroShotService(this.scope, repository);
+    this.kserve = new KServeService(this.scope, repository);
+  }
+
+  /** Set on SIGTERM: new requests are refused with SHUTTING_DOWN while queued ones finish. */
+  get draining(): boolean {
+    return this.scope.draining;
+  }
+
+  set draining(value: boolean) {
+    this.scope.draining = value;
+  }
+
+  get auth(): Authenticator {
+    return this.scope.auth;
   }
 
   /** Ready = every model finished loading (or failed) and not draining. */
   get ready(): boolean {
-    return this.repository.ready && !this.draining;
+    return this.scope.ready;
   }
 
   /** Every model the caller may see (all of them when authentication is off). */
@@ -88,89 +89,18 @@ export class GatewayService {
     return this.repository.list();
   }
 
-  /** Authenticates the caller and checks it may call `model`; throws UNAUTHENTICATED, PERMISSION_DENIED or RATE_LIMITED. */
-  authorize(ctx: CallContext, model: string): Principal {
-    const principal = this.auth.authenticate(ctx.authorization);
-    this.auth.authorize(principal, model);
-    return principal;
-  }
-
   /** Classifies one image; throws a GatewayError on any failure. */
   async classify(request: ClassifyRequest, ctx: CallContext): Promise<ClassifyResponse> {
-    const startedAtMs = performance.now();
-    let modelLabel = this.repository.has(request.model) ? request.model : UNKNOWN_MODEL;
-    let versionLabel = '';
-    try {
-      this.admit();
-      this.authorize(ctx, request.model);
-      validateName(request.model, request.version);
-      const topK = this.topK(request.topK);
-      const served = this.repository.resolve(request.model, request.version || undefined);
-      if (!(served instanceof ClassifierVersion)) {
-        throw new GatewayError('INVALID_ARGUMENT', `model "${request.model}" is a ${served.kind} model; Classify needs an image-classifier (use ZeroShotClassify for clip models)`);
-      }
-      modelLabel = served.info.model;
-      versionLabel = served.info.version;
-      const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
+    return this.scope.run(ctx, request.model, request.version, CLASSIFIER, async ({ served, timeoutMs, startedAtMs }) => {
+      const topK = this.scope.topK(request.topK);
       const result = await served.classify(request.image, { topK, timeoutMs, signal: ctx.signal }, startedAtMs);
-      this.observePreprocess(modelLabel, result.timing.preprocessMs);
-      this.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
-      return { model: modelLabel, version: versionLabel, labels: result.labels, timing: result.timing, batchSize: result.batchSize, requestId: ctx.requestId };
-    } catch (err) {
-      const error = toGatewayError(err);
-      this.record(ctx, modelLabel, versionLabel, error.code, startedAtMs);
-      this.logFailure(error, ctx, request.model);
-      throw error;
-    }
+      this.scope.observePreprocess(served.info.model, result.timing.preprocessMs);
+      return { model: served.info.model, version: served.info.version, labels: result.labels, timing: result.timing, batchSize: result.batchSize, requestId: ctx.requestId };
+    });
   }
 
-  /** Refuses new work while draining. */
-  admit(): void {
-    if (this.draining) throw new GatewayError('SHUTTING_DOWN', 'gateway is shutting down; retry on another replica', { retryAfterSeconds: 1 });
+  /** Logs a failure a transport caught, unless the scope logged it already. */
+  logOnce(...args: Parameters<RequestScope['logOnce']>): void {
+    this.scope.logOnce(...args);
   }
-
-  topK(requested: number | undefined): number {
-    if (requested === undefined || requested === 0) return this.config.defaultTopK;
-    if (!Number.isInteger(requested) || requested < 0) throw new GatewayError('INVALID_ARGUMENT', `top_k must be a positive integer, got ${requested}`);
-    if (requested > this.config.maxTopK) throw new GatewayError('INVALID_ARGUMENT', `top_k ${requested} exceeds the limit of ${this.config.maxTopK}`);
-    return requested;
-  }
-
-  /** Records one request's image decoding time. */
-  observePreprocess(model: string, preprocessMs: number): void {
-    this.metrics.preprocessDuration.observe({ model }, preprocessMs / 1000);
-  }
-
-  record(ctx: CallContext, model: string, version: string, outcome: string, startedAtMs: number): void {
-    this.metrics.requests.inc({ model, version, protocol: ctx.protocol, outcome });
-    this.metrics.requestDuration.observe({ model, protocol: ctx.protocol }, (performance.now() - startedAtMs) / 1000);
-  }
-
-  logFailure(error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>, model: string): void {
-    LOGGED.add(error);
-    const fields = { requestId: ctx.requestId, protocol: ctx.protocol, model: model.slice(0, 128), code: error.code, err: error.message };
-    // Overload and lifecycle answers (deadline shed, draining, model loading) are counted in the
-    // metrics; logging each at error level would turn an overload into a log storm.
-    if (error.httpStatus >= 500 && !EXPECTED_UNDER_LOAD.has(error.code)) this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
-    else this.logger.debug(fields, 'request rejected');
-  }
-
-  /** Logs a failure a transport caught, unless the service logged it already: every failure is logged once. */
-  logOnce(error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>, model = ''): void {
-    if (!LOGGED.has(error)) this.logFailure(error, ctx, model);
-  }
-}
-
-/** Failures already logged (by the service, before a transport saw them). */
-const LOGGED = new WeakSet<GatewayError>();
-
-const EXPECTED_UNDER_LOAD: ReadonlySet<string> = new Set(['SHUTTING_DOWN', 'MODEL_UNAVAILABLE', 'DEADLINE_EXCEEDED']);
-
-/** Model and version names are looked up, never used as paths; still, refuse junk early and clearly. */
-export function validateName(model: string, version: string | undefined): void {
-  if (!model) throw new GatewayError('INVALID_ARGUMENT', 'model is required');
-  if (!NAME.test(model)) {
-    throw new GatewayError('INVALID_ARGUMENT', `model name "${model.slice(0, 64)}" is invalid: letters, digits, ".", "_" or "-", at most 128 characters`);
-  }
-  if (version && !VERSION.test(version)) throw new GatewayError('INVALID_ARGUMENT', `version "${version.slice(0, 32)}" is invalid: a positive integer`);
 }

@@ -3,11 +3,10 @@
 // clip model, run it, and record the request's metrics and log line exactly once.
 import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config.js';
-import { GatewayError, toGatewayError } from '../errors.js';
-import { UNKNOWN_MODEL } from '../metrics.js';
+import { GatewayError } from '../errors.js';
 import { type ClipTiming, ClipVersion } from '../models/clip.js';
 import type { ModelRepository } from '../models/repository.js';
-import { type CallContext, type GatewayService, validateName } from './service.js';
+import type { Call, CallContext, KindRequirement, RequestScope } from './call.js';
 
 export interface ZeroShotRequest {
   /** Empty = the only clip model in the repository, if there is exactly one. */
@@ -57,20 +56,29 @@ export interface EmbedResponse {
   readonly requestId: string;
 }
 
+const CLIP: KindRequirement<ClipVersion> = {
+  is: (served): served is ClipVersion => served instanceof ClipVersion,
+  needs: 'zero-shot classification and embeddings need a clip model',
+  hint: 'use Classify for image classifiers',
+};
+
 /** Zero-shot classification and embeddings over the clip models of the repository. */
 export class ZeroShotService {
+  private readonly config: GatewayConfig;
+
   constructor(
-    private readonly service: GatewayService,
+    private readonly scope: RequestScope,
     private readonly repository: ModelRepository,
-    private readonly config: GatewayConfig,
-  ) {}
+  ) {
+    this.config = scope.config;
+  }
 
   /** Scores an image against text labels; throws a GatewayError on any failure. */
   async classify(request: ZeroShotRequest, ctx: CallContext): Promise<ZeroShotResponse> {
-    return this.call(request.model, request.version, ctx, async (served, timeoutMs, startedAtMs) => {
+    return this.call(request.model, request.version, ctx, async ({ served, timeoutMs, startedAtMs }) => {
       this.checkTexts(request.labels, 'labels', 'label');
       const templates = this.checkTemplates(request.templates ?? []);
-      const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.service.topK(request.topK);
+      const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.scope.topK(request.topK);
       const result = await served.zeroShot(request.image, request.labels, { topK, multiLabel: request.multiLabel ?? false, templates, timeoutMs, signal: ctx.signal }, startedAtMs);
       return {
         model: served.info.model,
@@ -87,7 +95,7 @@ export class ZeroShotService {
 
   /** Embeds an image and/or texts; throws a GatewayError on any failure. */
   async embed(request: EmbedRequest, ctx: CallContext): Promise<EmbedResponse> {
-    return this.call(request.model, request.version, ctx, async (served, timeoutMs, startedAtMs) => {
+    return this.call(request.model, request.version, ctx, async ({ served, timeoutMs, startedAtMs }) => {
       const texts = request.texts ?? [];
       const image = request.image !== undefined && request.image.length > 0 ? request.image : undefined;
       if (!image && texts.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'nothing to embed: send an image, texts, or both');
@@ -110,32 +118,9 @@ export class ZeroShotService {
     });
   }
 
-  /** Admission, auth, model resolution, metrics and the failure log line around one call. */
-  private async call<T>(model: string, version: string | undefined, ctx: CallContext, work: (served: ClipVersion, timeoutMs: number, startedAtMs: number) => Promise<T>): Promise<T> {
-    const startedAtMs = performance.now();
-    const name = model || this.defaultModel();
-    let modelLabel = this.repository.has(name) ? name : UNKNOWN_MODEL;
-    let versionLabel = '';
-    try {
-      this.service.admit();
-      this.service.authorize(ctx, name);
-      validateName(name, version);
-      const served = this.repository.resolve(name, version || undefined);
-      if (!(served instanceof ClipVersion)) {
-        throw new GatewayError('INVALID_ARGUMENT', `model "${name}" is a ${served.kind} model; zero-shot classification and embeddings need a clip model (use Classify for image classifiers)`);
-      }
-      modelLabel = served.info.model;
-      versionLabel = served.info.version;
-      const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
-      const result = await work(served, timeoutMs, startedAtMs);
-      this.service.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
-      return result;
-    } catch (err) {
-      const error = toGatewayError(err);
-      this.service.record(ctx, modelLabel, versionLabel, error.code, startedAtMs);
-      this.service.logFailure(error, ctx, name);
-      throw error;
-    }
+  /** Runs `work` in the request scope on a clip model; an empty name means the only clip model. */
+  private call<T>(model: string, version: string | undefined, ctx: CallContext, work: (call: Call<ClipVersion>) => Promise<T>): Promise<T> {
+    return this.scope.run(ctx, model || this.defaultModel(), version, CLIP, work);
   }
 
   /** The model used when a request names none: the only clip model, else '' (refused by validateName). */
