@@ -26,9 +26,8 @@ export class ConcurrencyGate {
   /**
    * How long the last HOLD_HISTORY places were held (ring buffer). A busy line drains at
    * `limit / mean hold`. Every request's hold counts, not only those of moments when a line stood:
-   * at moderate load a line forms mostly during a stall of the host, and a drain rate measured
-   * only then (the earlier estimate, from intervals between grants to a waiting line) stayed
-   * pessimistic after the stall and refused requests that would have made their deadlines.
+   * at moderate load a line forms mostly during a stall of the host, and a drain rate measured only
+   * then stays pessimistic after the stall and refuses requests that would make their deadlines.
    */
   private readonly holds: number[] = [];
   private nextHold = 0;

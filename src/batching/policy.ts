@@ -9,11 +9,10 @@
 // the delay; with many coming it lets the batch grow up to the delay), and dispatches early when
 // waiting would make the earliest deadline miss.
 //
-// An earlier adaptive rule sized batches from the arrival rate and the session's run time alone
-// ("the smallest batch whose throughput keeps up"). On a CPU host the run is a small part of each
-// request's cost (decode and RPC share the cores), so it believed batch 1 kept up, dispatched tiny
-// batches, spent the CPU it saved for decoding on per-batch overhead, and lost to fixed delays
-// (bench/results/2026-11-28): requests already being decoded are a direct signal instead.
+// Why requests on their way, not the arrival rate: on a CPU host the run is a small part of each
+// request's cost (decoding and RPC share the cores), so a rule sized from the arrival rate and the
+// run time alone believes batch 1 keeps up, dispatches tiny batches and spends the CPU it saves on
+// per-batch overhead. Requests already being decoded are a direct signal of companions coming.
 
 export type BatchingPolicy = 'adaptive' | 'fixed';
 
