@@ -53,7 +53,7 @@ export class RequestScope {
   readonly auth: Authenticator;
 
   constructor(
-    readonly repository: ModelRepository,
+    readonly repository: Pick<ModelRepository, 'ready' | 'has' | 'resolve'>,
     readonly config: GatewayConfig,
     private readonly metrics: Metrics,
     private readonly logger: Logger,

@@ -3,7 +3,8 @@
 // conversions into Float32 rows and byte elements, and the shape checks. Pure functions; every
 // refusal is an INVALID_ARGUMENT that names the tensor, the field and the limit.
 import { endianness } from 'node:os';
-import { GatewayError, invalidBase64, tooLarge } from '../errors.js';
+import { GatewayError, tooLarge } from '../errors.js';
+import { decodeBase64 } from './base64.js';
 
 /** Element sizes in bytes of the protocol's fixed-size datatypes (BYTES is variable). */
 export const DATATYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
@@ -165,10 +166,7 @@ export function flattenJson(value: unknown, where: string, visit: (leaf: unknown
 }
 
 function decodeBase64Element(text: string, where: string, maxBytes: number): Buffer {
-  const clean = text.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean) || clean.length % 4 === 1) throw invalidBase64({ where, hint: 'BYTES elements in JSON carry base64-encoded bytes' });
-  if (Math.floor((clean.length * 3) / 4) > maxBytes + 2) throw tooLarge({ what: `${where} decoded`, limitBytes: maxBytes });
-  return Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64');
+  return decodeBase64(text, where, { hint: 'BYTES elements in JSON carry base64-encoded bytes', maxBytes });
 }
 
 function describe(value: unknown): string {
