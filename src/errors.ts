@@ -4,6 +4,7 @@
 // onnxruntime, fastify, grpc-js) are translated into these where they enter, so transports only
 // ever map a GatewayError.
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { redactPaths } from './redact.js';
 
 interface ErrorSpec {
   readonly grpc: GrpcStatus;
@@ -34,14 +35,18 @@ export const ERRORS = Object.freeze({
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** A failure with a catalog code; `message` says what was wrong and, where one was hit, the limit. */
+/**
+ * A failure with a catalog code; `message` says what was wrong and, where one was hit, the limit.
+ * It is sent to clients, so server paths are taken out of it (redact.ts); `cause` keeps the
+ * original error, with its full text, for the log.
+ */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   /** Seconds a client should wait before retrying (429/503), sent as Retry-After. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
-    super(message, { cause: options.cause });
+    super(redactPaths(message), { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.retryAfterSeconds = options.retryAfterSeconds;

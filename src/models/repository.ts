@@ -5,6 +5,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
+import { redactPaths } from '../redact.js';
 import type { ModelState } from '../metrics.js';
 import { ClassifierVersion } from './classifier.js';
 import { ClipVersion } from './clip.js';
@@ -32,7 +33,7 @@ export interface ModelEntry {
   readonly versions: Map<string, VersionEntry>;
 }
 
-/** A model's summary for ListModels and /v1/models. */
+/** A model's summary for ListModels and /v1/models; its texts are client-safe (no server paths). */
 export interface ModelStatus {
   readonly name: string;
   readonly kind: string;
@@ -132,9 +133,10 @@ export class ModelRepository {
       onDisk = entry.flat ? ['1'] : dirents.filter((d) => d.isDirectory() && VERSION_DIR.test(d.name)).map((d) => d.name);
       if (onDisk.length === 0) throw new Error(`no version folders (1, 2, ...) in ${modelDir}`);
     } catch (err) {
-      entry.reason = (err as Error).message;
+      const reason = (err as Error).message;
+      entry.reason = this.public(reason);
       entry.manifestText = undefined;
-      ctx.logger.error({ model: name, reason: entry.reason }, 'model unavailable');
+      ctx.logger.error({ model: name, reason }, 'model unavailable');
       ctx.metrics.setModelState(name, '', 'UNAVAILABLE');
       // A model whose manifest broke is not served with stale settings: drain what was loaded.
       await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(entry, v, ctx)));
@@ -191,12 +193,13 @@ export class ModelRepository {
       ctx.logger.info({ model: entry.name, version, kind: info.kind, provider: info.provider, batching: info.batching, loadMs: Date.now() - t0, replaced: Boolean(previous) }, 'model version ready');
       if (previous) await previous.close(); // requests already inside it finish first
     } catch (err) {
-      v.reason = (err as Error).message;
+      const reason = (err as Error).message;
+      v.reason = this.public(reason);
       if (previous) {
-        ctx.logger.error({ model: entry.name, version, reason: v.reason }, 'model version reload failed; the loaded one keeps serving');
+        ctx.logger.error({ model: entry.name, version, reason }, 'model version reload failed; the loaded one keeps serving');
       } else {
         v.state = 'UNAVAILABLE';
-        ctx.logger.error({ model: entry.name, version, reason: v.reason }, 'model version unavailable');
+        ctx.logger.error({ model: entry.name, version, reason }, 'model version unavailable');
       }
     }
     ctx.metrics.setModelState(entry.name, version, v.state);
@@ -228,6 +231,11 @@ export class ModelRepository {
     ctx.logger.info({ model: name }, 'model unloaded');
   }
 
+  /** Text as clients may see it: paths relative to the repository root, no other server path. */
+  private public(text: string): string {
+    return redactPaths(text, this.root);
+  }
+
   /** Whether a model of this name exists in the repository (loaded or not). */
   has(name: string): boolean {
     return this.models.has(name);
@@ -243,20 +251,23 @@ export class ModelRepository {
       const known = [...this.models.keys()].slice(0, 20).join(', ');
       throw new GatewayError('MODEL_NOT_FOUND', `model "${truncate(name)}" not found; available models: ${known || '(none)'}`);
     }
-    if (model.reason) throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" is unavailable: ${model.reason}`, { retryAfterSeconds: 30 });
+    // A model that failed to load stays failed until its files change: no retry-after. One that is
+    // loading or unloading is a passing state: retry-after says when to try again.
+    if (model.reason) throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" is unavailable: ${model.reason}`);
     if (version) {
       const v = model.versions.get(version);
       if (!v) throw new GatewayError('VERSION_NOT_FOUND', `model "${name}" has no version "${truncate(version)}"; versions: ${[...model.versions.keys()].join(', ')}`);
       if (v.state !== 'READY' || !v.served) {
-        throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" version ${version} is ${v.state}${v.reason ? `: ${v.reason}` : ''}`, { retryAfterSeconds: 5 });
+        throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" version ${version} is ${v.state}${v.reason ? `: ${v.reason}` : ''}`, passing([v]));
       }
       return v.served;
     }
     const ready = [...model.versions.values()].filter((v) => v.state === 'READY' && v.served);
     const latest = ready.sort((a, b) => Number(b.version) - Number(a.version))[0];
     if (!latest) {
-      const reasons = [...model.versions.values()].map((v) => `version ${v.version} ${v.state}${v.reason ? `: ${v.reason}` : ''}`).join('; ');
-      throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" has no ready version (${reasons})`, { retryAfterSeconds: 5 });
+      const versions = [...model.versions.values()];
+      const reasons = versions.map((v) => `version ${v.version} ${v.state}${v.reason ? `: ${v.reason}` : ''}`).join('; ');
+      throw new GatewayError('MODEL_UNAVAILABLE', `model "${name}" has no ready version (${reasons})`, passing(versions));
     }
     return latest.served!;
   }
@@ -282,9 +293,9 @@ export class ModelRepository {
             version: v.version,
             state: v.state,
             reason: v.reason,
-            info: v.served?.info,
+            info: v.served ? { ...v.served.info, providerNote: v.served.info.providerNote === undefined ? undefined : this.public(v.served.info.providerNote) } : undefined,
             healthy: v.served?.health.healthy ?? v.state === 'READY',
-            lastError: v.served?.health.lastError ?? '',
+            lastError: this.public(v.served?.health.lastError ?? ''),
           })),
         };
       });
@@ -335,6 +346,11 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A retry hint when some version is on its way (loading, or unloading to be replaced); none for a failed load. */
+function passing(versions: readonly VersionEntry[]): { retryAfterSeconds?: number } {
+  return versions.some((v) => v.state === 'LOADING' || v.state === 'UNLOADING') ? { retryAfterSeconds: 5 } : {};
 }
 
 function truncate(s: string, max = 64): string {

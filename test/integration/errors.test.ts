@@ -46,12 +46,12 @@ describe('errors', () => {
     assert.equal(res.status, 200, 'ready once every model finished loading or failed');
   });
 
-  it('unavailable model -> UNAVAILABLE / 503 with the reason', async () => {
+  it('unavailable model -> UNAVAILABLE / 503 with the reason, and no retry-after (a failed load is permanent)', async () => {
     await assert.rejects(gw.client.classify({ model: 'wrong-io', image: seven }), (err) => grpcCode(err) === status.UNAVAILABLE && /probabilities/.test(String(err)));
     const { status: code, json, headers } = await postImage(gw.http, 'model=corrupt-graph', seven);
     assert.equal(code, 503);
     assert.equal((json['error'] as { code: string }).code, 'MODEL_UNAVAILABLE');
-    assert.ok(headers.get('retry-after'));
+    assert.equal(headers.get('retry-after'), null);
   });
 
   it('unknown model -> NOT_FOUND / 404 listing the models', async () => {
