@@ -9,6 +9,7 @@ import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
 import type { AdmissionHooks } from '../batching/admission.js';
+import { checkClassifierGraph } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
 import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
@@ -88,32 +89,23 @@ export class ClassifierVersion implements ServedVersion {
       validateIo(first, [input.name], manifest.outputs.map((o) => o.name));
       const preprocessor = new ImagePreprocessor(manifest.preprocessing, ctx.limits);
 
-      const graphInput = first.inputs.find((i) => i.name === input.name)!;
-      const batchDim = graphInput.shape[0];
-      const itemShape = graphInput.shape.slice(1);
-      const wanted = preprocessor.itemDims;
-      if (itemShape.length !== wanted.length || itemShape.some((d, i) => typeof d === 'number' && d > 0 && d !== wanted[i])) {
-        throw new Error(`graph input "${input.name}" has shape [${graphInput.shape.join(', ')}], preprocessing produces [N, ${wanted.join(', ')}]`);
-      }
-      const graphOutput = first.outputs.find((o) => o.name === output.name)!;
-      const classes = graphOutput.shape[graphOutput.shape.length - 1];
-      if (typeof classes === 'number' && classes > 0 && classes !== labels.length) {
-        throw new Error(`graph output "${output.name}" has ${classes} classes but ${labels.length} labels were given`);
-      }
-      const io: TensorIo = { input: { name: input.name, itemDims: wanted, rowSize: preprocessor.slotSize }, output: { name: output.name, width: labels.length } };
+      const graph = checkClassifierGraph(manifest, first.inputs, first.outputs, preprocessor.itemDims, labels.length);
+      const width = labels.length;
+      const io: TensorIo = { input: { name: input.name, itemDims: preprocessor.itemDims, rowSize: preprocessor.slotSize }, output: { name: output.name, width } };
 
-      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
+      // A fixed batch axis caps batching at its size; smaller batches are padded up to it.
+      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, graph.fixedBatchSize);
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
       const slot = preprocessor.slotSize;
 
-      const batches = new ImageBatches(preprocessor, maxBatchSize, sessions.length);
+      const batches = new ImageBatches(preprocessor, maxBatchSize, sessions.length, graph.fixedBatchSize);
       const runner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
         const n = items.length;
+        const rows = batches.rows(n);
         const outputs = await batches.run(sessions[instance]!, input.name, output.name, items);
         const logits = outputs[output.name]!;
-        const width = logits.data.length / n;
-        if (!Number.isInteger(width) || logits.dims[0] !== n) {
-          throw new GatewayError('INFERENCE_FAILED', `output "${output.name}" has shape [${logits.dims.join(', ')}] for a batch of ${n}`);
+        if (logits.dims[0] !== rows || logits.data.length !== rows * width) {
+          throw new GatewayError('INFERENCE_FAILED', `output "${output.name}" has shape [${logits.dims.join(', ')}] for a batch of ${rows}; expected [${rows}, ${width}] (one score per label)`);
         }
         return Array.from({ length: n }, (_, i) => logits.data.slice(i * width, (i + 1) * width));
       };

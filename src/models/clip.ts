@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { ClipManifest } from './manifest.js';
+import { checkClipGraphs } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
@@ -92,28 +93,17 @@ export class ClipVersion implements ServedVersion {
       validateIo(image, [clip.imageEncoder.input], [clip.imageEncoder.output]);
       validateIo(text, [clip.textEncoder.input], [clip.textEncoder.output]);
       const preprocessor = new ImagePreprocessor(manifest.preprocessing, ctx.limits);
-      const wanted = preprocessor.itemDims;
-      const imageInput = image.inputs.find((i) => i.name === clip.imageEncoder.input)!;
-      const itemShape = imageInput.shape.slice(1);
-      if (itemShape.length !== wanted.length || itemShape.some((d, i) => typeof d === 'number' && d > 0 && d !== wanted[i])) {
-        throw new Error(`image encoder input "${imageInput.name}" has shape [${imageInput.shape.join(', ')}], preprocessing produces [N, ${wanted.join(', ')}]`);
-      }
-      const textInput = text.inputs.find((i) => i.name === clip.textEncoder.input)!;
-      if (!textInput.type.includes('int64')) throw new Error(`text encoder input "${textInput.name}" is ${textInput.type}; int64 token ids are expected`);
-      const ctxDim = textInput.shape[1];
-      if (typeof ctxDim === 'number' && ctxDim > 0 && ctxDim !== clip.contextLength) {
-        throw new Error(`text encoder input "${textInput.name}" has shape [${textInput.shape.join(', ')}], contextLength is ${clip.contextLength}`);
-      }
+      const graphs = checkClipGraphs(clip, image, text, preprocessor.itemDims);
       // Hugging Face text towers also take an attention mask: 1 over real tokens, 0 over padding.
       const maskInput = text.inputNames.find((n) => n === 'attention_mask' && n !== clip.textEncoder.input);
 
-      const batchDim = imageInput.shape[0];
-      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, typeof batchDim === 'number' ? batchDim : undefined);
+      // A fixed batch axis caps batching at its size; smaller batches are padded up to it.
+      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, graphs.image.fixedBatchSize);
       const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
-      const textBatchDim = textInput.shape[0];
+      const textFixed = graphs.text.fixedBatchSize;
       const textBatching = {
         policy: manifest.batching.policy,
-        maxBatchSize: effectiveMaxBatchSize(Math.max(manifest.batching.maxBatchSize, 64), typeof textBatchDim === 'number' ? textBatchDim : undefined),
+        maxBatchSize: effectiveMaxBatchSize(Math.max(manifest.batching.maxBatchSize, 64), textFixed),
         maxQueueDelayMs: manifest.batching.maxQueueDelayMs,
         preferredBatchSizes: [],
         // One request may bring hundreds of prompts (labels x templates): the text queue is deep.
@@ -122,24 +112,26 @@ export class ClipVersion implements ServedVersion {
       };
 
       const slot = preprocessor.slotSize;
-      const batches = new ImageBatches(preprocessor, maxBatchSize, imageSessions.length);
+      const batches = new ImageBatches(preprocessor, maxBatchSize, imageSessions.length, graphs.image.fixedBatchSize);
       const imageRunner = async (items: readonly Float32Array[], instance: number): Promise<Float32Array[]> => {
         const n = items.length;
         const out = await batches.run(imageSessions[instance]!, clip.imageEncoder.input, clip.imageEncoder.output, items);
-        return splitEmbeddings(out[clip.imageEncoder.output]!, n, clip.embeddingSize, clip.imageEncoder.output);
+        return splitEmbeddings(out[clip.imageEncoder.output]!, n, batches.rows(n), clip.embeddingSize, clip.imageEncoder.output);
       };
       const L = clip.contextLength;
       const textRunner = async (items: readonly TextItem[], instance: number): Promise<Float32Array[]> => {
         const n = items.length;
-        const ids = new BigInt64Array(n * L);
-        const mask = maskInput ? new BigInt64Array(n * L) : undefined;
+        const rows = textFixed ?? n;
+        // Padding rows are blank prompts (all pad ids, mask over nothing); their outputs are dropped.
+        const ids = new BigInt64Array(rows * L).fill(BigInt(clip.padTokenId));
+        const mask = maskInput ? new BigInt64Array(rows * L) : undefined;
         items.forEach((item, i) => {
           for (let j = 0; j < L; j++) ids[i * L + j] = BigInt(item.ids[j]!);
           if (mask) mask.fill(1n, i * L, i * L + item.length);
         });
-        const feeds = { [clip.textEncoder.input]: { data: ids, dims: [n, L] }, ...(mask && maskInput ? { [maskInput]: { data: mask, dims: [n, L] } } : {}) };
+        const feeds = { [clip.textEncoder.input]: { data: ids, dims: [rows, L] }, ...(mask && maskInput ? { [maskInput]: { data: mask, dims: [rows, L] } } : {}) };
         const out = await textSessions[instance]!.run(feeds, [clip.textEncoder.output]);
-        return splitEmbeddings(out[clip.textEncoder.output]!, n, clip.embeddingSize, clip.textEncoder.output);
+        return splitEmbeddings(out[clip.textEncoder.output]!, n, rows, clip.embeddingSize, clip.textEncoder.output);
       };
 
       const info: VersionInfo = {
@@ -287,10 +279,10 @@ function dedupe(labels: readonly string[]): string[] {
   return out;
 }
 
-/** Splits an [n, embeddingSize] output into n L2-normalized rows; checks the shape. */
-function splitEmbeddings(out: { data: Float32Array; dims: readonly number[] }, n: number, embeddingSize: number, name: string): Float32Array[] {
-  if (out.dims.length !== 2 || out.dims[0] !== n || out.dims[1] !== embeddingSize) {
-    throw new GatewayError('INFERENCE_FAILED', `output "${name}" has shape [${out.dims.join(', ')}] for a batch of ${n}; expected [${n}, ${embeddingSize}]`);
+/** Splits the first n rows of a [rows, embeddingSize] output (rows > n: padding) into L2-normalized rows; checks the shape. */
+function splitEmbeddings(out: { data: Float32Array; dims: readonly number[] }, n: number, rows: number, embeddingSize: number, name: string): Float32Array[] {
+  if (out.dims.length !== 2 || out.dims[0] !== rows || out.dims[1] !== embeddingSize) {
+    throw new GatewayError('INFERENCE_FAILED', `output "${name}" has shape [${out.dims.join(', ')}] for a batch of ${rows}; expected [${rows}, ${embeddingSize}]`);
   }
   return Array.from({ length: n }, (_, i) => l2NormalizeInPlace(out.data.slice(i * embeddingSize, (i + 1) * embeddingSize)));
 }

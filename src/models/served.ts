@@ -168,7 +168,8 @@ export class ImagePipeline<R> {
 /**
  * Image batches of one version: copies each request's slot into a pooled batch tensor (the slot
  * goes back to the preprocessor), hands the tensor to the instance's session thread without a
- * copy, and takes its buffer back with the answer.
+ * copy, and takes its buffer back with the answer. A graph with a fixed batch size gets every
+ * batch padded with zero rows to that size; the caller drops the padding rows' outputs.
  */
 export class ImageBatches {
   private readonly pool: Float32Pool;
@@ -177,18 +178,26 @@ export class ImageBatches {
     private readonly preprocessor: ImagePreprocessor,
     maxBatchSize: number,
     instances: number,
+    private readonly fixedBatchSize?: number,
   ) {
-    this.pool = batchPool(maxBatchSize * preprocessor.slotSize, instances);
+    this.pool = batchPool(Math.max(maxBatchSize, fixedBatchSize ?? 0) * preprocessor.slotSize, instances);
+  }
+
+  /** Rows the graph runs for a batch of `n` requests (n, or the fixed batch size). */
+  rows(n: number): number {
+    return this.fixedBatchSize ?? n;
   }
 
   run(session: ModelSession, input: string, output: string, items: readonly Float32Array[]): ReturnType<ModelSession['run']> {
     const slot = this.preprocessor.slotSize;
-    const batch = this.pool.take(items.length * slot);
+    const rows = this.rows(items.length);
+    const batch = this.pool.take(rows * slot);
     items.forEach((item, i) => {
       batch.set(item, i * slot);
       this.preprocessor.release(item);
     });
-    return session.run({ [input]: { data: batch, dims: [items.length, ...this.preprocessor.itemDims] } }, [output], (b) => this.pool.adopt(b));
+    if (rows > items.length) batch.fill(0, items.length * slot);
+    return session.run({ [input]: { data: batch, dims: [rows, ...this.preprocessor.itemDims] } }, [output], (b) => this.pool.adopt(b));
   }
 }
 
