@@ -19,8 +19,12 @@ export const ApiKeySchema = z
 
 export const ConfigSchema = z
   .object({
-    /** Interface both servers bind to. */
-    host: z.string().min(1).default('127.0.0.1'),
+    /** Interface both servers bind to; an IPv6 literal may be written with or without brackets (`::1`, `[::1]`). */
+    host: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .transform((h) => h.replace(/^\[(.+)\]$/, '$1')),
     httpPort: port.default(8080),
     grpcPort: port.default(50051),
     /** Model repository root: one folder per model. */

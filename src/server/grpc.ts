@@ -3,16 +3,19 @@
 // cancellation from the call's 'cancelled' event; every GatewayError maps to its catalog status.
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
 import type { CallContext, ClassifyResponse, GatewayService, Protocol } from './service.js';
+import { type CallStatus, DecodeCheckedServer } from './grpc-decode.js';
 import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
+import { hostPort } from './host-port.js';
 import { embedHandler, zeroShotHandler } from './grpc-zeroshot.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
@@ -52,11 +55,14 @@ export interface GrpcServerHandle {
 
 export async function startGrpcServer(service: GatewayService, options: { host: string; port: number; maxMessageBytes: number; tls?: TlsMaterial | undefined }): Promise<GrpcServerHandle> {
   const { packageDefinition, grpcObject } = loadGatewayProto();
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': options.maxMessageBytes,
-    'grpc.max_send_message_length': 16 * 1024 * 1024,
-    'grpc.keepalive_permit_without_calls': 1,
-  });
+  const server = new DecodeCheckedServer(
+    {
+      'grpc.max_receive_message_length': options.maxMessageBytes,
+      'grpc.max_send_message_length': 16 * 1024 * 1024,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
+    callStatus,
+  );
   const pkg = (grpcObject['gateway'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
   const definition = (pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service;
 
@@ -129,14 +135,15 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING', [KSERVE_SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService({ ...packageDefinition, ...kserveDefinition }).addToServer(server);
+  // Reflection lists what its package definition holds: health's proto is loaded into it too.
+  new ReflectionService({ ...packageDefinition, ...kserveDefinition, ...loadHealthProto() }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     const tls = options.tls;
     const credentials = tls
       ? grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], Boolean(tls.clientCa))
       : grpc.ServerCredentials.createInsecure();
-    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(hostPort(options.host, options.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 
   return {
@@ -216,11 +223,22 @@ function toModelMsg(m: ModelStatus): unknown {
 
 /** Translates a GatewayError into a gRPC error with status, message and retry hint. */
 export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  const error = err instanceof GatewayError ? err : toGatewayError(err);
+  return callStatus(err instanceof GatewayError ? err : toGatewayError(err));
+}
+
+/** The status of a failed call: catalog status, message, `x-error-code` and `retry-after` trailers. */
+function callStatus(error: GatewayError): CallStatus {
   const metadata = new grpc.Metadata();
   metadata.set('x-error-code', error.code);
   if (error.retryAfterSeconds !== undefined) metadata.set('retry-after', String(error.retryAfterSeconds));
   return { code: error.grpcStatus, details: error.message, metadata };
+}
+
+/** grpc.health.v1's proto (from grpc-health-check), for server reflection. */
+function loadHealthProto(): protoLoader.PackageDefinition {
+  // Loaded by its path under the package's proto root, so reflection names the file health/v1/health.proto.
+  const root = dirname(dirname(dirname(healthProtoPath)));
+  return protoLoader.loadSync(relative(root, healthProtoPath), { ...PROTO_LOADER_OPTIONS, includeDirs: [root] });
 }
 
 /** Time left before the call's deadline, ms; undefined without a deadline. */

@@ -21,6 +21,11 @@ describe('loadConfig()', () => {
     const c = loadConfig(['--http-port', '7000', '--models-dir', 'zoo', '--host', '::1', '--grpc-port', '7001'], { GATEWAY_HTTP_PORT: '9000', GATEWAY_MODELS_DIR: '/m' });
     assert.deepEqual([c.host, c.httpPort, c.grpcPort, c.modelsDir], ['::1', 7000, 7001, 'zoo']);
   });
+  it('takes an IPv6 host with or without brackets', () => {
+    assert.equal(loadConfig([], { GATEWAY_HOST: '::1' }).host, '::1');
+    assert.equal(loadConfig([], { GATEWAY_HOST: '[::1]' }).host, '::1');
+    assert.equal(loadConfig(['--host', '[fd00::5]'], {}).host, 'fd00::5');
+  });
   it('names a bad value', () => {
     assert.throws(() => loadConfig(['--http-port', '70000'], {}), /httpPort/);
     assert.throws(() => loadConfig(['--execution-provider', 'tpu'], {}), /executionProvider/);
