@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import { loadGatewayProto } from '../src/server/grpc.js';
+import { hostPort } from '../src/server/host-port.js';
 
 const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' } } });
 const host = values.host;
@@ -31,7 +32,7 @@ server.addService((pkg['InferenceGateway'] as grpc.ServiceClientConstructor).ser
   Classify: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, answer),
 });
 const grpcPort = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  server.bindAsync(hostPort(host, 0), grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
 );
 
 const app = Fastify({ bodyLimit: 10 * 2 ** 20 });
