@@ -1,4 +1,4 @@
-# Entry point for `python3 -m training <command>`; all parsing lives in training/cli.py.
+"""Entry point for `python3 -m training <command>`; all parsing lives in training/cli.py."""
 import sys
 
 from training.cli import main

@@ -1,7 +1,9 @@
 """Train, distill, evaluate and export the inference gateway's models (`gateway-training`,
-or `python3 -m training` in place). Every command takes `--config file.yaml` and repeatable
-`--set key.sub=value` overrides on top of its dataclass defaults (timm-style); the resolved
-config is saved beside the command's outputs."""
+or `python3 -m training` in place).
+
+Every command takes `--config file.yaml` and repeatable `--set key.sub=value` overrides on
+top of its dataclass defaults (timm-style); `<command> --help` lists every key with its
+default. The resolved config is saved beside the command's outputs."""
 from __future__ import annotations
 
 import argparse
@@ -9,19 +11,16 @@ import json
 import os
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
-from training.config import resolve, set_threads
+from training.config import describe_keys, resolve, set_threads
 from training.ort_parity import ENV_NODE_MODULES, OrtParityUnavailable, preflight
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML file overriding the dataclass defaults")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one field, e.g. --set epochs=3 --set model.arch=resnet_teacher")
-
-
 def _cmd_data(a) -> int:
+    """Generate the procedural shapes dataset: ImageFolder train/val/test trees, captions
+    JSONL per split, classes.txt and heldout.json. Every image is a pure function of (seed,
+    split, index, label)."""
     from training.config import RunDir
     from training.data.shapes import ShapesConfig, generate
 
@@ -33,6 +32,9 @@ def _cmd_data(a) -> int:
 
 
 def _cmd_train(a, distill: bool = False) -> int:
+    """Train an image classifier with labels (CE + label smoothing, AdamW, cosine); with a
+    teacher checkpoint (`distill`) the loss is KD + CE. Writes model.pt, config.yaml,
+    metrics.json and train.log into the run folder."""
     from training.train import TrainConfig, run
 
     ov = list(a.overrides)
@@ -40,9 +42,8 @@ def _cmd_train(a, distill: bool = False) -> int:
         ov.append(f"data_root={a.data}")
     if a.out:
         ov.append(f"out_dir={a.out}")
-    if distill:
-        if a.teacher:
-            ov.append(f"teacher={a.teacher}")
+    if distill and a.teacher:
+        ov.append(f"teacher={a.teacher}")
     cfg = resolve(TrainConfig, a.config, ov)
     if distill and not cfg.teacher:
         print("distill: --teacher <model.pt> (or --set teacher=...) is required", file=sys.stderr)
@@ -52,7 +53,16 @@ def _cmd_train(a, distill: bool = False) -> int:
     return 0
 
 
+def _cmd_distill(a) -> int:
+    """Train a student classifier from a teacher checkpoint: KD loss (Hinton et al., T^2
+    scaled KL at temperature T) plus CE. Same keys as `train`."""
+    return _cmd_train(a, distill=True)
+
+
 def _cmd_export(a) -> int:
+    """Export a classifier checkpoint into the model repository: ONNX (opset 17, dynamic
+    batch), checker, NumPy and onnxruntime-node parity, golden files, model.json, labels.txt
+    and the eval card."""
     from training.export import ExportConfig, export
 
     ov = list(a.overrides)
@@ -66,6 +76,8 @@ def _cmd_export(a) -> int:
 
 
 def _cmd_eval(a) -> int:
+    """Top-1 and the worst classes of a PyTorch checkpoint on an ImageFolder split, with the
+    eval preprocessing the manifest declares."""
     from training.config import from_dict
     from training.data.transforms import PreprocessConfig
     from training.evaluate import EvalConfig, evaluate_folder
@@ -88,7 +100,29 @@ def _cmd_eval(a) -> int:
     return 0
 
 
+def _cmd_clip(a) -> int:
+    """MiniCLIP: train the teacher CLIP on the seen colour-shape captions, distill its image
+    tower into MobileNetV3-small, evaluate zero-shot on held-out pairs and export
+    `miniclip-shapes` (kind "clip")."""
+    from training.clip_run import ClipRunConfig, run, smoke_config
+
+    base = smoke_config() if a.smoke else ClipRunConfig()
+    ov = list(a.overrides)
+    for key, val in (("data_root", a.data), ("work_dir", a.out), ("repo", a.repo)):
+        if val:
+            ov.append(f"{key}={val}")
+    if a.no_export:
+        ov.append("export=false")
+    cfg = resolve(ClipRunConfig, a.config, ov, base=base)
+    res = run(cfg)
+    print(json.dumps({k: res[k] for k in ("zeroShot", "logitScale", "seconds") if k in res} | {"export": res.get("export")}))
+    return 0
+
+
 def _cmd_zoo(a) -> int:
+    """Rebuild the default model zoo from nothing with a fixed seed: data, teacher, distilled
+    student, MiniCLIP, every export with its parity check and card. `--smoke` runs the same
+    path at tiny sizes into a scratch folder."""
     from training.zoo import ZooConfig, build, smoke_config
 
     if a.smoke:
@@ -106,69 +140,95 @@ def _cmd_zoo(a) -> int:
     return 0
 
 
-def _clip_register(sub) -> Optional[object]:
-    """The `clip` command belongs to training/clip (MiniCLIP); it registers itself through
-    `training.clip.cli.register(subparsers)` returning the handler."""
-    try:
-        from training.clip import cli as clip_cli
-    except ImportError:
-        return None
-    return clip_cli.register(sub)
+def _config_class(command: str) -> type:
+    if command == "data":
+        from training.data.shapes import ShapesConfig as C
+    elif command in ("train", "distill"):
+        from training.train import TrainConfig as C
+    elif command == "export":
+        from training.export import ExportConfig as C
+    elif command == "eval":
+        from training.evaluate import EvalConfig as C
+    elif command == "clip":
+        from training.clip_run import ClipRunConfig as C
+    else:
+        from training.zoo import ZooConfig as C
+    return C
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="gateway-training", description=__doc__)
+COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distill": _cmd_distill,
+                                 "export": _cmd_export, "eval": _cmd_eval, "clip": _cmd_clip, "zoo": _cmd_zoo}
+
+
+SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a classifier with labels",
+             "distill": "train a student classifier from a teacher (KD + CE)",
+             "export": "export a classifier into the model repository, with parity checks",
+             "eval": "top-1 of a checkpoint on an ImageFolder split",
+             "clip": "train, distill, evaluate (zero-shot) and export MiniCLIP",
+             "zoo": "rebuild the whole default model zoo (fixed seed)"}
+
+
+def _add(sub, name: str) -> argparse.ArgumentParser:
+    doc = COMMANDS[name].__doc__ or ""
+    p = sub.add_parser(name, help=SUMMARIES[name], description=doc,
+                       epilog="--set keys (default):\n" + "\n".join(describe_keys(_config_class(name))),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file overriding the defaults below")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key (repeatable), e.g. --set epochs=3 --set model.arch=resnet_teacher")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gateway-training", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--node-modules", metavar="DIR",
                    help="node_modules holding onnxruntime-node, for the exports' parity check "
                         "(default: $GATEWAY_TRAINING_NODE_MODULES, else found above the package or the current directory)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("data", help="generate the procedural shapes dataset (ImageFolder + captions JSONL)")
+    d = _add(sub, "data")
     d.add_argument("--out", help="dataset root (default training/runs/data/shapes)")
-    _common(d)
 
-    for name, helptext in (("train", "train a classifier with labels"),
-                           ("distill", "train a student classifier from a teacher checkpoint (KD loss)")):
-        t = sub.add_parser(name, help=helptext)
+    for name in ("train", "distill"):
+        t = _add(sub, name)
         t.add_argument("--data", help="ImageFolder root holding train/ and val/")
         t.add_argument("--out", help="run folder (model.pt, config.yaml, metrics.json, train.log)")
         if name == "distill":
             t.add_argument("--teacher", help="teacher model.pt")
-        _common(t)
 
-    e = sub.add_parser("export", help="export a checkpoint into the model repository (ONNX, manifest, eval card, golden)")
+    e = _add(sub, "export")
     e.add_argument("--checkpoint")
     e.add_argument("--repo", help="model repository root (default models)")
     e.add_argument("--name", help="model folder name")
     e.add_argument("--eval-data", help="ImageFolder split for the eval card's top-1")
-    _common(e)
 
-    v = sub.add_parser("eval", help="top-1 of a checkpoint on an ImageFolder split")
+    v = _add(sub, "eval")
     v.add_argument("--checkpoint")
     v.add_argument("--data")
-    _common(v)
 
-    z = sub.add_parser("zoo", help="rebuild the default model zoo (fixed seed)")
+    c = _add(sub, "clip")
+    c.add_argument("--data", help="dataset root with captions_<split>.jsonl (default training/runs/data/shapes)")
+    c.add_argument("--out", help="work folder: checkpoints, config.yaml, metrics.json, train.log (default training/runs/clip)")
+    c.add_argument("--repo", help="model repository root to export into (default models)")
+    c.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    c.add_argument("--smoke", action="store_true", help="tiny sizes and a few steps")
+
+    z = _add(sub, "zoo")
     z.add_argument("--smoke", action="store_true", help="tiny sizes, a few steps, into a temp/--out folder")
     z.add_argument("--out", help="smoke: scratch folder; full: model repository root (default models)")
     z.add_argument("--no-clip", action="store_true", help="skip the MiniCLIP step")
-    _common(z)
-
-    clip_handler = _clip_register(sub)
-    return p, clip_handler
+    return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser, clip_handler = build_parser()
-    a = parser.parse_args(argv)
+    a = build_parser().parse_args(argv)
     if a.node_modules:
         os.environ[ENV_NODE_MODULES] = a.node_modules
-    handlers = {"data": _cmd_data, "train": _cmd_train, "distill": lambda x: _cmd_train(x, distill=True),
-                "export": _cmd_export, "eval": _cmd_eval, "zoo": _cmd_zoo, "clip": clip_handler}
     try:
         if a.command in ("export", "zoo") or (a.command == "clip" and not a.no_export):
             preflight()
-        return int(handlers[a.command](a) or 0)
+        return int(COMMANDS[a.command](a) or 0)
     except OrtParityUnavailable as e:
         # the export is not declared checked: no model.json and no eval card were written
         print(f"gateway-training {a.command}: {e}", file=sys.stderr)

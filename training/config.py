@@ -1,6 +1,6 @@
-# Config plumbing shared by every command, timm-style: each component is a dataclass with
-# defaults, a YAML file and `--set a.b=c` overrides are merged on top, and the resolved
-# config is written beside the run's outputs together with a JSON metrics file and a log.
+"""Config plumbing shared by every command, timm-style: each component is a dataclass with
+defaults, a YAML file and `--set a.b=c` overrides are merged on top, and the resolved
+config is written beside the run's outputs together with a JSON metrics file and a log."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Type, TypeVar
+from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar
 
 import yaml
 
@@ -163,3 +163,29 @@ class Timer:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.t0
+
+
+def describe_keys(cls: type, prefix: str = "") -> List[str]:
+    """Every `--set` key of dataclass `cls` (nested ones dotted) with its default and the
+    comment its definition carries, for `--help`."""
+    import inspect
+    import re
+    import typing
+
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        src = ""
+    comments = {m.group(1): m.group(2).strip() for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", src, re.M)}
+    hints = typing.get_type_hints(cls)
+    inst = cls()
+    lines: List[str] = []
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if dataclasses.is_dataclass(hints.get(f.name)):
+            lines.extend(describe_keys(hints[f.name], key + "."))
+            continue
+        default = json.dumps(to_dict(getattr(inst, f.name)))
+        note = comments.get(f.name, "")
+        lines.append(f"  {key} = {default}" + (f"  ({note})" if note else ""))
+    return lines

@@ -1,6 +1,6 @@
-# torchrun / DistributedDataParallel plumbing. Reads the environment torchrun sets (RANK,
-# WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT); gloo on CPU, nccl on GPU. With no
-# WORLD_SIZE (or 1) everything degrades to a plain single-process run.
+"""torchrun / DistributedDataParallel plumbing. Reads the environment torchrun sets (RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT); gloo on CPU, nccl on GPU. With no
+WORLD_SIZE (or 1) everything degrades to a plain single-process run."""
 from __future__ import annotations
 
 import os

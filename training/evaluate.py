@@ -1,5 +1,5 @@
-# `eval`: top-1 (and per-class accuracy) of a checkpoint on an ImageFolder split, with
-# the same eval preprocessing the manifest declares.
+"""`eval`: top-1 (and per-class accuracy) of a checkpoint on an ImageFolder split, with
+the same eval preprocessing the manifest declares."""
 from __future__ import annotations
 
 from dataclasses import dataclass

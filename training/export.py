@@ -1,8 +1,10 @@
-# Export a trained classifier into the gateway's model repository
-# (docs/model-repository.md): <root>/<name>/model.json, labels.txt,
-# <version>/model.onnx, <version>/eval.json and <version>/golden/. As timm's export:
-# dynamic batch axis, ONNX checker, then parity of the ONNX graph against PyTorch
-# (with training/onnx_eval.py, see there why) before anything is declared done.
+"""Export into the gateway's model repository (docs/model-repository.md), for both model
+kinds: an image classifier (<name>/model.json, labels.txt, <version>/model.onnx) and a
+MiniCLIP (kind "clip": image_encoder.onnx, text_encoder.onnx, tokenizer.json). Both go
+through one ONNX export (dynamic batch axis, checker), one set of fixture images for the
+golden files (<version>/golden/) and one onnxruntime-node parity check driven by model.json
+(training/ort_parity.py) before the eval card (<version>/eval.json) is written. Batching is
+left to the gateway's manifest defaults."""
 from __future__ import annotations
 
 import hashlib
@@ -10,24 +12,25 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import onnx
 import torch
+import torch.nn as nn
 from PIL import Image
 
 from training import onnx_eval, ort_parity
 from training.config import from_dict
+from training.data.tokenizer import CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, get_tokenizer
 from training.data.shapes import ShapesConfig, class_names, render
 from training.data.transforms import PreprocessConfig, preprocess_pil
 from training.models import count_macs, count_params
+from training.models.clip import ImageEncoderExport, TextEncoderExport
 from training.models.dynamic_conv import DynamicConv2d
 from training.train import model_from_checkpoint
 
 PARITY_ATOL = 1e-4
-BATCHING_DEFAULTS = {"maxBatchSize": 32, "maxQueueDelayMs": 2, "preferredBatchSizes": [],
-                     "maxQueueSize": 256, "instances": 1, "defaultTimeoutMs": 10000}
 
 
 @dataclass
@@ -60,19 +63,24 @@ class _ExportWrapper(torch.nn.Module):
         return self.model(x)
 
 
-def export_onnx(model: torch.nn.Module, path: Path, size: List[int], opset: int = 17) -> onnx.ModelProto:
-    model = _ExportWrapper(model.eval())
+def onnx_export(module: torch.nn.Module, dummy: torch.Tensor, path: Path, input_name: str, output_name: str,
+                opset: int = 17) -> onnx.ModelProto:
+    """The one ONNX export every model goes through: a dynamic batch axis, constant folding,
+    then onnx.checker's full check; refuses a graph whose batch axis came out static."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, *size)
-    torch.onnx.export(model, dummy, str(path), opset_version=opset, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+    torch.onnx.export(module.eval(), dummy, str(path), opset_version=opset, input_names=[input_name],
+                      output_names=[output_name], dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
                       do_constant_folding=True)
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
-    dim0 = proto.graph.input[0].type.tensor_type.shape.dim[0]
-    if not dim0.dim_param:
+    if not proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param:
         raise RuntimeError(f"{path}: batch axis is not dynamic")
     return proto
+
+
+def export_onnx(model: torch.nn.Module, path: Path, size: List[int], opset: int = 17) -> onnx.ModelProto:
+    """A classifier: input `input` [batch, 3, H, W] -> output `logits` [batch, classes]."""
+    return onnx_export(_ExportWrapper(model.eval()), torch.zeros(1, 3, *size), path, "input", "logits", opset)
 
 
 def parity(proto: onnx.ModelProto, model: torch.nn.Module, inputs: np.ndarray) -> float:
@@ -154,7 +162,6 @@ def export(cfg: ExportConfig, log=print) -> Dict:
         "preprocessing": pp.manifest(),
         "postprocessing": "softmax",
         "labels": "labels.txt",
-        "batching": dict(BATCHING_DEFAULTS),
     }
     # the parity script reads the manifest for the graph's io names: written first, removed on failure
     (model_dir / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -197,5 +204,117 @@ def export(cfg: ExportConfig, log=print) -> Dict:
             card["teacher"]["studentFlopsRatio"] = macs / t["macs"]
         if card.get("eval") and card["teacher"]["top1"] is not None:
             card["teacher"]["top1Gap"] = card["teacher"]["top1"] - card["eval"]["top1"]
+    (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+# ---- MiniCLIP (kind "clip"): image and text encoders, tokenizer.json, golden files ----
+
+GOLDEN_TEXTS = ["a photo of a red star.", "a photo of a purple star.", "A  Photo of a PINK heart",
+                "a photo of a dog riding a blue crescent."]
+
+
+def export_encoders(visual: nn.Module, text: nn.Module, vdir: Path, image_size: Sequence[int], opset: int = 17) -> Dict:
+    img = ImageEncoderExport(visual).eval()
+    txt = TextEncoderExport(text).eval()
+    onnx_export(img, torch.zeros(2, 3, *image_size), vdir / "image_encoder.onnx", "pixel_values", "image_embeds", opset)
+    ids = get_tokenizer()(["a photo of a red star.", "a cat"])
+    onnx_export(txt, ids, vdir / "text_encoder.onnx", "input_ids", "text_embeds", opset)
+    return {"image": img, "text": txt}
+
+
+def write_clip_golden(img_enc: nn.Module, txt_enc: nn.Module, pp: PreprocessConfig, out: Path, pad_id: int,
+                 texts: Sequence[str] = GOLDEN_TEXTS) -> Dict:
+    """Fixture PNGs (64x64 RGB, 120x80 RGB, RGBA, grayscale; from training/export.py so
+    both model kinds share one set) with the exact float32 input tensors and image
+    embeddings PyTorch produced; texts with their token ids and text embeddings. Raw
+    little-endian float32 files described by index.json."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    items: List[dict] = []
+    with torch.no_grad():
+        for k, im0 in enumerate(fixture_images(pp.size)):
+            im0.save(out / f"{k}.png")
+            with Image.open(out / f"{k}.png") as im:  # decode back: exactly what a client sends
+                x = preprocess_pil(im, pp)
+                mode, wh = im.mode, list(im.size)
+            y = img_enc(x)
+            x.numpy().astype("<f4").tofile(out / f"{k}.input.f32")
+            y.numpy().astype("<f4").tofile(out / f"{k}.image_embeds.f32")
+            items.append({"kind": "image", "image": f"{k}.png", "imageMode": mode, "imageSize": wh,
+                          "input": f"{k}.input.f32", "inputName": "pixel_values", "inputShape": list(x.shape),
+                          "output": f"{k}.image_embeds.f32", "outputName": "image_embeds", "outputShape": list(y.shape)})
+        tok = get_tokenizer(pad_id=pad_id)
+        for k, t in enumerate(texts):
+            ids = tok([t])
+            y = txt_enc(ids)
+            y.numpy().astype("<f4").tofile(out / f"t{k}.text_embeds.f32")
+            items.append({"kind": "text", "text": t, "inputName": "input_ids", "inputIds": ids[0].tolist(),
+                          "output": f"t{k}.text_embeds.f32", "outputName": "text_embeds", "outputShape": list(y.shape)})
+    index = {"items": items, "dtype": "float32", "byteOrder": "little", "padTokenId": pad_id,
+             "contextLength": CONTEXT_LENGTH,
+             "note": "image input = PIL decode -> RGB (alpha dropped) -> resize/crop per model.json preprocessing "
+                     "-> /scale -> (x-mean)/std, NCHW; inputIds = CLIP BPE with start/end tokens, padded with "
+                     "padTokenId to contextLength; outputs = PyTorch eval(), L2-normalized embeddings"}
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return index
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: PreprocessConfig, repo: Path,
+                    name: str = "miniclip-shapes", version: int = 1, description: str = "", pad_id: int = 49407,
+                    templates: Sequence[str] = ("a photo of a {}.",), card: Optional[Dict] = None, opset: int = 17,
+                    node_modules: Optional[str] = None, log=print) -> Dict:
+    """Writes the model folder and returns the eval card (given `card` plus export facts)."""
+    model_dir = Path(repo) / name
+    vdir = model_dir / str(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    enc = export_encoders(visual, text, vdir, pp.size, opset)
+    log(f"clip export: wrote {vdir}/image_encoder.onnx and text_encoder.onnx, checker passed")
+    shutil.copyfile(DEFAULT_TOKENIZER_JSON, vdir / "tokenizer.json")
+    write_clip_golden(enc["image"], enc["text"], pp, vdir / "golden", pad_id)
+    embed_dim = int(enc["image"](torch.zeros(1, 3, *pp.size)).shape[1])
+    manifest = {
+        "name": name,
+        "kind": "clip",
+        "description": description or "MiniCLIP trained on the procedural shapes captions",
+        "preprocessing": pp.manifest(),
+        "clip": {
+            "imageEncoder": {"file": "image_encoder.onnx", "input": "pixel_values", "output": "image_embeds"},
+            "textEncoder": {"file": "text_encoder.onnx", "input": "input_ids", "output": "text_embeds"},
+            "tokenizer": "tokenizer.json",
+            "contextLength": CONTEXT_LENGTH,
+            "padTokenId": pad_id,
+            "logitScale": round(float(logit_scale), 4),
+            "embeddingSize": embed_dim,
+            "templates": list(templates),
+        },
+    }
+    # parity reads the manifest for io names: write it, and remove it again on failure
+    (model_dir / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        parity = ort_parity.run(vdir, node_modules)
+        log(f"clip export: parity onnxruntime-node vs PyTorch over {parity['items']} golden items: "
+            f"max abs diff {parity['worst']:.2e}")
+        if parity["worst"] > PARITY_ATOL:
+            raise RuntimeError(f"parity failed: {parity} > {PARITY_ATOL}")
+    except Exception:
+        (model_dir / "model.json").unlink()
+        raise
+    card = dict(card or {})
+    card.update({
+        "name": name, "version": version, "kind": "clip",
+        "onnx": {
+            "opset": opset,
+            "files": {f: {"bytes": (vdir / f).stat().st_size, "sha256": _sha(vdir / f)}
+                      for f in ("image_encoder.onnx", "text_encoder.onnx", "tokenizer.json")},
+            "parity": parity, "parityTolerance": PARITY_ATOL,
+            "parityReference": "onnxruntime-node (training/ort_parity.cjs) vs PyTorch eval() on golden/, single and batched",
+        },
+    })
     (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")
     return card

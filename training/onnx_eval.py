@@ -1,8 +1,8 @@
-# A small NumPy evaluator for the ONNX ops our exported graphs use. Debian's python3-onnx
-# 1.12 has no onnx.reference and there is no onnxruntime for Python here, so export's
-# parity check (ONNX graph vs PyTorch, as timm's export does with ORT) runs the graph
-# with this instead. It checks the graph's structure and constants against PyTorch; the
-# gateway's TypeScript test checks onnxruntime-node against the same golden outputs.
+"""A small NumPy evaluator for the ONNX ops our exported graphs use. Debian's python3-onnx
+1.12 has no onnx.reference and there is no onnxruntime for Python here, so export's
+parity check (ONNX graph vs PyTorch, as timm's export does with ORT) runs the graph
+with this instead. It checks the graph's structure and constants against PyTorch; the
+gateway's TypeScript test checks onnxruntime-node against the same golden outputs."""
 from __future__ import annotations
 
 from typing import Dict, List

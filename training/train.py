@@ -1,7 +1,7 @@
-# Classifier training loop for `train` (labels only) and `distill` (teacher -> student,
-# KDLoss). One code path for one process and for torchrun/DDP (DistributedSampler, gloo
-# or nccl). Data is held as uint8 tensors (see data/loaders.py); augmentation is done on
-# batches. Writes config.yaml, train.log, metrics.json and model.pt into `out_dir`.
+"""Classifier training loop for `train` (labels only) and `distill` (teacher -> student,
+KDLoss). One code path for one process and for torchrun/DDP (DistributedSampler, gloo
+or nccl). Data is held as uint8 tensors (see data/loaders.py); augmentation is done on
+batches. Writes config.yaml, train.log, metrics.json and model.pt into `out_dir`."""
 from __future__ import annotations
 
 import math

@@ -1,10 +1,9 @@
-# `zoo`: rebuild the default model zoo from nothing with fixed seeds: procedural data ->
-# ResNet teacher -> MobileNetV3-small student distilled from it -> exports (with golden
-# files and eval cards) -> the MiniCLIP step (training/clip/zoo.py). `--smoke` runs the
-# same path with tiny sizes and a few steps into a scratch folder (CI runs it every time).
+"""`zoo`: rebuild the default model zoo from nothing with fixed seeds: procedural data ->
+ResNet teacher -> MobileNetV3-small student distilled from it -> exports (with golden
+files and eval cards) -> the MiniCLIP step (training/clip_run.py). `--smoke` runs the
+same path with tiny sizes and a few steps into a scratch folder (CI runs it every time)."""
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from dataclasses import dataclass, field
@@ -98,18 +97,8 @@ def _summary(card: Dict) -> Dict:
 
 
 def run_clip_zoo(cfg: ZooConfig, data_root: str, log) -> Dict:
-    """Hand over to the MiniCLIP step (owned by training/clip/zoo.py). Keyword arguments
-    are passed only when its function accepts them, so both sides can evolve."""
-    import importlib.util
+    """The MiniCLIP step (training/clip_run.py) on the zoo's data and seed."""
+    from training import clip_run
 
-    if importlib.util.find_spec("training.clip.zoo") is None:
-        log("zoo: training/clip/zoo.py not present; MiniCLIP step skipped")
-        return {"skipped": "training/clip/zoo.py not present"}
-    from training.clip import zoo as clip_zoo  # imported late: the MiniCLIP half is separate
-
-    fn = getattr(clip_zoo, "build", None) or getattr(clip_zoo, "run_zoo")
-    offered = {"data_root": data_root, "repo": cfg.repo, "work_dir": str(Path(cfg.work_dir) / "clip"),
-               "smoke": cfg.smoke, "seed": cfg.seed, "log": log}
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in offered.items() if k in params}
-    return fn(**kwargs) or {}
+    return clip_run.build(data_root=data_root, repo=cfg.repo, work_dir=str(Path(cfg.work_dir) / "clip"),
+                          smoke=cfg.smoke, seed=cfg.seed, log=log) or {}

@@ -1,2 +1,2 @@
-# Data: the procedural shapes dataset (generator + splits + held-out combinations) and
-# real loaders (any torchvision ImageFolder tree, image-caption JSONL).
+"""Data: the procedural shapes dataset (generator + splits + held-out combinations) and
+real loaders (any torchvision ImageFolder tree, image-caption JSONL)."""

@@ -1,8 +1,8 @@
-# Real loaders. `ImageFolderTensors` reads any torchvision ImageFolder tree
-# (<root>/<class>/<img>) through the eval geometry (resize + crop to the network size) and
-# keeps it as one uint8 tensor: on a 2-core CPU, decoding PNGs every epoch would cost more
-# than the small networks themselves. `CaptionJsonl` reads image-caption JSONL lines
-# {"image": <path relative to the file's folder>, "caption": ...} for CLIP training.
+"""Real loaders. `ImageFolderTensors` reads any torchvision ImageFolder tree
+(<root>/<class>/<img>) through the eval geometry (resize + crop to the network size) and
+keeps it as one uint8 tensor: on a 2-core CPU, decoding PNGs every epoch would cost more
+than the small networks themselves. `CaptionJsonl` reads image-caption JSONL lines
+{"image": <path relative to the file's folder>, "caption": ...} for CLIP training."""
 from __future__ import annotations
 
 import json

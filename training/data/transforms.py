@@ -1,8 +1,8 @@
-# Eval preprocessing exactly as the gateway's manifest describes it (docs/model-repository.md):
-# PIL decode -> RGB -> resize ("shorter": shorter side to size/cropFraction, then
-# center-crop; "stretch": straight to size) -> /scale -> (x - mean) / std, NCHW float32.
-# The same function feeds eval, export's golden tensors and the training cache, so the
-# preprocessing a model was trained with is the one written into its manifest.
+"""Eval preprocessing exactly as the gateway's manifest describes it (docs/model-repository.md):
+PIL decode -> RGB -> resize ("shorter": shorter side to size/cropFraction, then
+center-crop; "stretch": straight to size) -> /scale -> (x - mean) / std, NCHW float32.
+The same function feeds eval, export's golden tensors and the training cache, so the
+preprocessing a model was trained with is the one written into its manifest."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
-# CLIP contrastive losses in open_clip's loss.py shape: seams `get_logits` and
-# `get_ground_truth`, forward returns a dict of named, already-weighted terms (the
-# trainer sums them). LogitScale is the learnable temperature CLIP trains, clamped at 100.
+"""CLIP contrastive losses in open_clip's loss.py shape: seams `get_logits` and
+`get_ground_truth`, forward returns a dict of named, already-weighted terms (the
+trainer sums them). LogitScale is the learnable temperature CLIP trains, clamped at 100."""
 from __future__ import annotations
 
 import math

@@ -1,8 +1,8 @@
-# Knowledge distillation on logits (Hinton et al. 2015), open_clip-style: forward returns
-# named, already-weighted terms; the trainer sums them.
-#   distill_loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
-#   ce_loss      = (1 - alpha) * CE(student, labels)
-# The T^2 factor keeps the soft-target gradients the same size as T changes.
+"""Knowledge distillation on logits (Hinton et al. 2015), open_clip-style: forward returns
+named, already-weighted terms; the trainer sums them.
+  distill_loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+  ce_loss      = (1 - alpha) * CE(student, labels)
+The T^2 factor keeps the soft-target gradients the same size as T changes."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,7 +1,7 @@
-# Embedding distillation for CLIP image towers (as in TinyCLIP / CLIP-KD feature
-# distillation): the student image encoder regresses the teacher's image embedding and,
-# so it stays aligned with the frozen teacher text tower, is also trained contrastively
-# against the teacher's text embeddings. Named terms, open_clip style.
+"""Embedding distillation for CLIP image towers (as in TinyCLIP / CLIP-KD feature
+distillation): the student image encoder regresses the teacher's image embedding and,
+so it stays aligned with the frozen teacher text tower, is also trained contrastively
+against the teacher's text embeddings. Named terms, open_clip style."""
 from __future__ import annotations
 
 from typing import Dict, Optional

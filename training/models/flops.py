@@ -1,6 +1,6 @@
-# Multiply-accumulate counter via forward hooks (Conv2d, Linear, dynamic conv), the
-# convention of most papers' "FLOPs" (fvcore, thop count MACs). Eval cards report both
-# `macs` and `flops` = 2 * macs so there is no ambiguity.
+"""Multiply-accumulate counter via forward hooks (Conv2d, Linear, dynamic conv), the
+convention of most papers' "FLOPs" (fvcore, thop count MACs). Eval cards report both
+`macs` and `flops` = 2 * macs so there is no ambiguity."""
 from __future__ import annotations
 
 import torch

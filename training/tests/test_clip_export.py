@@ -7,9 +7,9 @@ import numpy as np
 import onnx
 import torch
 
-from training.clip.export import GOLDEN_TEXTS, export_miniclip
-from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, create_image_tower
-from training.clip.tokenizer import EOT_ID, get_tokenizer
+from training.export import GOLDEN_TEXTS, export_miniclip
+from training.models.clip import ClipModelConfig, MiniCLIP, TextConfig, create_image_tower
+from training.data.tokenizer import EOT_ID, get_tokenizer
 from training.data.transforms import PreprocessConfig
 
 
@@ -23,7 +23,7 @@ def test_export_layout_manifest_golden_and_parity(tmp_path):
 
     d = tmp_path / "miniclip-test"
     man = json.loads((d / "model.json").read_text())
-    assert set(man) == {"name", "kind", "description", "preprocessing", "clip", "batching"}
+    assert set(man) == {"name", "kind", "description", "preprocessing", "clip"}
     assert man["name"] == "miniclip-test" and man["kind"] == "clip"
     assert man["preprocessing"] == pp.manifest()
     assert man["clip"] == {

@@ -3,9 +3,9 @@
 # one UNK row, shapes and the logit scale clamp.
 import torch
 
-from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params
-from training.clip.tokenizer import EOT_ID, SOT_ID, get_tokenizer
-from training.clip.train import caption_variants, _train_len
+from training.models.clip import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params
+from training.data.tokenizer import EOT_ID, SOT_ID, get_tokenizer
+from training.train_clip import caption_variants, _train_len
 
 TEXTS = ["a photo of a red star.", "a photo of a blue cross", "a photo of a dog."]
 

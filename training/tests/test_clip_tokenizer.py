@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.clip.tokenizer import (CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, EOT_ID, SOT_ID,
+from training.data.tokenizer import (CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, EOT_ID, SOT_ID,
                                      get_tokenizer)
 
 VECTORS = Path(__file__).resolve().parent / "fixtures" / "clip_token_vectors.json"

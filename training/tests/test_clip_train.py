@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from training.clip.data import load_caption_jsonl
-from training.clip.train import zero_shot_eval
+from training.data.captions import load_caption_jsonl
+from training.train_clip import zero_shot_eval
 from training.data.shapes import COLOURS, SHAPES, ShapesConfig, generate, heldout_combinations
 from training.data.transforms import PreprocessConfig
 

@@ -10,7 +10,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_KEYS = {"name", "kind", "description", "inputs", "outputs", "preprocessing", "postprocessing",
-                 "labels", "batching"}
+                 "labels"}
 
 
 def test_zoo_smoke_exports_models_with_parity_and_golden_files(tmp_path):

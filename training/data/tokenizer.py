@@ -1,13 +1,13 @@
-# CLIP byte-level BPE tokenizer: a port of OpenAI's clip/simple_tokenizer.py (MIT,
-# https://github.com/openai/CLIP) reading the same bpe_simple_vocab_16e6.txt.gz, so the
-# ids equal those of the Hugging Face tokenizer.json the gateway reads.
-#
-# Differences from upstream, and why:
-# - no ftfy (not packaged by Debian): cleanup is html-unescape (twice, as upstream),
-#   Unicode NFC (what ftfy's fix_text and the HF normalizer apply), whitespace collapse,
-#   lower-case. Mojibake repair is the only ftfy feature lost.
-# - the pad id is configurable: OpenAI pads with 0, Hugging Face with 49407. The text
-#   tower reads the end-of-text position, so either works if training used the same one.
+"""CLIP byte-level BPE tokenizer: a port of OpenAI's clip/simple_tokenizer.py (MIT,
+https://github.com/openai/CLIP) reading the same bpe_simple_vocab_16e6.txt.gz, so the
+ids equal those of the Hugging Face tokenizer.json the gateway reads.
+
+Differences from upstream, and why:
+- no ftfy (not packaged by Debian): cleanup is html-unescape (twice, as upstream),
+  Unicode NFC (what ftfy's fix_text and the HF normalizer apply), whitespace collapse,
+  lower-case. Mojibake repair is the only ftfy feature lost.
+- the pad id is configurable: OpenAI pads with 0, Hugging Face with 49407. The text
+  tower reads the end-of-text position, so either works if training used the same one."""
 from __future__ import annotations
 
 import gzip

@@ -1,7 +1,7 @@
-# Image-caption data for CLIP training: a loader for any JSONL of {"image", "caption"}
-# records (paths relative to the JSONL's folder or to a given root). Preprocessing is the
-# package's one implementation (training/data/transforms.py), shared by training, eval,
-# export and golden files, so the manifest describes exactly what the model saw.
+"""Image-caption data for CLIP training: a loader for any JSONL of {"image", "caption"}
+records (paths relative to the JSONL's folder or to a given root). Preprocessing is the
+package's one implementation (training/data/transforms.py), shared by training, eval,
+export and golden files, so the manifest describes exactly what the model saw."""
 from __future__ import annotations
 
 import json

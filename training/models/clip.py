@@ -1,7 +1,7 @@
-# MiniCLIP (open_clip-style CLIP): an image tower (small ResNet-style CNN for the teacher,
-# torchvision MobileNetV3-small for the student) and a small causal text transformer over
-# the real CLIP BPE ids, both projected into one embedding space, plus a learnable logit
-# scale. Everything here exports to ONNX opset 17 with plain ops.
+"""MiniCLIP (open_clip-style CLIP): an image tower (small ResNet-style CNN for the teacher,
+torchvision MobileNetV3-small for the student) and a small causal text transformer over
+the real CLIP BPE ids, both projected into one embedding space, plus a learnable logit
+scale. Everything here exports to ONNX opset 17 with plain ops."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from training.clip.tokenizer import CONTEXT_LENGTH, EOT_ID, SOT_ID, VOCAB_SIZE
+from training.data.tokenizer import CONTEXT_LENGTH, EOT_ID, SOT_ID, VOCAB_SIZE
 from training.losses.contrastive import LogitScale
 
 

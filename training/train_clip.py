@@ -1,7 +1,7 @@
-# MiniCLIP training: (1) a teacher CLIP (ResNet-style image tower + causal text
-# transformer) trained contrastively on image-caption pairs, (2) its image tower distilled
-# into a MobileNetV3-small student (embedding distillation + contrastive term against the
-# frozen teacher text embeddings), (3) zero-shot evaluation over every prompt.
+"""MiniCLIP training: (1) a teacher CLIP (ResNet-style image tower + causal text
+transformer) trained contrastively on image-caption pairs, (2) its image tower distilled
+into a MobileNetV3-small student (embedding distillation + contrastive term against the
+frozen teacher text embeddings), (3) zero-shot evaluation over every prompt."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.clip.data import CaptionSet, normalize_uint8, prompt
-from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, create_image_tower
-from training.clip.tokenizer import EOT_ID, get_tokenizer
+from training.data.captions import CaptionSet, normalize_uint8, prompt
+from training.models.clip import ClipModelConfig, MiniCLIP, TextConfig, create_image_tower
+from training.data.tokenizer import EOT_ID, get_tokenizer
 from training.data.transforms import PreprocessConfig
 from training.train import augment as train_augment
 from training.losses.contrastive import ClipLoss, DebiasedClipLoss

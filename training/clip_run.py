@@ -1,6 +1,6 @@
-# The MiniCLIP step of the default zoo and of `python3 -m training clip`: load the
-# captions (held-out colour-shape combinations removed), train the teacher CLIP, distill
-# its image tower into MobileNetV3-small, evaluate zero-shot, export `miniclip-shapes`.
+"""The MiniCLIP step of the default zoo and of `python3 -m training clip`: load the
+captions (held-out colour-shape combinations removed), train the teacher CLIP, distill
+its image tower into MobileNetV3-small, evaluate zero-shot, export `miniclip-shapes`."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,10 @@ from typing import Dict, Optional
 
 import torch
 
-from training.clip.data import load_caption_jsonl
-from training.clip.export import export_miniclip
-from training.clip.model import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params, create_image_tower
-from training.clip.train import ClipTrainConfig, OptimConfig, distill_student, train_teacher, zero_shot_eval
+from training.data.captions import load_caption_jsonl
+from training.export import export_miniclip
+from training.models.clip import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params, create_image_tower
+from training.train_clip import ClipTrainConfig, OptimConfig, distill_student, train_teacher, zero_shot_eval
 from training.config import RunDir, from_dict, set_threads, to_dict
 from training.data.shapes import COLOURS, SHAPES, heldout_combinations
 from training.data.transforms import PreprocessConfig
