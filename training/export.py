@@ -28,6 +28,7 @@ from training.data.transforms import PreprocessConfig, preprocess_pil
 from training.models import count_macs, count_params
 from training.models.clip import ImageEncoderExport, TextEncoderExport
 from training.models.dynamic_conv import DynamicConv2d
+from training.models.onnx_flops import graph_cost
 from training.train import model_from_checkpoint
 
 PARITY_ATOL = 1e-4
@@ -177,11 +178,14 @@ def export(cfg: ExportConfig, log=print) -> Dict:
         (model_dir / "model.json").unlink()
         raise
 
-    macs = count_macs(model, (1, 3, *pp.size))
+    cost = graph_cost(proto)  # the card states what the served graph costs
+    macs = cost["macs"]
     card = {
         "name": cfg.name, "version": cfg.version, "arch": ck["model"]["arch"], "model": ck["model"],
-        "params": count_params(model), "macs": macs, "flops": 2 * macs,
-        "flopsNote": "macs = multiply-accumulates per image at the input size; flops = 2 * macs",
+        "params": cost["params"], "macs": macs, "flops": 2 * macs,
+        "flopsNote": "counted from model.onnx (training/models/onnx_flops.py): macs = multiply-accumulates per "
+                     "image at the input size (Conv, MatMul, Gemm); flops = 2 * macs; params = initializer elements",
+        "pytorch": {"params": count_params(model), "macs": count_macs(model, (1, 3, *pp.size))},
         "inputSize": pp.size, "numClasses": len(classes),
         "onnx": {"file": "model.onnx", "opset": cfg.opset, "bytes": onnx_path.stat().st_size,
                  "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),

@@ -35,6 +35,13 @@ def _conv(x, w, b, a):
     return out.astype(np.float32)
 
 
+def _erf(x):
+    """NumPy has no erf: math.erf, vectorised (exact to float64)."""
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
+
+
 def _softmax(x, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -108,6 +115,16 @@ def run(model: onnx.ModelProto, feeds: Dict[str, np.ndarray]) -> List[np.ndarray
             r = np.transpose(i[0], a.get("perm"))
         elif op == "Identity":
             r = i[0]
+        elif op == "Erf":  # GELU's exact form
+            r = _erf(i[0])
+        elif op == "LayerNormalization":  # opset 17; normalises over axis..rank-1
+            ax = a.get("axis", -1) % i[0].ndim
+            axes = tuple(range(ax, i[0].ndim))
+            mu = i[0].mean(axis=axes, keepdims=True)
+            var = ((i[0] - mu) ** 2).mean(axis=axes, keepdims=True)
+            r = (i[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1]
+            if len(i) > 2 and i[2] is not None:
+                r = r + i[2]
         else:
             raise NotImplementedError(f"onnx_eval: op {op} is not implemented")
         if isinstance(r, np.ndarray) and r.dtype == np.float64:

@@ -20,6 +20,7 @@ from training.data.transforms import PreprocessConfig, normalize
 from training.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
 from training.losses.distill import KDConfig, KDLoss
 from training.models import ModelConfig, count_macs, count_params, create_model
+from training.models.dynamic_conv import DynamicConv2d, anneal_temperature
 
 
 @dataclass
@@ -46,6 +47,8 @@ class TrainConfig:
     log_every_steps: int = 20
     device: str = "auto"
     teacher: str = ""               # distill: path of the teacher's model.pt
+    dynamic_temperature: tuple = (30.0, 1.0)   # dynamic conv softmax temperature: start, end (Chen et al. 2020)
+    dynamic_anneal_fraction: float = 0.3       # fraction of the steps over which it anneals linearly
     kd: KDConfig = field(default_factory=KDConfig)
 
 
@@ -121,6 +124,7 @@ def run(cfg: TrainConfig) -> Dict:
     model = create_model(cfg.model).to(info.device, memory_format=fmt)
     macs = count_macs(create_model(cfg.model), (1, 3, *cfg.preprocess.size))
     params = count_params(model)
+    has_dynamic = any(isinstance(m, DynamicConv2d) for m in model.modules())
     rd.info(f"model: {cfg.model.arch} params={params / 1e6:.3f}M macs={macs / 1e6:.2f}M")
     teacher = None
     if cfg.teacher:
@@ -166,6 +170,7 @@ def run(cfg: TrainConfig) -> Dict:
         for images, labels in loader:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
+            temperature = anneal_temperature(model, step / total, *cfg.dynamic_temperature, cfg.dynamic_anneal_fraction)
             x = normalize(augment(images, aug_gen), cfg.preprocess).to(info.device, memory_format=fmt)
             y = labels.to(info.device)
             logits = ddp_model(x)
@@ -183,8 +188,9 @@ def run(cfg: TrainConfig) -> Dict:
             if step % cfg.log_every_steps == 0 or step == total:
                 dt = time.perf_counter() - t_log
                 parts = " ".join(f"{k}={float(v):.4f}" for k, v in terms.items())
+                dyn = f" T={temperature:.2f}" if has_dynamic else ""
                 rd.info(f"epoch {epoch + 1}/{cfg.epochs} step {step}/{total} loss={float(loss):.4f} {parts} "
-                        f"lr={lr_at(step - 1):.2e} {seen / max(dt, 1e-9):.0f} img/s")
+                        f"lr={lr_at(step - 1):.2e}{dyn} {seen / max(dt, 1e-9):.0f} img/s")
                 t_log, seen = time.perf_counter(), 0
             if step >= total:
                 done = True

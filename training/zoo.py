@@ -11,10 +11,45 @@ from pathlib import Path
 from typing import Dict
 
 from training.config import RunDir, to_dict
-from training.data.shapes import ShapesConfig, generate
+from training.data.shapes import ShapesConfig, generate, hard_config
 from training.export import ExportConfig, export
 from training.models import ModelConfig
 from training.train import TrainConfig, run
+
+
+@dataclass
+class ZooGates:
+    """Targets the zoo enforces: it fails, naming the gate, instead of shipping a miss."""
+    max_student_flops_ratio: float = 0.25   # student MACs / teacher MACs, both counted from the ONNX graphs
+    min_teacher_top1: float = 0.0           # on the test split
+    min_student_top1: float = 0.0
+    max_parity_abs_diff: float = 1e-4
+
+
+class ZooGateError(RuntimeError):
+    """A model missed one of the zoo's gates."""
+
+
+def check_gates(gates: ZooGates, teacher_card: Dict, student_card: Dict) -> Dict:
+    """Raises ZooGateError listing every missed gate; returns the measured values."""
+    ratio = student_card["macs"] / teacher_card["macs"]
+    t1 = teacher_card.get("eval", {}).get("top1")
+    s1 = student_card.get("eval", {}).get("top1")
+    worst = max(c["onnx"]["ortParity"]["worst"] for c in (teacher_card, student_card))
+    measured = {"studentFlopsRatio": ratio, "teacherTop1": t1, "studentTop1": s1, "parityWorst": worst}
+    missed = []
+    if ratio > gates.max_student_flops_ratio:
+        missed.append(f"student/teacher FLOPs {ratio:.3f} > {gates.max_student_flops_ratio} "
+                      f"({student_card['macs']:,} vs {teacher_card['macs']:,} MACs): the student is not smaller")
+    if t1 is not None and t1 < gates.min_teacher_top1:
+        missed.append(f"teacher top-1 {t1:.4f} < {gates.min_teacher_top1}")
+    if s1 is not None and s1 < gates.min_student_top1:
+        missed.append(f"student top-1 {s1:.4f} < {gates.min_student_top1}")
+    if worst > gates.max_parity_abs_diff:
+        missed.append(f"onnxruntime parity {worst:.2e} > {gates.max_parity_abs_diff}")
+    if missed:
+        raise ZooGateError("zoo gates missed: " + "; ".join(missed))
+    return measured
 
 
 @dataclass
@@ -24,6 +59,7 @@ class ZooConfig:
     work_dir: str = "training/runs/zoo"        # data, checkpoints, logs
     smoke: bool = False
     clip: bool = True                          # also run the MiniCLIP step
+    gates: ZooGates = field(default_factory=ZooGates)
     data: ShapesConfig = field(default_factory=ShapesConfig)
     # Teacher: ResNet-10-style (one BasicBlock per stage, width 24): 36 MMACs, 6.5x the
     # student. After 3 epochs its val accuracy was still climbing (38 -> 82 -> 95 %) and the
@@ -39,8 +75,9 @@ class ZooConfig:
 def smoke_config(work_dir: str, repo: str, seed: int = 0) -> ZooConfig:
     """Tiny sizes: 4 images per class, a handful of steps; exercises every stage."""
     cfg = ZooConfig(seed=seed, repo=repo, work_dir=work_dir, smoke=True)
-    cfg.data = ShapesConfig(train_per_class=4, val_per_class=1, test_per_class=1, workers=1)
-    cfg.teacher = TrainConfig(model=ModelConfig(arch="resnet_teacher", resnet_width=8, resnet_layers=(1, 1, 1, 1)),
+    cfg.data = hard_config(train_per_class=4, val_per_class=1, test_per_class=1, workers=1)
+    # the real teacher architecture (a smaller one would fail the FLOPs gate), a few steps
+    cfg.teacher = TrainConfig(model=ModelConfig(arch="convnext_teacher"),
                               epochs=1, max_steps=3, batch_size=32, warmup_steps=1, log_every_steps=1)
     cfg.student = TrainConfig(epochs=1, max_steps=3, batch_size=32, warmup_steps=1, log_every_steps=1)
     return cfg
@@ -77,7 +114,8 @@ def build(cfg: ZooConfig, log=print) -> Dict:
                                        teacher_card=str(Path(cfg.repo) / "shapes-teacher" / "1" / "eval.json"),
                                        description="MobileNetV3-small student distilled from shapes-teacher"),
                           log=rd.info)
-    result = {"teacher": _summary(teacher_card), "student": _summary(student_card)}
+    result = {"teacher": _summary(teacher_card), "student": _summary(student_card),
+              "gates": check_gates(cfg.gates, teacher_card, student_card)}
 
     if cfg.clip:
         t = time.perf_counter()

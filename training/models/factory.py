@@ -1,6 +1,6 @@
-# Model factory (timm's create_model idea): one dataclass describes any classifier here,
-# `create_model(cfg)` builds it. Checkpoints store this config, so export/eval rebuild the
-# exact architecture without guessing.
+"""Model factory (timm's create_model idea): one dataclass describes any classifier here,
+`create_model(cfg)` builds it. Checkpoints store this config, so export/eval rebuild the
+exact architecture without guessing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from training.models.flops import count_macs, count_params  # noqa: F401
 
 @dataclass
 class ModelConfig:
-    arch: str = "mobilenetv3_small"   # "mobilenetv3_small" | "resnet_teacher"
+    arch: str = "mobilenetv3_small"   # "mobilenetv3_small" | "convnext_teacher" | "resnet_teacher"
     num_classes: int = 64
     # MobileNetV3: torchvision's stem has stride 2 (made for 224 px). On 64 px inputs
     # stride 1 keeps a 4x4 final map instead of 2x2 at ~3.4x the compute; 2 is the default
@@ -31,6 +31,11 @@ class ModelConfig:
     # ResNet teacher: BasicBlock stages; width = channels of the first stage.
     resnet_layers: tuple = (2, 2, 2, 2)
     resnet_width: int = 48
+    # ConvNeXt-style teacher: stage widths and depths, patchify stem stride, stochastic depth.
+    convnext_dims: tuple = (24, 48, 96, 192)
+    convnext_depths: tuple = (1, 1, 3, 1)
+    convnext_stem: int = 2
+    drop_path: float = 0.1
 
 
 def _mobilenetv3_small(cfg: ModelConfig) -> nn.Module:
@@ -87,4 +92,8 @@ def create_model(cfg: ModelConfig) -> nn.Module:
         return _mobilenetv3_small(cfg)
     if cfg.arch == "resnet_teacher":
         return _Teacher(cfg)
-    raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, resnet_teacher")
+    if cfg.arch == "convnext_teacher":
+        from training.models.convnext import ConvNeXt
+
+        return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path)
+    raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, convnext_teacher, resnet_teacher")

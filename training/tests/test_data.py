@@ -1,5 +1,6 @@
 # Procedural dataset: determinism by seed, class/caption layout, held-out combinations,
 # and the eval preprocessing geometry (what the manifest promises the gateway).
+import hashlib
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import torch
 from PIL import Image
 
 from training.data.loaders import CaptionJsonl, ImageFolderTensors
-from training.data.shapes import COLOURS, SHAPES, ShapesConfig, class_names, generate, heldout_combinations, render
+from training.data.shapes import (COLOURS, FINE_DESCRIPTIONS, FINE_SHAPES, SHAPES, ShapesConfig, class_names, generate,
+                                  hard_config, heldout_combinations, render)
 from training.data.transforms import PreprocessConfig, preprocess_pil, resize_crop
 
 
@@ -71,3 +73,36 @@ def test_preprocess_geometry_and_normalisation():
     # grayscale and RGBA inputs become 3-channel
     assert preprocess_pil(Image.new("L", (64, 64), 128), pp).shape == (1, 3, 64, 64)
     assert preprocess_pil(Image.new("RGBA", (64, 64)), pp).shape == (1, 3, 64, 64)
+
+
+def test_hard_benchmark_is_deterministic_and_clean(tmp_path):
+    cfg = hard_config(root=str(tmp_path), train_per_class=3, val_per_class=2, test_per_class=2, workers=1)
+    a = np.asarray(render(0, "train", 1, 20, cfg))
+    assert np.array_equal(a, np.asarray(render(0, "train", 1, 20, cfg)))
+    assert not np.array_equal(a, np.asarray(render(0, "train", 1, 20)))  # not the easy image
+    generate(cfg, log=lambda s: None)
+    digests = {}
+    for split in ("train", "val", "test"):
+        digests[split] = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / split).rglob("*.png")}
+        assert len(digests[split]) == 64 * {"train": 3, "val": 2, "test": 2}[split]  # no duplicate image
+    # no test or val image reaches training, and the held-out pairs are marked for CLIP to drop
+    assert not digests["test"] & digests["train"] and not digests["val"] & digests["train"]
+    rows = [json.loads(line) for line in (tmp_path / "captions_train.jsonl").read_text().splitlines()]
+    held = set(heldout_combinations())
+    assert {(r["colour"], r["shape"]) for r in rows if r["heldout"]} == held
+    assert all(r["heldout"] == ((r["colour"], r["shape"]) in held) for r in rows)
+
+
+def test_fine_grained_pairs_differ_in_one_detail():
+    from training.data.shapes import _shape_mask
+
+    cfg = hard_config(task="fine")
+    assert class_names("fine") == FINE_SHAPES and set(FINE_DESCRIPTIONS) == set(FINE_SHAPES)
+    # (star / star6 differ in the number of points: a count, not a region)
+    for a, b in (("circle", "ring"), ("square", "notched_square"), ("triangle", "dotted_triangle")):
+        x = np.asarray(_shape_mask(a, 100, 0.3, 128, 128, 256)) > 127
+        y = np.asarray(_shape_mask(b, 100, 0.3, 128, 128, 256)) > 127
+        differ = (x != y).sum() / x.sum()
+        assert 0.01 < differ < 0.25, (a, b, differ)  # a small detail, not another shape
+    img = np.asarray(render(0, "test", 5, 3, cfg))
+    assert img.shape == (64, 64, 3) and np.array_equal(img, np.asarray(render(0, "test", 5, 3, cfg)))

@@ -1,9 +1,12 @@
 # Classifier models: shapes, FLOP ratios, and the dynamic convolution's fast path
 # (mix kernels, one grouped conv) against the slow path (K convs, mix outputs).
+import pytest
 import torch
 
-from training.models import ModelConfig, count_macs, create_model
-from training.models.dynamic_conv import DynamicConv2d
+from training.models import ModelConfig, count_macs, count_params, create_model
+from training.models.convnext import Block
+from training.models.dynamic_conv import DynamicConv2d, anneal_temperature
+from training.models.onnx_flops import graph_cost
 
 
 def test_dynamic_conv_fast_equals_reference_for_same_mixing_weights():
@@ -25,8 +28,8 @@ def test_dynamic_conv_mixes_per_sample():
     m = DynamicConv2d(2, 2, 1, num_experts=2)
     with torch.no_grad():
         m.weight.zero_()
-        m.weight[0, 0, 0] = 1.0
-        m.weight[1, 0, 0] = 3.0
+        m.expert(0)[0, 0] = 1.0
+        m.expert(1)[0, 0] = 3.0
     x = torch.ones(2, 2, 1, 1)
     out = m(x, torch.tensor([[1.0, 0.0], [0.25, 0.75]]))
     assert out[0, 0].item() == 1.0 and out[1, 0].item() == 0.25 * 1 + 0.75 * 3
@@ -61,3 +64,60 @@ def test_dynamic_conv_student_exports_with_dynamic_batch_and_parity(tmp_path):
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
     x = np.random.default_rng(0).normal(size=(3, 3, 64, 64)).astype(np.float32)
     assert parity(proto, m, x) <= 1e-4
+
+
+def test_dynamic_student_trains_channels_last():
+    # the default memory format: every parameter (expert kernels included) must accept it
+    m = create_model(ModelConfig(dynamic_blocks=2)).to(memory_format=torch.channels_last).train()
+    x = torch.randn(4, 3, 64, 64).to(memory_format=torch.channels_last)
+    loss = m(x).logsumexp(1).mean()
+    loss.backward()
+    dyn = [mod for mod in m.modules() if isinstance(mod, DynamicConv2d)]
+    assert len(dyn) == 2 and all(d.weight.grad is not None and d.weight.grad.abs().sum() > 0 for d in dyn)
+    ref = create_model(ModelConfig(dynamic_blocks=2)).eval()
+    ref.load_state_dict(m.state_dict())
+    assert torch.allclose(ref(x.contiguous()), m.eval()(x), atol=1e-4)
+
+
+def test_temperature_anneals_from_30_to_1_then_stays():
+    m = create_model(ModelConfig(dynamic_blocks=1))
+    assert anneal_temperature(m, 0.0) == 30.0
+    assert anneal_temperature(m, 0.15, anneal_fraction=0.3) == pytest.approx(15.5)
+    assert anneal_temperature(m, 0.3, anneal_fraction=0.3) == 1.0 == anneal_temperature(m, 0.9)
+    d = next(mod for mod in m.modules() if isinstance(mod, DynamicConv2d))
+    assert float(d.temperature) == 1.0 and "temperature" in dict(m.named_buffers()).__repr__()
+
+
+def test_convnext_teacher_blocks_and_cost():
+    m = create_model(ModelConfig(arch="convnext_teacher"))
+    blocks = [b for b in m.modules() if isinstance(b, Block)]
+    assert len(blocks) == 6 and all(b.dwconv.kernel_size == (7, 7) and b.dwconv.groups == b.dwconv.in_channels for b in blocks)
+    assert all(isinstance(b.act, torch.nn.GELU) and b.gamma is not None and b.pwconv1.out_features == 4 * b.pwconv1.in_features
+               for b in blocks)
+    assert m.downsample[0][0].kernel_size == m.downsample[0][0].stride == (2, 2)  # patchify stem
+    assert blocks[-1].drop_path_rate == pytest.approx(0.1) and blocks[0].drop_path_rate == 0.0
+    x = torch.randn(16, 3, 64, 64)
+    deep = create_model(ModelConfig(arch="convnext_teacher", drop_path=0.5)).train()
+    for b in deep.modules():  # layer scale starts at 1e-6: make the residual branches visible
+        if isinstance(b, Block):
+            b.gamma.data.fill_(1.0)
+    torch.manual_seed(0)
+    a = deep(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, deep(x))  # stochastic depth is active in training
+    m.eval()
+    assert torch.equal(m(x), m(x)) and m(x).shape == (16, 64)
+    assert count_macs(m) >= 4 * count_macs(create_model(ModelConfig()))
+
+
+def test_card_cost_is_counted_from_the_exported_graph(tmp_path):
+    from training.export import export_onnx
+
+    static = create_model(ModelConfig()).eval()
+    dynamic = create_model(ModelConfig(dynamic_blocks=2)).eval()
+    cs = graph_cost(export_onnx(static, tmp_path / "s.onnx", [64, 64]))
+    cd = graph_cost(export_onnx(dynamic, tmp_path / "d.onnx", [64, 64]))
+    assert cs["macs"] == count_macs(static) == 5_558_016  # no hidden ops in a static graph
+    # the exported dynamic conv runs K=4 convolutions and mixes them: more than the training form
+    assert cd["macs"] == 6_070_656 > count_macs(dynamic) == 5_840_256
+    assert 0.98 < cs["params"] / count_params(static) <= 1.0  # BatchNorm statistics folded into the convs
