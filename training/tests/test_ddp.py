@@ -48,7 +48,7 @@ def test_two_process_ddp_keeps_weights_identical(tmp_path):
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "CUDA_VISIBLE_DEVICES": ""}
         procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], cwd=REPO_ROOT, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=120) for p in procs]
+    outs = [p.communicate(timeout=300) for p in procs]
     for p, (so, se) in zip(procs, outs):
         assert p.returncode == 0, se[-3000:]
         assert "world 2" in so and "steps 4" in so

@@ -16,7 +16,7 @@ MANIFEST_KEYS = {"name", "kind", "description", "inputs", "outputs", "preprocess
 def test_zoo_smoke_exports_models_with_parity_and_golden_files(tmp_path):
     out = tmp_path / "zoo"
     proc = subprocess.run([sys.executable, "-m", "training", "zoo", "--smoke", "--out", str(out)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=170)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)  # a hang guard, not a speed check
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for name in ("shapes-teacher", "shapes-mobilenetv3"):
