@@ -26,14 +26,25 @@ export function dot(a: Float32Array, b: Float32Array): number {
   return sum;
 }
 
+/** A multi-label calibration fitted on validation data, as SigLIP learns one: score = sigmoid(scale x cosine + bias). */
+export interface MultiLabelCalibration {
+  readonly scale: number;
+  readonly bias: number;
+}
+
 /**
- * Scores of each label for one image: logits = logitScale x cosine; `multiLabel` = sigmoid of
- * each logit (labels scored independently), else softmax over the label set.
+ * Scores of each label for one image: logits = logitScale x cosine, softmax over the label set.
+ * `multiLabel` scores each label independently: sigmoid(scale x cosine + bias) with the model's
+ * calibration, so 0.5 is a usable threshold; without one, sigmoid(logitScale x cosine).
  */
-export function zeroShotScores(image: Float32Array, labels: readonly Float32Array[], logitScale: number, multiLabel: boolean): { scores: number[]; similarities: number[] } {
+export function zeroShotScores(image: Float32Array, labels: readonly Float32Array[], logitScale: number, multiLabel: boolean, calibration?: MultiLabelCalibration): { scores: number[]; similarities: number[] } {
   const similarities = labels.map((l) => dot(image, l));
+  if (multiLabel) {
+    const scale = calibration?.scale ?? logitScale;
+    const bias = calibration?.bias ?? 0;
+    return { scores: similarities.map((s) => 1 / (1 + Math.exp(-(s * scale + bias)))), similarities };
+  }
   const logits = similarities.map((s) => s * logitScale);
-  if (multiLabel) return { scores: logits.map((x) => 1 / (1 + Math.exp(-x))), similarities };
   const max = Math.max(...logits);
   const exps = logits.map((x) => Math.exp(x - max));
   const sum = exps.reduce((a, b) => a + b, 0);

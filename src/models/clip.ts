@@ -174,7 +174,7 @@ export class ClipVersion implements ServedVersion {
       const distinct = dedupe(labels);
       const templates = options.templates.length > 0 ? options.templates : this.defaultTemplates;
       const [img, prompts] = await Promise.all([this.encodeImageInside(image, options, startedAtMs), this.labelEmbeddings(distinct, templates, options, startedAtMs)]);
-      const { scores, similarities } = zeroShotScores(img.embedding, prompts.embeddings, this.manifest.clip.logitScale, options.multiLabel);
+      const { scores, similarities } = zeroShotScores(img.embedding, prompts.embeddings, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
       const order = distinct.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
       return {
         labels: order.slice(0, Math.min(options.topK, order.length)).map((i) => ({ label: distinct[i]!, score: scores[i]!, similarity: similarities[i]! })),

@@ -71,6 +71,8 @@ export const ClipSettingsSchema = z
     logitScale: z.number().positive().max(1000).default(100),
     embeddingSize: positiveInt,
     templates: z.array(z.string().includes('{}')).min(1).default(['a photo of a {}.']),
+    /** multi_label scores = sigmoid(scale x cosine + bias), fitted on validation data by training/. */
+    multiLabel: z.object({ scale: z.number().positive().max(1000), bias: z.number().min(-1000).max(1000) }).strict().optional(),
   })
   .strict();
 

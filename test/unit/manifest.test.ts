@@ -45,6 +45,25 @@ describe('parseManifest()', () => {
     assert.equal(m.kind === 'clip' && m.clip.contextLength, 77);
   });
 
+  it('takes an optional multi-label calibration on a clip manifest, and refuses a malformed one', () => {
+    const clip = (multiLabel: unknown) => ({
+      name: 'clip',
+      kind: 'clip',
+      preprocessing: { size: [64, 64] },
+      clip: {
+        imageEncoder: { file: 'i.onnx', input: 'pixel_values', output: 'image_embeds' },
+        textEncoder: { file: 't.onnx', input: 'input_ids', output: 'text_embeds' },
+        embeddingSize: 16,
+        multiLabel,
+      },
+    });
+    const m = parseManifest(clip({ scale: 21.5, bias: -12.25 }), 'clip');
+    assert.deepEqual(m.kind === 'clip' && m.clip.multiLabel, { scale: 21.5, bias: -12.25 });
+    assert.throws(() => parseManifest(clip({ scale: 0, bias: 1 }), 'clip'), /clip\.multiLabel\.scale/);
+    assert.throws(() => parseManifest(clip({ scale: 10, bias: '1' }), 'clip'), /clip\.multiLabel\.bias/);
+    assert.throws(() => parseManifest(clip({ scale: 10, bias: 1, temperature: 2 }), 'clip'), /temperature/);
+  });
+
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['unknown kind', broken({ kind: 'detector' }), /kind/],
     ['a typo in a key', broken({ postprocesing: 'softmax' }), /postprocesing/],

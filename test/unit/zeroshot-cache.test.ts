@@ -85,4 +85,15 @@ describe('zero-shot scores', () => {
     assert.ok(Math.abs(multi.scores[0]! - 1 / (1 + Math.exp(-2))) < 1e-12);
     assert.equal(multi.scores[1], 0.5);
   });
+
+  it('multi-label scores use the manifest calibration: sigmoid(scale x cosine + bias)', () => {
+    const image = vec(1, 0);
+    const labels = [vec(1, 0), vec(0.6, 0.8), vec(0, 1)];
+    const cal = { scale: 20, bias: -14 }; // 0.5 at cosine 0.7
+    const multi = zeroShotScores(image, labels, 50, true, cal);
+    assert.deepEqual(multi.scores.map((x) => Math.round(x * 1e6) / 1e6), [0.997527, 0.119203, 0.000001]);
+    assert.ok(multi.scores[0]! > 0.5 && multi.scores[1]! < 0.5); // thresholdable, unlike sigmoid(50 x cosine)
+    // the softmax path ignores the calibration
+    assert.deepEqual(zeroShotScores(image, labels, 50, false, cal).scores, zeroShotScores(image, labels, 50, false).scores);
+  });
 });
