@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { TlsMaterial } from '../config.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { trackConnections } from './http-close.js';
 import { kserveRoutes } from './http-kserve.js';
 import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
 import { AJV_OPTIONS, schemaErrorFormatter, validateFields } from './http-validation.js';
@@ -60,9 +61,10 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(options.requestTimeoutMs / 4))),
       headersTimeout: Math.min(options.requestTimeoutMs, 60_000),
     },
-    // Keep-alive sockets are ended by close() when draining (fastify sends Connection: close).
-    forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // close() waits for open connections itself (http-close.ts): while draining every answer
+    // carries Connection: close and the service answers SHUTTING_DOWN in the catalog's format.
+    forceCloseConnections: false,
+    return503OnClosing: false,
   });
 
   // Raw image bodies: any image/* type or octet-stream arrives as one Buffer, bounded by bodyLimit.
@@ -151,11 +153,24 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     });
   }
 
+  const closeConnections = trackConnections(app.server);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  return { app, port, close: () => app.close() };
+  const close = async (): Promise<void> => {
+    await closeConnections(CLOSE);
+    await app.close();
+  };
+  return { app, port, close };
 }
+
+/**
+ * The listener closes once no connection arrived for 100 ms (clients and load balancers stopped
+ * sending), at most 2 s after close() began; then an open connection is closed after 500 ms with
+ * no request in flight (a client sends its request at once after connecting; a keep-alive
+ * connection quiet that long is a pooled idle one), and any left after 10 s are destroyed.
+ */
+const CLOSE = Object.freeze({ quietMs: 100, maxLingerMs: 2000, idleMs: 500, timeoutMs: 10_000 });
 
 async function sendMetrics(metrics: Metrics, reply: FastifyReply): Promise<FastifyReply> {
   const text = await metrics.registry.metrics();
