@@ -22,12 +22,13 @@ export interface LimitJobResult {
   readonly singles: SingleLatency[];
   /** Cpus_allowed_list of this process (Linux): where it actually ran. */
   readonly cpus?: string;
+  readonly pid: number;
 }
 
 const job = JSON.parse(process.argv[2] ?? '{}') as LimitJob;
 const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
 const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
-const result: LimitJobResult = { limits: [], singles: [], ...(cpus !== undefined ? { cpus } : {}) };
+const result: LimitJobResult = { limits: [], singles: [], pid: process.pid, ...(cpus !== undefined ? { cpus } : {}) };
 for (const set of job.sets) {
   const images = await makeImageSet(set.size, 16, job.seed);
   result.limits.push(await measureLimit(job.modelDir, images, set.batchSizes, job.stageMs, job.provider));

@@ -25,7 +25,7 @@ export type LimitRequest =
 export type LimitReply =
   | { readonly type: 'ready' }
   /** cpuSeconds: CPU of the whole process (every thread) over this worker's measured window. */
-  | { readonly type: 'throughput'; readonly images: number; readonly seconds: number; readonly cpuSeconds: number }
+  | { readonly type: 'throughput'; readonly images: number; readonly seconds: number; readonly cpuSeconds: number; readonly windowNs: readonly [number, number] }
   | { readonly type: 'latency'; readonly totalMs: number[]; readonly preprocessMs: number[]; readonly runMs: number[] }
   | { readonly type: 'error'; readonly message: string };
 
@@ -57,7 +57,7 @@ async function run(batch: Float32Array, n: number): Promise<number> {
   return sum;
 }
 
-async function throughput(batchSize: number, warmupMs: number, durationMs: number): Promise<{ images: number; seconds: number; cpuSeconds: number }> {
+async function throughput(batchSize: number, warmupMs: number, durationMs: number): Promise<{ images: number; seconds: number; cpuSeconds: number; windowNs: [number, number] }> {
   let next = prepare(batchSize);
   const warmEnd = performance.now() + warmupMs;
   while (performance.now() < warmEnd) {
@@ -67,6 +67,7 @@ async function throughput(batchSize: number, warmupMs: number, durationMs: numbe
   }
   let images = 0;
   const cpu0 = process.cpuUsage(); // process-wide, also in a worker thread
+  const startNs = Number(process.hrtime.bigint()); // CLOCK_MONOTONIC, as `perf record -k mono` stamps samples
   const t0 = performance.now();
   const end = t0 + durationMs;
   while (performance.now() < end) {
@@ -77,8 +78,9 @@ async function throughput(batchSize: number, warmupMs: number, durationMs: numbe
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const endNs = Number(process.hrtime.bigint());
   await next;
-  return { images, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { images, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, windowNs: [startNs, endNs] };
 }
 
 async function latency(iterations: number): Promise<{ totalMs: number[]; preprocessMs: number[]; runMs: number[] }> {

@@ -26,6 +26,8 @@ export interface LimitPoint {
   readonly imagesPerSec: number;
   /** CPU of the limit's process (every thread) per image over the measured window, ms. */
   readonly cpuMsPerImage: number;
+  /** The first worker's measured window, CLOCK_MONOTONIC ns (for profilers). */
+  readonly windowNs?: readonly [number, number];
 }
 
 export interface LimitResult {
@@ -116,7 +118,8 @@ export async function measureLimit(modelDir: string, images: ImageSet, batchSize
         // The workers' windows run side by side; the first one's process CPU per second over all their images.
         const first = replies[0]!;
         const cpuMsPerImage = first.type === 'throughput' ? ((first.cpuSeconds / first.seconds) * 1000) / imagesPerSec : NaN;
-        points.push({ layout: `${layout.workers} worker${layout.workers > 1 ? 's' : ''} x ${layout.intraOpThreads} thread${layout.intraOpThreads > 1 ? 's' : ''}`, ...layout, batchSize, imagesPerSec, cpuMsPerImage });
+        const windowNs = first.type === 'throughput' ? first.windowNs : undefined;
+        points.push({ layout: `${layout.workers} worker${layout.workers > 1 ? 's' : ''} x ${layout.intraOpThreads} thread${layout.intraOpThreads > 1 ? 's' : ''}`, ...layout, batchSize, imagesPerSec, cpuMsPerImage, ...(windowNs ? { windowNs } : {}) });
       }
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
@@ -158,9 +161,11 @@ export function median(values: readonly number[]): number {
  * Runs a LimitJob in its own process (bench/lib/limit-process.ts), on the server CPUs when the run
  * is pinned; the process exits when done, so nothing of it runs beside the servers measured later.
  */
-export async function measureLimitsIn(job: LimitJob): Promise<LimitJobResult> {
+export async function measureLimitsIn(job: LimitJob, options: { nodeArgs?: readonly string[]; cwd?: string; onSpawn?: (pid: number) => void } = {}): Promise<LimitJobResult> {
   const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
-  const child = spawn(command, [...prefixArgs, '--import', 'tsx', fileURLToPath(new URL('./limit-process.ts', import.meta.url)), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = fileURLToPath(new URL('./limit-process.ts', import.meta.url));
+  const child = spawn(command, [...prefixArgs, ...(options.nodeArgs ?? []), '--import', import.meta.resolve('tsx'), script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], ...(options.cwd ? { cwd: options.cwd } : {}) });
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   const code = await new Promise<number | null>((resolve, reject) => child.once('exit', resolve).once('error', reject));

@@ -38,12 +38,14 @@ interface LogLine {
  * process exits first or a model is unavailable.
  */
 export async function startServer(script: string, args: readonly string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
-  // BENCH_SERVER_NODE_ARGS passes flags to the server's node only (e.g. "--cpu-prof --cpu-prof-dir=prof").
+  // BENCH_SERVER_NODE_ARGS passes flags to the server's node only (e.g. "--cpu-prof --cpu-prof-dir=prof");
+  // BENCH_SERVER_CWD runs it in another directory (where a profiler writes its files).
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const cwd = process.env.BENCH_SERVER_CWD ?? ROOT;
   // taskset execs node in place, so the child's pid is the server's.
   const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
-  const child = spawn(command, [...prefixArgs, ...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], {
-    cwd: ROOT,
+  const child = spawn(command, [...prefixArgs, ...nodeArgs, '--import', import.meta.resolve('tsx'), join(ROOT, script), ...args], {
+    cwd,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: options.env ?? process.env,
   });
