@@ -165,9 +165,9 @@ async function main(): Promise<void> {
   await mkdir(raw, { recursive: true });
   const noPerf = await perfUsable();
   if (noPerf) throw new Error(`${noPerf}: install linux-perf and run as root or with kernel.perf_event_paranoid <= 1`);
+  const machine = machineInfo(); // before pinning, which narrows what this process sees
   const choice = choosePinning({ disabled: values['no-pin'] });
   if (choice.pinning) pinGenerator(choice.pinning);
-  const machine = machineInfo();
   const model = values['model-dir'].split('/').at(-1)!;
   const images = await makeImageSet(Number(values.size), 16, 1);
   const inspectPort = await freePort();
