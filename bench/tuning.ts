@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { makeImageSet } from './lib/images.js';
 import { machineInfo } from './lib/machine.js';
 import { note } from './lib/progress.js';
-import { intraOpThreadsFor } from '../src/models/served.js';
+import { intraOpThreadsFor } from '../src/models/instances.js';
 import { ROOT, startGatewayWith } from './lib/server-process.js';
 import { type StageRecord, runStage } from './lib/stage.js';
 

@@ -5,27 +5,22 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { type Batched, Batcher } from '../batching/batcher.js';
-import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
 import type { AdmissionHooks } from '../batching/admission.js';
 import { checkClassifierGraph } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
-import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, readLabels, releaseAll, validateIo, warmUp } from './served.js';
+import { ImageBatches, ImagePipeline } from './image-pipeline.js';
+import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
+import { readLabels } from './labels.js';
+import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
+import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
   readonly label: string;
   readonly score: number;
   readonly index: number;
-}
-
-export interface Timing {
-  readonly preprocessMs: number;
-  readonly queueMs: number;
-  readonly inferenceMs: number;
-  readonly totalMs: number;
 }
 
 export interface ClassifyOptions {
@@ -94,8 +89,8 @@ export class ClassifierVersion implements ServedVersion {
       const io: TensorIo = { input: { name: input.name, itemDims: preprocessor.itemDims, rowSize: preprocessor.slotSize }, output: { name: output.name, width } };
 
       // A fixed batch axis caps batching at its size; smaller batches are padded up to it.
-      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, graph.fixedBatchSize);
-      const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
+      const batching = graphBatching(manifest.batching, graph.fixedBatchSize);
+      const maxBatchSize = batching.maxBatchSize;
       const slot = preprocessor.slotSize;
 
       const batches = new ImageBatches(preprocessor, maxBatchSize, sessions.length, graph.fixedBatchSize);

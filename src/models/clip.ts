@@ -14,8 +14,10 @@ import type { ClipManifest } from './manifest.js';
 import { checkClipGraphs } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
-import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, ImageBatches, ImagePipeline, VersionHealth, batcherHooks, openInstances, releaseAll, validateIo, warmUp } from './served.js';
+import { ImageBatches, ImagePipeline } from './image-pipeline.js';
+import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
+import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
+import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 
@@ -23,17 +25,6 @@ import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 export interface EncodeOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal | undefined;
-}
-
-/** Where a zero-shot or embed request's time went, ms. */
-export interface ClipTiming {
-  readonly preprocessMs: number;
-  readonly queueMs: number;
-  /** session.run of the image batch this request rode in. */
-  readonly inferenceMs: number;
-  /** Time to get every prompt embedding (0 when all were cached). */
-  readonly textMs: number;
-  readonly totalMs: number;
 }
 
 export interface ZeroShotOptions extends EncodeOptions {
@@ -50,7 +41,7 @@ export interface ZeroShotResult {
   readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
   /** Labels whose prompt was cut to the context length (for any template). */
   readonly truncated: readonly string[];
-  readonly timing: ClipTiming;
+  readonly timing: Timing;
   readonly batchSize: number;
   readonly cacheHits: number;
   readonly cacheMisses: number;
@@ -98,8 +89,8 @@ export class ClipVersion implements ServedVersion {
       const maskInput = text.inputNames.find((n) => n === 'attention_mask' && n !== clip.textEncoder.input);
 
       // A fixed batch axis caps batching at its size; smaller batches are padded up to it.
-      const maxBatchSize = effectiveMaxBatchSize(manifest.batching.maxBatchSize, graphs.image.fixedBatchSize);
-      const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
+      const batching = graphBatching(manifest.batching, graphs.image.fixedBatchSize);
+      const maxBatchSize = batching.maxBatchSize;
       const textFixed = graphs.text.fixedBatchSize;
       const textBatching = {
         policy: manifest.batching.policy,
@@ -188,7 +179,7 @@ export class ClipVersion implements ServedVersion {
   }
 
   /** L2-normalized image embedding of one image. */
-  async embedImage(image: Uint8Array, options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
+  async embedImage(image: Uint8Array, options: EncodeOptions, startedAtMs = performance.now()): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<Timing, 'textMs' | 'totalMs'> }> {
     return this.inside(deadlineOf(options, startedAtMs), () => this.encodeImageInside(image, options, startedAtMs));
   }
 
@@ -213,7 +204,7 @@ export class ClipVersion implements ServedVersion {
     }
   }
 
-  private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<ClipTiming, 'textMs' | 'totalMs'> }> {
+  private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<Timing, 'textMs' | 'totalMs'> }> {
     const { batched, preprocessMs } = await this.images.run(image, options, startedAtMs);
     return { embedding: batched.result, batchSize: batched.batchSize, timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs } };
   }

@@ -4,8 +4,9 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import { ClassifierVersion, type ScoredLabel, type Timing } from '../models/classifier.js';
+import { ClassifierVersion, type ScoredLabel } from '../models/classifier.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
+import type { Timing } from '../models/served.js';
 import type { Authenticator } from './auth.js';
 import { type CallContext, type KindRequirement, RequestScope } from './call.js';
 import { KServeService } from './kserve-service.js';

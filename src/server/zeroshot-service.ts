@@ -4,8 +4,9 @@
 import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import { type ClipTiming, ClipVersion } from '../models/clip.js';
+import { ClipVersion } from '../models/clip.js';
 import type { ModelRepository } from '../models/repository.js';
+import type { Timing } from '../models/served.js';
 import type { Call, CallContext, KindRequirement, RequestScope } from './call.js';
 
 export interface ZeroShotRequest {
@@ -28,7 +29,7 @@ export interface ZeroShotResponse {
   readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
   /** Labels whose prompt was longer than the context length and was truncated. */
   readonly truncated: readonly string[];
-  readonly timing: ClipTiming;
+  readonly timing: Timing;
   readonly batchSize: number;
   readonly cache: { readonly hits: number; readonly misses: number };
   readonly requestId: string;
@@ -52,7 +53,7 @@ export interface EmbedResponse {
   /** Indices of texts truncated to the context length. */
   readonly truncated: readonly number[];
   readonly dimensions: number;
-  readonly timing: ClipTiming;
+  readonly timing: Timing;
   readonly requestId: string;
 }
 

@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
-import { intraOpThreadsFor } from '../../src/models/served.js';
 
 describe('loadConfig()', () => {
   it('has the documented defaults', () => {
@@ -37,16 +36,5 @@ describe('loadConfig()', () => {
     const on = loadConfig(['--intra-op-threads', '3'], { GATEWAY_INTRA_OP_SPINNING: 'true' });
     assert.deepEqual([on.intraOpThreads, on.intraOpSpinning], [3, true]);
     assert.throws(() => loadConfig(['--intra-op-spinning', 'yes'], {}), /intraOpSpinning/);
-  });
-});
-
-describe('intraOpThreadsFor()', () => {
-  it('keeps a configured count', () => assert.equal(intraOpThreadsFor(3, 4, 16), 3));
-  it('shares half the cores among the instances when 0, at least one each', () => {
-    assert.equal(intraOpThreadsFor(0, 1, 16), 8);
-    assert.equal(intraOpThreadsFor(0, 2, 16), 4);
-    assert.equal(intraOpThreadsFor(0, 1, 2), 1);
-    assert.equal(intraOpThreadsFor(0, 3, 4), 1);
-    assert.equal(intraOpThreadsFor(0, 1, 1), 1);
   });
 });
