@@ -60,6 +60,10 @@ export const ConfigSchema = z
     tlsKey: z.string().min(1).optional(),
     /** PEM CA bundle: set = clients must present a certificate it signed (mTLS). */
     tlsClientCa: z.string().min(1).optional(),
+    /** Serve the OpenAPI document at /openapi.json and Swagger UI at /docs. */
+    apiDocs: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
+    /** /openapi.json and /docs need an API key too (when keys are configured). */
+    apiDocsRequireKey: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
     /** Serve POST /v1/admin/reload (off by default; needs an API key when keys are configured). */
     adminApi: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Reload the repository when files under --models-dir change (fs.watch, debounced). */
@@ -99,6 +103,8 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'metrics-port': 'metricsPort',
   'http-request-timeout-ms': 'httpRequestTimeoutMs',
   'admin-api': 'adminApi',
+  'api-docs': 'apiDocs',
+  'api-docs-require-key': 'apiDocsRequireKey',
   'tls-cert': 'tlsCert',
   'tls-key': 'tlsKey',
   'tls-client-ca': 'tlsClientCa',

@@ -64,6 +64,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       serveMetrics: config.metricsPort < 0,
       metricsRequireKey: config.metricsRequireKey,
       adminApi: config.adminApi,
+      apiDocs: config.apiDocs,
+      apiDocsRequireKey: config.apiDocsRequireKey,
       tls,
     });
     if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics, { host: config.host, port: config.metricsPort });

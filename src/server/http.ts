@@ -2,8 +2,6 @@
 // plus health, readiness and Prometheus metrics. Body limits, content types and fastify's own
 // errors are translated into the error catalog here.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TlsMaterial } from '../config.js';
@@ -14,6 +12,8 @@ import { kserveRoutes } from './http-kserve.js';
 import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
 import { AJV_OPTIONS, schemaErrorFormatter, validateFields } from './http-validation.js';
 import { registerZeroShotRoutes } from './http-zeroshot.js';
+import { registerOpenApi } from './openapi.js';
+import { registerPlayground } from './playground.js';
 import type { GatewayService } from './service.js';
 
 export interface HttpOptions {
@@ -32,6 +32,10 @@ export interface HttpOptions {
   readonly metricsRequireKey: boolean;
   /** Serve POST /v1/admin/reload. */
   readonly adminApi: boolean;
+  /** Serve the OpenAPI document (/openapi.json) and Swagger UI (/docs). */
+  readonly apiDocs: boolean;
+  /** The docs need an API key (when keys are configured). */
+  readonly apiDocsRequireKey: boolean;
   /** Serve HTTPS only (and require client certificates when a client CA is set). */
   readonly tls?: TlsMaterial | undefined;
 }
@@ -100,6 +104,11 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
 
+  // Before any route: the document generator collects routes as they are added.
+  if (options.apiDocs) {
+    await registerOpenApi(app, { auth: service.auth, requireKey: options.apiDocsRequireKey, metricsRequireKey: options.metricsRequireKey, version: service.kserve.serverMetadata().version });
+  }
+
   app.post('/v1/classify', { schema: ROUTE_SCHEMAS.classify }, async (request, reply) => {
     const startedProtocol = { protocol: 'http' as const, requestId: request.id };
     const query = request.query as Omit<ClassifyFields, 'image'>;
@@ -136,9 +145,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     app.post('/v1/admin/reload', { schema: ROUTE_SCHEMAS.adminReload }, async (request) => ({ models: await service.reload({ authorization: request.headers.authorization }) }));
   }
 
-  // A small demo page: pick a model and an image (and labels for a clip model).
-  const demoPage = readFileSync(fileURLToPath(new URL('../../src/server/static/index.html', import.meta.url)), 'utf8');
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(demoPage));
+  await registerPlayground(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
