@@ -145,6 +145,34 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly responseCacheHits = new Counter({
+    name: 'gateway_response_cache_hits_total',
+    help: 'Requests answered from a model version\'s response cache (no decode, queue or inference).',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly responseCacheMisses = new Counter({
+    name: 'gateway_response_cache_misses_total',
+    help: 'Requests to a model version with a response cache that were not in it (computed, then cached).',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly responseCacheEntries = new Gauge({
+    name: 'gateway_response_cache_entries',
+    help: 'Answers held in a model version\'s response cache.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly responseCacheBytes = new Gauge({
+    name: 'gateway_response_cache_bytes',
+    help: 'Approximate bytes held by a model version\'s response cache (answers plus keys).',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
   readonly textBatchSize = new Histogram({
     name: 'gateway_text_batch_size',
     help: 'Prompts per executed text-encoder batch (CLIP models).',
@@ -189,5 +217,9 @@ export class Metrics {
     this.queueDuration.remove(labels);
     this.textBatchSize.remove(labels);
     this.textInferenceDuration.remove(labels);
+    this.responseCacheHits.remove(labels);
+    this.responseCacheMisses.remove(labels);
+    this.responseCacheEntries.remove(labels);
+    this.responseCacheBytes.remove(labels);
   }
 }

@@ -2,6 +2,7 @@
 // or a wrong value makes that model UNAVAILABLE with a reason instead of serving it wrongly.
 // The contract is documented in docs/model-repository.md.
 import { z } from 'zod';
+import { DATATYPES } from './dtypes.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -79,6 +80,29 @@ export const ClipSettingsSchema = z
 /** Which version folders are served: all of them, or only the newest n that loaded. */
 export const VersionPolicySchema = z.union([z.literal('all'), z.object({ latest: positiveInt }).strict()]).default('all');
 
+/**
+ * Opt-in response cache of a version (Triton's response cache): answers keyed by a hash of the
+ * request's inputs and parameters, bounded by entries and bytes.
+ */
+export const ResponseCacheSchema = z
+  .object({
+    maxEntries: positiveInt.max(10_000_000),
+    maxBytes: positiveInt.max(64 * 1024 ** 3),
+  })
+  .strict();
+
+export type ResponseCacheSettings = z.infer<typeof ResponseCacheSchema>;
+
+/** A `tensor` model's I/O as the manifest may narrow it: the graph says the rest. */
+const TensorIoSchema = z
+  .object({
+    name: z.string().min(1),
+    datatype: z.enum(DATATYPES).optional(),
+    /** -1 marks a dynamic dimension; a number fixes one the graph leaves dynamic. */
+    shape: z.array(z.number().int().min(-1)).optional(),
+  })
+  .strict();
+
 const common = {
   name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/, 'letters, digits, ".", "_" or "-", at most 128'),
   description: z.string().default(''),
@@ -97,6 +121,7 @@ export const ClassifierManifestSchema = z
     outputs: z.array(TensorSpecSchema).min(1),
     postprocessing: z.enum(['softmax', 'none']).default('softmax'),
     labels: z.union([z.string().min(1), z.array(z.string())]).default('labels.txt'),
+    responseCache: ResponseCacheSchema.optional(),
   })
   .strict();
 
@@ -108,15 +133,37 @@ export const ClipManifestSchema = z
   })
   .strict();
 
-export const ManifestSchema = z.discriminatedUnion('kind', [ClassifierManifestSchema, ClipManifestSchema]);
+/** Any ONNX graph, tensors in and out over KServe v2: the I/O is read from the graph. */
+export const TensorManifestSchema = z
+  .object({
+    name: common.name,
+    description: common.description,
+    versionPolicy: common.versionPolicy,
+    batching: common.batching,
+    kind: z.literal('tensor'),
+    file: z.string().min(1).default('model.onnx'),
+    /** Narrows graph inputs (datatype checks, fixed dimensions); every graph input is still fed. */
+    inputs: z.array(TensorIoSchema).min(1).optional(),
+    /** The outputs served (a subset of the graph's); absent = all. */
+    outputs: z.array(TensorIoSchema).min(1).optional(),
+    /** `auto`: batch along the first axis when the graph has one; `none`: one request per session.run. */
+    batchAxis: z.enum(['auto', 'none']).default('auto'),
+    responseCache: ResponseCacheSchema.optional(),
+  })
+  .strict();
+
+export const ManifestSchema = z.discriminatedUnion('kind', [ClassifierManifestSchema, ClipManifestSchema, TensorManifestSchema]);
 
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type ClassifierManifest = z.infer<typeof ClassifierManifestSchema>;
 export type ClipManifest = z.infer<typeof ClipManifestSchema>;
+export type TensorManifest = z.infer<typeof TensorManifestSchema>;
 
 /** Validates parsed JSON; throws an Error whose message lists every problem with its path. */
 export function parseManifest(json: unknown, folderName?: string): Manifest {
-  const result = ManifestSchema.safeParse(json);
+  // The name defaults to the folder's (as in Triton), so `{"kind": "tensor"}` is a whole manifest.
+  const named = folderName !== undefined && typeof json === 'object' && json !== null && !Array.isArray(json) && !('name' in json) ? { ...json, name: folderName } : json;
+  const result = ManifestSchema.safeParse(named);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new Error(`invalid model.json: ${issues}`);

@@ -12,6 +12,7 @@ import { ClipVersion } from './clip.js';
 import { readHfClipLayout } from './hf-clip.js';
 import { type Manifest, parseManifest } from './manifest.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
+import { TensorVersion } from './tensor.js';
 
 export interface VersionEntry {
   readonly version: string;
@@ -58,6 +59,7 @@ type Loader = (manifest: Manifest, version: string, dir: string, ctx: LoadContex
 const LOADERS: Partial<Record<Manifest['kind'], Loader>> = {
   'image-classifier': (m, v, d, c) => ClassifierVersion.load(m as Extract<Manifest, { kind: 'image-classifier' }>, v, d, c),
   clip: (m, v, d, c) => ClipVersion.load(m as Extract<Manifest, { kind: 'clip' }>, v, d, c),
+  tensor: (m, v, d, c) => TensorVersion.load(m as Extract<Manifest, { kind: 'tensor' }>, v, d, c),
 };
 
 export function registerLoader(kind: Manifest['kind'], loader: Loader): void {

@@ -28,7 +28,7 @@ export interface LoadContext {
 export interface VersionInfo {
   readonly model: string;
   readonly version: string;
-  readonly kind: 'image-classifier' | 'clip';
+  readonly kind: 'image-classifier' | 'clip' | 'tensor';
   /** Execution provider actually in use. */
   readonly provider: Provider;
   /** Why the provider differs from the configured one, if it does. */
@@ -38,6 +38,20 @@ export interface VersionInfo {
   readonly labelsCount: number;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** `tensor` models: every input and output with datatype and shape (-1 = dynamic), and how it batches. */
+  readonly tensors?: {
+    readonly inputs: readonly TensorMetadata[];
+    readonly outputs: readonly TensorMetadata[];
+    /** `dynamic`, `fixed N` (padded batches of N) or `none` (one request per session.run). */
+    readonly batchAxis: string;
+  };
+}
+
+/** A tensor as operators see it: -1 marks a dynamic dimension. */
+export interface TensorMetadata {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
 }
 
 /** A loaded version of any kind. */

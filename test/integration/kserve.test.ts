@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { parseManifest } from '../../src/models/manifest.js';
+import { type ClassifierManifest, parseManifest } from '../../src/models/manifest.js';
 import { ImagePreprocessor } from '../../src/models/preprocess.js';
 import { hashApiKey } from '../../src/server/auth.js';
 import { loadKServeProto } from '../../src/server/grpc-kserve.js';
@@ -34,7 +34,7 @@ interface V2Output {
 
 /** The model input of an image, preprocessed as the manifest says, by the gateway's own preprocessor. */
 async function preprocess(image: Buffer): Promise<Float32Array> {
-  const manifest = parseManifest(JSON.parse(await readFile(join(ZOO_MODELS, MODEL, 'model.json'), 'utf8')));
+  const manifest = parseManifest(JSON.parse(await readFile(join(ZOO_MODELS, MODEL, 'model.json'), 'utf8'))) as ClassifierManifest;
   return new ImagePreprocessor(manifest.preprocessing, { maxImageBytes: 10 << 20, maxImagePixels: 40_000_000 }).run(image);
 }
 
