@@ -13,6 +13,7 @@ import { ImagePreprocessor } from './preprocess.js';
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
 import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { readLabels } from './labels.js';
+import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
@@ -70,6 +71,8 @@ export class ClassifierVersion implements ServedVersion {
     readonly health: VersionHealth,
     readonly io: TensorIo,
     hooks: AdmissionHooks,
+    /** Top-k answers by image bytes and k, when the manifest opts in. */
+    private readonly cache: ResponseCache<ClassifyResult> | undefined,
   ) {
     this.images = new ImagePipeline(preprocessor, batcher, hooks);
   }
@@ -119,7 +122,9 @@ export class ClassifierVersion implements ServedVersion {
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
       const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
       const batcher = new Batcher(batching, runner, { hooks });
-      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health, io, hooks);
+      const sizeOf = (r: ClassifyResult): number => r.labels.reduce((n, l) => n + 32 + Buffer.byteLength(l.label), 64);
+      const cache = manifest.responseCache ? new ResponseCache(manifest.responseCache, sizeOf, ctx.metrics, ctx.modelName, version) : undefined;
+      const served = new ClassifierVersion(info, manifest, sessions, preprocessor, labels, batcher, health, io, hooks, cache);
       if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
       return served;
     } catch (err) {
@@ -130,11 +135,17 @@ export class ClassifierVersion implements ServedVersion {
 
   /** Decodes, batches and classifies one image; answers the top `topK` labels. */
   async classify(image: Uint8Array, options: ClassifyOptions, startedAtMs = performance.now()): Promise<ClassifyResult> {
+    // The response cache (opt-in) answers a repeated image and top_k before any decoding.
+    const key = this.cache?.key([image, 'top_k', options.topK]);
+    const hit = key === undefined ? undefined : this.cache!.get(key);
+    if (hit) return { labels: hit.labels, batchSize: 0, timing: { preprocessMs: 0, queueMs: 0, inferenceMs: 0, totalMs: performance.now() - startedAtMs, cached: true } };
     // Overload is refused before any decoding: requests still being preprocessed hold queue places.
     this.images.admit(1, { startedAtMs, timeoutMs: options.timeoutMs });
     this.active.enter();
     try {
-      return await this.classifyInside(image, options, startedAtMs);
+      const result = await this.classifyInside(image, options, startedAtMs);
+      if (key !== undefined) this.cache!.set(key, result);
+      return result;
     } finally {
       this.active.exit();
     }
@@ -219,6 +230,7 @@ export class ClassifierVersion implements ServedVersion {
   async close(): Promise<void> {
     await this.active.idle();
     await this.batcher.drain();
+    this.cache?.clear();
     await releaseAll(this.sessions);
   }
 }

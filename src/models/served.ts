@@ -77,6 +77,8 @@ export interface Timing {
   readonly textMs?: number;
   /** From arrival to answer. */
   readonly totalMs: number;
+  /** Answered from the model's response cache (no decode, queue or inference); absent otherwise. */
+  readonly cached?: boolean;
 }
 
 /**

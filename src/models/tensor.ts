@@ -6,6 +6,7 @@
 // session.run when the graph has no batch axis. Outputs are split back per request.
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { Admission } from '../batching/admission.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
@@ -13,7 +14,8 @@ import { DATATYPE_SPECS, type HostTensor, type TensorValues, copyValues, sliceVa
 import type { TensorManifest } from './manifest.js';
 import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks, openInstances, releaseAll, warmUp } from './served.js';
+import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
+import { openInstances, releaseAll, warmUp } from './instances.js';
 import type { ModelSession } from './session.js';
 import { type InputHead, type TensorModelIo, type TensorSpec, checkInputs, readTensorIo } from './tensor-io.js';
 
@@ -55,6 +57,8 @@ export interface TensorInferOptions {
 export class TensorVersion implements ServedVersion {
   readonly kind = 'tensor';
   private readonly active = new ActiveRequests();
+  /** Queue places and deadline checks on arrival (nothing is prepared in front of the queue). */
+  private readonly admission: Admission;
 
   private constructor(
     readonly info: VersionInfo,
@@ -63,7 +67,10 @@ export class TensorVersion implements ServedVersion {
     readonly batcher: Batcher<TensorItem, ItemResult>,
     readonly health: VersionHealth,
     private readonly cache: ResponseCache<HostTensor[]> | undefined,
-  ) {}
+    hooks: ReturnType<typeof batcherHooks>,
+  ) {
+    this.admission = new Admission(batcher, { places: 1, hooks });
+  }
 
   static async load(manifest: TensorManifest, version: string, dir: string, ctx: LoadContext): Promise<TensorVersion> {
     const sessions = await openInstances(`${dir}/${manifest.file}`, manifest.batching.instances, ctx);
@@ -87,10 +94,11 @@ export class TensorVersion implements ServedVersion {
         tensors: { inputs: io.inputs, outputs: io.outputs, batchAxis: mode.kind === 'fixed' ? `fixed ${mode.size}` : mode.kind },
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const batcher = new Batcher(batching, runner, { hooks: batcherHooks(ctx.metrics, ctx.modelName, version, health), groupOf: (item) => item.key });
+      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      const batcher = new Batcher(batching, runner, { hooks, groupOf: (item) => item.key });
       const cache = manifest.responseCache ? new ResponseCache<HostTensor[]>(manifest.responseCache, (v) => v.reduce((n, t) => n + valuesByteLength(t.values), 0), ctx.metrics, ctx.modelName, version) : undefined;
       if (ctx.warmup) await warmTensors(runner, sessions.length, batcher, io, ctx);
-      return new TensorVersion(info, io, sessions, batcher, health, cache);
+      return new TensorVersion(info, io, sessions, batcher, health, cache, hooks);
     } catch (err) {
       await releaseAll(sessions);
       throw err;
@@ -117,7 +125,7 @@ export class TensorVersion implements ServedVersion {
     if (hit) return { outputs: hit, batchSize: 0, timing: { queueMs: 0, inferenceMs: 0, totalMs: performance.now() - startedAtMs, cached: true } };
     const batched = this.io.batch.kind !== 'none';
     const rows = batched ? inputs[0]!.dims[0]! : 1;
-    this.batcher.admit(rows - 1, { startedAtMs, timeoutMs: options.timeoutMs });
+    this.admission.admit(rows, { startedAtMs, timeoutMs: options.timeoutMs });
     this.active.enter();
     try {
       const items = batched ? splitRows(inputs, rows) : [{ key: '', values: inputs.map((t) => t.values), dims: inputs.map((t) => t.dims) }];

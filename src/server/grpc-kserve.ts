@@ -9,8 +9,8 @@ import { GatewayError } from '../errors.js';
 import { PROTO_LOADER_OPTIONS, toServiceError, unaryContext } from './grpc.js';
 import type { ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
 import { type Datatype, isDatatype } from '../models/dtypes.js';
-import { CONTENTS_FIELD } from './kserve-codec.js';
-import { type ContentsField, type TensorData, float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
+import { CONTENTS_FIELD, encodeRaw, encodeTypedContents } from './kserve-codec.js';
+import { type ContentsField, type TensorData, parseShape } from './kserve-tensors.js';
 import type { CallContext, GatewayService } from './service.js';
 
 export const KSERVE_PROTO_PATH = fileURLToPath(new URL('../../proto/kserve/grpc_predict_v2.proto', import.meta.url));
@@ -119,12 +119,24 @@ function toParameters(map: Record<string, ParameterMsg> | undefined): Parameters
   return out;
 }
 
-function toResponseMsg(r: V2InferResponse, id: string, raw: boolean): unknown {
-  const outputs = r.outputs.map((o) => {
+/**
+ * The response message: typed contents, or raw_output_contents for every output when the request
+ * used raw inputs (as Triton does) or an output is FP16 (which has no typed field).
+ */
+function toResponseMsg(r: V2InferResponse, id: string, rawRequest: boolean): unknown {
+  const tensors = r.outputs.map((o) => ({ datatype: o.datatype, values: o.values, dims: o.shape }));
+  const typed = rawRequest ? undefined : tensors.map((t) => encodeTypedContents(t));
+  const raw = typed === undefined || typed.some((c) => c === undefined);
+  const outputs = r.outputs.map((o, i) => {
     const head = { name: o.name, datatype: o.datatype, shape: o.shape };
-    if (raw) return head;
-    return { ...head, contents: o.datatype === 'FP32' ? { fp32_contents: Array.from(o.values) } : { bytes_contents: o.values } };
+    return raw ? head : { ...head, contents: typed![i] };
   });
-  const rawOutputs = raw ? r.outputs.map((o) => (o.datatype === 'FP32' ? float32Bytes(o.values) : joinLengthPrefixed(o.values))) : [];
-  return { model_name: r.modelName, model_version: r.modelVersion, id, outputs, raw_output_contents: rawOutputs };
+  const parameters = Object.fromEntries(Object.entries(r.parameters ?? {}).map(([k, v]) => [k, toParameterMsg(v)]));
+  return { model_name: r.modelName, model_version: r.modelVersion, id, parameters, outputs, raw_output_contents: raw ? tensors.map(encodeRaw) : [] };
+}
+
+function toParameterMsg(value: ParameterValue): ParameterMsg {
+  if (typeof value === 'boolean') return { bool_param: value };
+  if (typeof value === 'number') return { int64_param: String(value) };
+  return { string_param: value };
 }

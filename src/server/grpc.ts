@@ -185,8 +185,8 @@ function toResponseMsg(r: ClassifyResponse): unknown {
 }
 
 /** The proto Timing message of any answer (text_ms only where a text tower ran). */
-export function timingMsg(t: { preprocessMs: number; queueMs: number; inferenceMs: number; totalMs: number; textMs?: number }): unknown {
-  return { preprocess_ms: t.preprocessMs, queue_ms: t.queueMs, inference_ms: t.inferenceMs, text_ms: t.textMs ?? 0, total_ms: t.totalMs };
+export function timingMsg(t: { preprocessMs: number; queueMs: number; inferenceMs: number; totalMs: number; textMs?: number; cached?: boolean }): unknown {
+  return { preprocess_ms: t.preprocessMs, queue_ms: t.queueMs, inference_ms: t.inferenceMs, text_ms: t.textMs ?? 0, total_ms: t.totalMs, cached: t.cached ?? false };
 }
 
 function toModelMsg(m: ModelStatus): unknown {
@@ -206,6 +206,9 @@ function toModelMsg(m: ModelStatus): unknown {
       healthy: v.healthy,
       last_error: v.lastError,
       labels_count: v.info?.labelsCount ?? 0,
+      inputs: v.info?.tensors?.inputs ?? [],
+      outputs: v.info?.tensors?.outputs ?? [],
+      batch_axis: v.info?.tensors?.batchAxis ?? '',
       batching: v.info
         ? {
             max_batch_size: v.info.batching.maxBatchSize,

@@ -5,7 +5,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
-import { float32Bytes, joinLengthPrefixed, parseShape } from './kserve-tensors.js';
+import { encodeJsonData, encodeRaw } from './kserve-codec.js';
+import { parseShape } from './kserve-tensors.js';
 import type { TensorData } from './kserve-tensors.js';
 import { clientGone, headerTimeout, translateHttpError } from './http.js';
 import { FORM_SCHEMAS, type V2InferJson } from './http-schemas.js';
@@ -131,21 +132,27 @@ function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest
   return { request: { id: header.id, inputs, outputs }, binaryOutput: (name) => binaryByName.get(name) ?? binaryDefault };
 }
 
-/** JSON, or JSON header plus binary outputs when the request asked for any output as binary data. */
+/**
+ * JSON, or JSON header plus binary outputs when the request asked for any output as binary data.
+ * The JSON is written here rather than by JSON.stringify so that each tensor's `data` is written
+ * by the codec: 64-bit integers digit for digit, FP16 as numbers, BOOL as true/false.
+ */
 function sendInferResponse(reply: FastifyReply, response: V2InferResponse, binaryOutput: (name: string) => boolean, id: string): FastifyReply {
   const blobs: Buffer[] = [];
   const outputs = response.outputs.map((o) => {
-    const head = { name: o.name, datatype: o.datatype, shape: o.shape };
+    const head = `"name":${JSON.stringify(o.name)},"datatype":"${o.datatype}","shape":${JSON.stringify(o.shape)}`;
+    const tensor = { datatype: o.datatype, values: o.values, dims: o.shape };
     if (binaryOutput(o.name)) {
-      const bytes = o.datatype === 'FP32' ? float32Bytes(o.values) : joinLengthPrefixed(o.values);
+      const bytes = encodeRaw(tensor);
       blobs.push(bytes);
-      return { ...head, parameters: { binary_data_size: bytes.length } };
+      return `{${head},"parameters":{"binary_data_size":${bytes.length}}}`;
     }
-    return { ...head, data: o.datatype === 'FP32' ? Array.from(o.values) : o.values.map((v) => v.toString('utf8')) };
+    return `{${head},"data":${encodeJsonData(tensor)}}`;
   });
-  const body = { model_name: response.modelName, model_version: response.modelVersion, id, outputs };
-  if (blobs.length === 0) return reply.send(body);
-  const header = Buffer.from(JSON.stringify(body));
+  const parameters = response.parameters ? `,"parameters":${JSON.stringify(response.parameters)}` : '';
+  const body = `{"model_name":${JSON.stringify(response.modelName)},"model_version":${JSON.stringify(response.modelVersion)},"id":${JSON.stringify(id)}${parameters},"outputs":[${outputs.join(',')}]}`;
+  if (blobs.length === 0) return reply.type('application/json; charset=utf-8').send(body);
+  const header = Buffer.from(body);
   return reply.type('application/octet-stream').header(HEADER_LENGTH, String(header.length)).send(Buffer.concat([header, ...blobs]));
 }
 

@@ -1,12 +1,19 @@
 // The KServe v2 / Open Inference Protocol domain calls both transports adapt (HTTP /v2/..., gRPC
 // inference.GRPCInferenceService): health, server and model metadata, and tensor-in/tensor-out
-// inference on image classifiers. Input rows go through the same per-version batcher as /v1
-// requests, one queue item per row; a BYTES input carries encoded images that are preprocessed
-// exactly as /v1/classify does. Metrics and the failure log line are recorded once per request.
+// inference on `tensor` models (any graph, every datatype) and image classifiers. A tensor
+// request is checked against the graph's inputs (names, datatypes, shapes) before its data is
+// read, and its data length before any compute. Classifier input rows go through the same
+// per-version batcher as /v1 requests, one queue item per row; a BYTES input carries encoded
+// images that are preprocessed exactly as /v1/classify does. Metrics and the failure log line are
+// recorded once per request.
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors.js';
 import { ClassifierVersion, type TensorResult } from '../models/classifier.js';
+import type { Datatype, HostTensor, TensorValues } from '../models/dtypes.js';
 import type { ModelRepository } from '../models/repository.js';
+import { TensorVersion } from '../models/tensor.js';
+import { selectOutputs } from '../models/tensor-io.js';
+import { decodeTensor } from './kserve-codec.js';
 import { type CallContext, type KindRequirement, type RequestScope, validateName } from './call.js';
 import { type TensorData, elementCount, toByteElements, toFloat32 } from './kserve-tensors.js';
 
@@ -41,16 +48,21 @@ export interface V2InferRequest {
   readonly outputs?: readonly V2RequestedOutput[] | undefined;
 }
 
-/** One answered tensor: FP32 values, or BYTES elements (classification strings). */
-export type V2Output =
-  | { readonly name: string; readonly datatype: 'FP32'; readonly shape: readonly number[]; readonly values: Float32Array }
-  | { readonly name: string; readonly datatype: 'BYTES'; readonly shape: readonly number[]; readonly values: readonly Buffer[] };
+/** One answered tensor (BYTES elements as UTF-8 strings). */
+export interface V2Output {
+  readonly name: string;
+  readonly datatype: Datatype;
+  readonly shape: readonly number[];
+  readonly values: TensorValues;
+}
 
 export interface V2InferResponse {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly id: string;
   readonly outputs: readonly V2Output[];
+  /** Response parameters (`cached: true` when the model's response cache answered). */
+  readonly parameters?: Parameters | undefined;
 }
 
 export interface TensorMetadata {
@@ -70,9 +82,9 @@ export interface ModelMetadata {
 
 const SERVER_VERSION = readServerVersion();
 
-const CLASSIFIER: KindRequirement<ClassifierVersion> = {
-  is: (served): served is ClassifierVersion => served instanceof ClassifierVersion,
-  needs: 'v2 inference serves image-classifier models',
+const V2_MODEL: KindRequirement<ClassifierVersion | TensorVersion> = {
+  is: (served): served is ClassifierVersion | TensorVersion => served instanceof ClassifierVersion || served instanceof TensorVersion,
+  needs: 'v2 inference serves tensor and image-classifier models',
   hint: 'use /v1/zero-shot or /v1/embed for clip models',
 };
 
@@ -117,6 +129,7 @@ export class KServeService {
     const served = this.repository.resolve(model, version || undefined);
     const status = this.repository.list().find((m) => m.name === model);
     const versions = (status?.versions ?? []).filter((v) => v.state === 'READY').map((v) => v.version);
+    if (served instanceof TensorVersion) return { name: model, versions, platform: PLATFORM, inputs: served.io.inputs, outputs: served.io.outputs };
     if (!(served instanceof ClassifierVersion)) return { name: model, versions, platform: PLATFORM, inputs: [], outputs: [] };
     const { input, output } = served.io;
     return {
@@ -130,7 +143,8 @@ export class KServeService {
 
   /** Runs one inference request; throws a GatewayError on any failure. */
   async infer(request: V2InferRequest, ctx: CallContext): Promise<V2InferResponse> {
-    return this.scope.run(ctx, request.model, request.version, CLASSIFIER, async ({ served, timeoutMs, startedAtMs }) => {
+    return this.scope.run(ctx, request.model, request.version, V2_MODEL, async ({ served, timeoutMs, startedAtMs }) => {
+      if (served instanceof TensorVersion) return this.inferTensor(served, request, { timeoutMs, signal: ctx.signal }, startedAtMs);
       const outputs = this.checkOutputs(served, request.outputs);
       const options = { timeoutMs, signal: ctx.signal };
       const input = this.checkInput(served, request.inputs);
@@ -138,6 +152,28 @@ export class KServeService {
       if (input.kind === 'images') this.scope.observePreprocess(served.info.model, result.timing.preprocessMs);
       return { modelName: served.info.model, modelVersion: served.info.version, id: request.id ?? '', outputs: outputs.map((o) => this.answer(served, result, o)) };
     });
+  }
+
+  /**
+   * A `tensor` model's request: outputs and input heads (names, datatypes, shapes) checked first,
+   * then each input's data decoded and its length checked, all before the request is queued.
+   */
+  private async inferTensor(served: TensorVersion, request: V2InferRequest, options: { timeoutMs: number; signal: AbortSignal | undefined }, startedAtMs: number): Promise<V2InferResponse> {
+    const outputs = selectOutputs(served.io, served.info.model, request.outputs?.map((o) => o.name));
+    served.check(request.inputs);
+    const inputs: HostTensor[] = served.io.inputs.map((spec) => {
+      const input = request.inputs.find((i) => i.name === spec.name)!;
+      const where = `input "${spec.name}"`;
+      return { datatype: spec.datatype, values: decodeTensor(input.data, spec.datatype, elementCount(input.shape, where), where), dims: input.shape };
+    });
+    const answer = await served.infer(inputs, outputs, options, startedAtMs);
+    return {
+      modelName: served.info.model,
+      modelVersion: served.info.version,
+      id: request.id ?? '',
+      outputs: answer.outputs.map((t, i) => ({ name: outputs[i]!.name, datatype: t.datatype, shape: t.dims, values: t.values })),
+      parameters: answer.timing.cached ? { cached: true } : undefined,
+    };
   }
 
   /** The one input, checked against the model: FP32 rows of the manifest's shape, or BYTES encoded images. */
@@ -204,7 +240,7 @@ export class KServeService {
     const k = output.classification;
     const values = result.rows.flatMap((row) => {
       const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
-      return order.slice(0, k).map((index) => Buffer.from(`${row[index]}:${index}:${served.labels[index] ?? ''}`));
+      return order.slice(0, k).map((index) => `${row[index]}:${index}:${served.labels[index] ?? ''}`);
     });
     return { name: output.name, datatype: 'BYTES', shape: [n, k], values };
   }
