@@ -129,7 +129,7 @@ function toResponseMsg(r: V2InferResponse, id: string, rawRequest: boolean): unk
   const raw = typed === undefined || typed.some((c) => c === undefined);
   const outputs = r.outputs.map((o, i) => {
     const head = { name: o.name, datatype: o.datatype, shape: o.shape };
-    return raw ? head : { ...head, contents: typed![i] };
+    return raw ? head : { ...head, contents: typed[i] };
   });
   const parameters = Object.fromEntries(Object.entries(r.parameters ?? {}).map(([k, v]) => [k, toParameterMsg(v)]));
   return { model_name: r.modelName, model_version: r.modelVersion, id, parameters, outputs, raw_output_contents: raw ? tensors.map(encodeRaw) : [] };
