@@ -189,3 +189,11 @@ export async function infer(
     }),
   };
 }
+
+/** Batches a model ran so far (its batch-size histogram's count, all versions). */
+export function batches(metrics: string, model: string): number {
+  return metrics
+    .split('\n')
+    .filter((l) => l.startsWith('gateway_batch_size_count') && l.includes(`model="${model}"`))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
