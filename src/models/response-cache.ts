@@ -67,10 +67,12 @@ export class ResponseCache<V extends object> {
     return this.cache.size;
   }
 
-  /** Empties the cache (the version is unloaded). */
+  /**
+   * Empties the cache (the version is closing). The gauges are left alone: a reloaded version's
+   * replacement reports under the same labels, and an unloaded version's series are removed with it.
+   */
   clear(): void {
     this.cache.clear();
-    this.report();
   }
 
   private report(): void {
