@@ -78,7 +78,7 @@ describe('kind tensor: batching, cache and serving policy', () => {
     }));
     const answers = await Promise.all(sent.map((r, i) => infer(i % 2 === 0 ? 'http-json' : 'grpc-raw', target, 'seq', [r.x, r.w])));
     for (const [i, r] of sent.entries()) {
-      const reference = await direct('tensor-sequences', { x: { data: r.x.data as number[], dims: [...r.x.shape] }, w: { data: r.w.data as number[], dims: [...r.w.shape] } });
+      const reference = await direct('tensor-sequences', { x: { data: r.x.data, dims: [...r.x.shape] }, w: { data: r.w.data, dims: [...r.w.shape] } });
       const [y, s] = answers[i]!.outputs;
       assert.deepEqual(y!.shape, r.x.shape);
       assert.deepEqual(s!.shape, [r.x.shape[0]]);
