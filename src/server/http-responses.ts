@@ -15,6 +15,7 @@ const timing = z.looseObject({
   queueMs: z.number().meta({ description: 'waiting in the batch queue, ms' }),
   inferenceMs: z.number().meta({ description: 'the model run of the whole batch this request rode in, ms' }),
   totalMs: z.number().meta({ description: 'the whole request, ms' }),
+  cached: z.boolean().meta({ description: 'true when the model\'s response cache answered (no decode, queue or inference); absent otherwise' }).optional(),
 });
 const clipTiming = timing.extend({ textMs: z.number().meta({ description: 'getting every prompt embedding (0 when all were cached), ms' }) });
 
@@ -201,6 +202,7 @@ export const v2InferAnswer = z
     model_name: z.string(),
     model_version: z.string(),
     id: z.string(),
+    parameters: z.object({ cached: z.boolean() }).meta({ description: 'present when the model\'s response cache answered' }).optional(),
     outputs: z.array(
       z.looseObject({
         name: z.string(),

@@ -16,6 +16,34 @@ function broken(patch: Record<string, unknown>): Record<string, unknown> {
   return { ...valid, ...patch };
 }
 
+describe('parseManifest() of kind tensor', () => {
+  it('takes {"kind": "tensor"} alone: the name is the folder\'s, the I/O comes from the graph', () => {
+    const m = parseManifest({ kind: 'tensor' }, 'matmul');
+    assert.equal(m.name, 'matmul');
+    assert.equal(m.kind, 'tensor');
+    assert.equal(m.kind === 'tensor' && m.file, 'model.onnx');
+    assert.equal(m.kind === 'tensor' && m.batchAxis, 'auto');
+    assert.equal(m.kind === 'tensor' && m.inputs, undefined);
+    assert.equal(m.batching.maxBatchSize, 32);
+  });
+
+  it('takes I/O narrowing, batchAxis and a response cache', () => {
+    const m = parseManifest({ kind: 'tensor', inputs: [{ name: 'x', datatype: 'FP16', shape: [-1, 8] }], outputs: [{ name: 'y' }], batchAxis: 'none', responseCache: { maxEntries: 10, maxBytes: 1000 } }, 't');
+    assert.ok(m.kind === 'tensor' && m.inputs?.[0]?.datatype === 'FP16' && m.responseCache?.maxEntries === 10);
+  });
+
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['preprocessing (tensors arrive preprocessed)', { kind: 'tensor', preprocessing: { size: [1, 1] } }, /Unrecognized key/],
+    ['an unknown datatype', { kind: 'tensor', inputs: [{ name: 'x', datatype: 'FLOAT' }] }, /inputs.0.datatype/],
+    ['a dimension below -1', { kind: 'tensor', inputs: [{ name: 'x', shape: [-2] }] }, /inputs.0.shape.0/],
+    ['an unknown batchAxis', { kind: 'tensor', batchAxis: 'first' }, /batchAxis/],
+    ['a response cache without bounds', { kind: 'tensor', responseCache: { maxEntries: 10 } }, /responseCache.maxBytes/],
+  ];
+  for (const [name, manifest, message] of bad) {
+    it(`refuses ${name}`, () => assert.throws(() => parseManifest(manifest, 't'), message));
+  }
+});
+
 describe('parseManifest()', () => {
   it('fills in defaults for preprocessing and batching', () => {
     const m = parseManifest(valid, 'shapes');
