@@ -7,9 +7,9 @@
 //   2. an allocation window: V8's sampling heap profiler over the main thread, objects collected
 //      by GC included, so the bytes each stage allocates per request.
 // Needs `perf` (linux-perf) and permission to use it (root, or kernel.perf_event_paranoid <= 1).
-// Prints markdown and writes DIR/profile.md (+ perf.data and node's jitdump under DIR/raw/).
+// Prints markdown and writes DIR/profile.md (perf.data and node's jitdump stay in a temporary folder).
 //   npm run bench:profile -- [--seconds 10] [--size 64] [--concurrency 32] [--out DIR] [--no-pin]
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -161,8 +161,9 @@ const table = (header: readonly string[], rows: readonly (readonly string[])[]):
 
 async function main(): Promise<void> {
   const out = resolve(values.out ?? join(tmpdir(), `bench-profile-${Date.now()}`));
-  const raw = join(out, 'raw');
-  await mkdir(raw, { recursive: true });
+  await mkdir(out, { recursive: true });
+  // perf.data, node's jitdump and the .so files perf inject makes: large, kept out of --out (which may be bench/results/).
+  const raw = await mkdtemp(join(tmpdir(), 'bench-profile-raw-'));
   const noPerf = await perfUsable();
   if (noPerf) throw new Error(`${noPerf}: install linux-perf and run as root or with kernel.perf_event_paranoid <= 1`);
   const machine = machineInfo(); // before pinning, which narrows what this process sees

@@ -159,6 +159,17 @@ function charts(report: BenchReport): Record<string, string> {
 
 function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   const m = report.machine;
+  // Each stage's server CPU per answer beside the limit's CPU per image for the same images (median of the rounds).
+  const limitCpu = new Map<string, number>();
+  for (const name of new Set(report.limits.map((l) => l.images))) {
+    const values = report.limits.filter((l) => l.images === name).map((l) => l.best.cpuMsPerImage).filter((v) => v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+    if (values.length > 0) limitCpu.set(name, values[values.length >> 1]!);
+  }
+  const cpuCell = (r: StageRecord): string => {
+    if (r.serverCpuMsPerRequest === undefined) return '-';
+    const lim = limitCpu.get(r.images);
+    return `${r.serverCpuMsPerRequest.toFixed(3)}${lim !== undefined ? ` (${(r.serverCpuMsPerRequest / lim).toFixed(2)}x)` : ''}`;
+  };
   const lines: string[] = [];
   lines.push(`# Benchmark: ${report.model}, ${report.startedAt.slice(0, 10)}`, '');
   lines.push(`Command: \`${report.command}\` (mode ${report.mode}), started ${report.startedAt}, ${report.wallSeconds.toFixed(0)} s wall.`, '');
@@ -244,12 +255,12 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
   lines.push('## Every stage', '');
   lines.push(
     table(
-      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS, stage / since start (MB)', 'CPU server / generator (cores)', 'server CPU per answer (ms)', 'max send lag (ms)'],
+      ['stage', 'load', 'throughput (/s)', 'goodput (/s)', 'p50', 'p90', 'p99', 'p99.9', 'max (ms)', 'errors', 'mean batch', 'peak RSS, stage / since start (MB)', 'CPU server / generator (cores)', 'server CPU per answer, ms (/ limit per image)', 'max send lag (ms)'],
       report.stages.map((r) => {
         const x = r.result;
         const l = x.latencyMs;
         const load = x.mode === 'closed' ? `closed, ${x.concurrency} clients` : `open ${f1(x.offeredPerSec)}/s, deadline ${x.deadlineMs} ms`;
-        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', `${f1(r.peakRssMb)} / ${f1(r.lifetimePeakRssMb)}`, `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, r.serverCpuMsPerRequest === undefined ? '-' : r.serverCpuMsPerRequest.toFixed(3), f1(x.maxSendLagMs)];
+        return [`\`${r.id}\``, load, f1(x.throughputPerSec), f1(x.goodputPerSec), f2(l.p50), f2(l.p90), f2(l.p99), f2(l.p999), f1(l.max), errorsText(x.errors), r.batch ? f2(r.batch.mean) : '-', `${f1(r.peakRssMb)} / ${f1(r.lifetimePeakRssMb)}`, `${f2(r.serverCpuCores)} / ${f2(r.generatorCpuCores)}`, cpuCell(r), f1(x.maxSendLagMs)];
       }),
     ),
     '',
