@@ -20,6 +20,18 @@ export default tseslint.config(
     },
   },
   {
+    // The playground's browser modules: plain JavaScript, outside the TypeScript project.
+    files: ['src/server/static/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'location', 'navigator', 'sessionStorage', 'fetch', 'FormData', 'URL', 'Option', 'getSelection', 'setTimeout', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     // The benchmarks stand apart from the test suite: shared helpers live in bench/lib.
     files: ['bench/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/test/**', '../test/*', '../../test/*'], message: 'bench/ imports nothing from test/' }] }] },

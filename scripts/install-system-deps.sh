@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (Python/PyTorch and regex for training/, gRPC for the KServe client test, promtool),
+# Installs the Debian packages the test suite needs (Python/PyTorch and regex for training/, gRPC for the KServe client test, promtool,
+# chromium for the playground test),
 # only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
 set -euo pipefail
 PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
@@ -7,6 +8,8 @@ PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-y
 PY_PKGS+=(python3-grpcio python3-grpc-tools)
 # promtool and prometheus for deploy/ (rules checks, unit tests, the Prometheus end-to-end test).
 SYS_PKGS=(prometheus)
+# chromium for the playground's browser test (driven by playwright-core; no browser download).
+SYS_PKGS+=(chromium)
 missing=()
 for p in "${PY_PKGS[@]}" "${SYS_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,3 +22,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 /usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, regex, grpc, grpc_tools.protoc"
 command -v promtool >/dev/null && command -v prometheus >/dev/null
+test -x /usr/bin/chromium

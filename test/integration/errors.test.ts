@@ -138,11 +138,13 @@ describe('errors', () => {
     assert.equal(json.labels[0]!.label, '7');
   });
 
-  it('serves the demo page at /', async () => {
+  it('serves the playground page at / and its script', async () => {
     const res = await fetch(`${gw.http}/`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
-    assert.match(await res.text(), /fetch\('\/v1\/models'\)/);
+    assert.match(await res.text(), /<script type="module" src="app.js">/);
+    const script = await fetch(`${gw.http}/app.js`);
+    assert.match(script.headers.get('content-type') ?? '', /javascript/);
   });
 
   it('never echoes the request body in an error', async () => {

@@ -1,0 +1,178 @@
+// The playground page in a real browser (Debian chromium via playwright-core) against a real
+// gateway serving a classifier and a clip model of the zoo: a golden image classified with the top
+// label shown, zero-shot with typed labels drawn in the API's order, a non-image file answered with
+// the API's error message, the "copy as curl" command run for real, and the models panel.
+// Screenshots go to the test's temp dir (set PLAYGROUND_SCREENSHOTS=DIR to keep them elsewhere).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
+import { type TestBrowser, launchBrowser } from '../helpers/browser.js';
+import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
+
+const CLASSIFIER = 'shapes-mobilenetv3';
+const CLIP = 'miniclip-shapes';
+const GOLDEN = join(ZOO_MODELS, CLASSIFIER, '1', 'golden', '0.png');
+const STEP_TIMEOUT_MS = 30_000;
+
+type Scored = { labels: { label: string; score: number }[] };
+
+describe('playground page in chromium', () => {
+  let gw: TestGateway;
+  let browser: TestBrowser;
+  let page: Page;
+  let shots: string;
+  const consoleErrors: string[] = [];
+  const offHost: string[] = [];
+  const failed: string[] = [];
+
+  before(async () => {
+    shots = process.env['PLAYGROUND_SCREENSHOTS'] ?? (await mkdtemp(join(tmpdir(), 'playground-shots-')));
+    gw = await startTestGateway(await makeRepository([{ from: join(ZOO_MODELS, CLASSIFIER) }, { from: join(ZOO_MODELS, CLIP) }]));
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url().replace(gw.http, '')}`);
+    });
+    page.on('request', (r) => {
+      if (!r.url().startsWith(gw.http) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) offHost.push(r.url());
+    });
+    await page.goto(`${gw.http}/`);
+    await page.waitForSelector(`#model option[value="${CLASSIFIER}"]`, { state: 'attached' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gw?.stop();
+    if (!process.env['PLAYGROUND_SCREENSHOTS'] && shots) await rm(shots, { recursive: true, force: true });
+  });
+
+  async function expectedOrder(path: string, form: FormData): Promise<string[]> {
+    const res = await fetch(`${gw.http}${path}`, { method: 'POST', body: form });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as Scored).labels.map((l) => l.label);
+  }
+
+  async function shownLabels(): Promise<string[]> {
+    return page.locator('#bars .bar-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset['label'] ?? ''));
+  }
+
+  it('classifies an uploaded golden image and shows its top label, the timing split and the batch size', async () => {
+    const png = await readFile(GOLDEN);
+    const form = new FormData();
+    form.append('image', new Blob([new Uint8Array(png)]), '0.png');
+    form.append('model', CLASSIFIER);
+    form.append('top_k', '5');
+    const expected = await expectedOrder('/v1/classify', form);
+
+    await page.selectOption('#model', CLASSIFIER);
+    assert.equal(await page.isVisible('#top-k'), true, 'a classifier shows top_k');
+    assert.equal(await page.isVisible('#labels'), false, 'a classifier hides the labels');
+    await page.setInputFiles('#file', GOLDEN);
+    await page.waitForSelector('#preview:not([hidden])');
+    await page.fill('#top-k', '5');
+    await page.click('#run');
+    await page.waitForSelector('#result:not([hidden])');
+
+    const shown = await shownLabels();
+    assert.equal(shown.length, 5);
+    assert.equal(shown[0], expected[0], `top label shown ${shown[0]}, the API says ${expected[0]}`);
+    assert.equal(shown[0], 'red_cross');
+    const stages = await page.locator('#timing [data-stage]').evaluateAll((s) => s.map((e) => (e as HTMLElement).dataset['stage']));
+    assert.deepEqual(stages, ['preprocess', 'queue', 'inference']);
+    assert.match((await page.textContent('#meta')) ?? '', /batch size \d+/);
+    await page.screenshot({ path: join(shots, 'classify.png'), fullPage: true });
+  });
+
+  it('"copy as curl" is the same request: run by curl, it gets the same top label', async () => {
+    // The command names the picked file by its name: run it where that file is.
+    const curl = (await page.textContent('#curl')) ?? '';
+    assert.match(curl, /--form-string model=shapes-mobilenetv3/);
+    const { stdout } = await promisify(execFile)('bash', ['-c', curl], { cwd: join(ZOO_MODELS, CLASSIFIER, '1', 'golden') });
+    assert.equal((JSON.parse(stdout) as Scored).labels[0]!.label, 'red_cross');
+    const grpc = (await page.textContent('#grpc')) ?? '';
+    assert.match(grpc, /npx gateway-cli --address 127\.0\.0\.1:50051 classify 0\.png --model shapes-mobilenetv3 --top-k 5/);
+    assert.match(grpc, /grpcurl -plaintext -d @ 127\.0\.0\.1:50051 gateway\.v1\.InferenceGateway\/Classify/);
+    // What grpcurl would read on stdin: the shell's expansion of the heredoc is the JSON message.
+    const heredoc = grpc.slice(grpc.indexOf('grpcurl -')).replace(/^grpcurl [^<]*/, 'cat ');
+    const { stdout: message } = await promisify(execFile)('bash', ['-c', heredoc], { cwd: join(ZOO_MODELS, CLASSIFIER, '1', 'golden') });
+    const parsed = JSON.parse(message) as { model: string; top_k: number; image: string };
+    assert.deepEqual({ model: parsed.model, top_k: parsed.top_k }, { model: CLASSIFIER, top_k: 5 });
+    assert.ok(Buffer.from(parsed.image, 'base64').equals(await readFile(GOLDEN)), 'the heredoc carries the image as base64');
+  });
+
+  it('runs zero-shot with typed labels and draws the bars in the API\'s order', async () => {
+    const labels = 'a blue star, a green triangle, a red cross, a yellow circle';
+    const png = await readFile(GOLDEN);
+    const form = new FormData();
+    form.append('image', new Blob([new Uint8Array(png)]), '0.png');
+    form.append('model', CLIP);
+    form.append('labels', labels);
+    const expected = await expectedOrder('/v1/zero-shot', form);
+    assert.equal(expected.length, 4);
+
+    await page.selectOption('#model', CLIP);
+    assert.equal(await page.isVisible('#labels'), true, 'a clip model shows labels');
+    assert.equal(await page.isVisible('#top-k'), false, 'a clip model hides the classifier\'s top_k');
+    assert.equal(await page.isVisible('#templates'), true);
+    assert.equal(await page.isVisible('#multi-label'), true);
+    assert.equal(await page.isVisible('#label-set'), false, 'no label sets offered by this model');
+    await page.fill('#labels', labels);
+    await page.click('#run');
+    await page.waitForFunction((model) => document.querySelector('#result-title')?.textContent?.startsWith(model), CLIP);
+
+    assert.deepEqual(await shownLabels(), expected);
+    const widths = await page.locator('#bars .fill').evaluateAll((fills) => fills.map((f) => parseFloat((f as HTMLElement).style.width)));
+    assert.deepEqual([...widths].sort((a, b) => b - a), widths, 'bars shrink down the list');
+    assert.ok(await page.isVisible('#timing [data-stage="text"]'), 'zero-shot shows the text-encoding time');
+    assert.match((await page.textContent('#grpc')) ?? '', /ZeroShotClassify/);
+    await page.screenshot({ path: join(shots, 'zero-shot.png'), fullPage: true });
+  });
+
+  it('shows the API\'s error message for a file that is not an image', async () => {
+    await page.selectOption('#model', CLASSIFIER);
+    await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('this is not an image\n') });
+    await page.click('#run');
+    await page.waitForSelector('#error:not([hidden])');
+    const text = (await page.textContent('#error')) ?? '';
+    assert.match(text, /INVALID_IMAGE: bytes are not an image in a supported format/);
+    assert.equal(await page.isVisible('#result'), false, 'no stale result beside the error');
+    await page.screenshot({ path: join(shots, 'error.png'), fullPage: true });
+  });
+
+  it('loads a bundled sample image by clicking it', async () => {
+    await page.click('[data-sample="blue-star.png"]');
+    await page.waitForFunction(() => document.querySelector('#file-name')?.textContent === 'blue-star.png');
+    await page.click('#run');
+    await page.waitForSelector('#result:not([hidden])');
+    assert.equal((await shownLabels())[0], 'blue_star');
+    assert.match((await page.textContent('#curl')) ?? '', /image=@src\/server\/static\/samples\/blue-star\.png/);
+    const { stdout } = await promisify(execFile)('bash', ['-c', (await page.textContent('#curl')) ?? ''], { cwd: REPO_ROOT });
+    assert.equal((JSON.parse(stdout) as Scored).labels[0]!.label, 'blue_star');
+  });
+
+  it('lists every model with state, provider, batching and I/O', async () => {
+    const rows = await page.locator('#models tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const byName = new Map(rows.map((r) => [r[0], r]));
+    assert.deepEqual([...byName.keys()].sort(), [CLIP, CLASSIFIER].sort());
+    const row = byName.get(CLASSIFIER)!;
+    assert.deepEqual(row.slice(1, 5), ['image-classifier', 'READY', '1 (default)', 'cpu']);
+    assert.match(row[5]!, /max \d+, [\d.]+ ms delay/);
+    assert.equal(row[6], 'input → logits');
+  });
+
+  it('loaded nothing from another host and logged no script errors', () => {
+    assert.deepEqual(offHost, []);
+    // The non-image upload is the one failed request, and its console line the only error.
+    assert.deepEqual(failed, ['400 POST /v1/classify']);
+    assert.deepEqual(consoleErrors.filter((e) => !/status of 400/.test(e)), []);
+  });
+});
