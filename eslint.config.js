@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['eslint.config.js', 'dist/**', 'node_modules/**', 'training/**', 'models/**', 'bench/results/**'] },
+  { ignores: ['eslint.config.js', 'dist/**', 'node_modules/**', 'training/**', 'models/**', 'bench/results/**', 'src/client/gen/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

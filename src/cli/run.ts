@@ -1,26 +1,38 @@
-// The CLI's command line: shared options (address, credentials, deadline), dispatch to the commands
-// in commands/, and how failures are reported. Results are JSON on stdout; errors go to stderr with
-// the gRPC status and the gateway's error code. Exit codes: 0 ok, 1 the call failed (or health is
-// not SERVING), 2 a mistake in the command line.
+// The CLI's command line: shared options (transport and address, credentials, deadline, retries,
+// concurrency, output format), dispatch to the commands in commands/, and how failures are
+// reported. Results go to stdout as JSON Lines or a table; errors go to stderr with the gRPC
+// status and the gateway's error code. Exit codes: 0 ok, 1 a call failed (or health is not
+// SERVING), 2 a mistake in the command line.
 import { parseArgs } from 'node:util';
-import { DEFAULT_ADDRESS, GatewayCallError, GatewayClient } from '../client/gateway-client.js';
-import { type Command, type OptionSpec, UsageError } from './command.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_HTTP_URL, GatewayClient, GatewayClientError, readTlsFiles } from '../client/index.js';
+import { type Command, type CommandInput, type OptionSpec, UsageError, integer } from './command.js';
 import { classifyCommand } from './commands/classify.js';
+import { embedCommand } from './commands/embed.js';
 import { healthCommand } from './commands/health.js';
+import { inferCommand } from './commands/infer.js';
 import { modelsCommand } from './commands/models.js';
+import { zeroShotCommand } from './commands/zero-shot.js';
+import { describeError } from './json.js';
+import { OUTPUT_FORMATS, Output, type OutputFormat } from './output.js';
 
 export const PROGRAM = 'gateway-cli';
-const COMMANDS: readonly Command[] = [modelsCommand, healthCommand, classifyCommand];
+const COMMANDS: readonly Command[] = [classifyCommand, zeroShotCommand, embedCommand, inferCommand, modelsCommand, healthCommand];
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_RETRIES = 3;
 
 const GLOBAL_OPTIONS: OptionSpec = {
   address: { type: 'string', short: 'a' },
+  url: { type: 'string', short: 'u' },
   'api-key': { type: 'string' },
   tls: { type: 'boolean', default: false },
   ca: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
   'timeout-ms': { type: 'string' },
+  retries: { type: 'string' },
+  concurrency: { type: 'string', short: 'j' },
+  output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h', default: false },
 };
 
@@ -33,25 +45,38 @@ function help(): string {
     ...COMMANDS.map((c) => `  ${`${c.name} ${c.usage}`.padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
-    `  -a, --address HOST:PORT  the gateway's gRPC address (env GATEWAY_ADDRESS; default ${DEFAULT_ADDRESS}; IPv6 as [::1]:50051)`,
+    `  -a, --address HOST:PORT  the gateway's gRPC address (env GATEWAY_ADDRESS; default ${DEFAULT_GRPC_ADDRESS}; IPv6 as [::1]:50051)`,
+    `  -u, --url URL            speak HTTP to this base URL instead of gRPC (env GATEWAY_URL; e.g. ${DEFAULT_HTTP_URL})`,
     '  --api-key KEY            sent as "authorization: Bearer KEY" (env GATEWAY_API_KEY)',
-    '  --tls                    TLS with the system CA roots; --ca FILE: with this CA bundle instead',
+    '  --tls                    gRPC over TLS with the system CA roots; --ca FILE: with this CA bundle instead',
     '  --cert FILE --key FILE   a client certificate, for a gateway that requires mTLS (implies TLS)',
-    `  --timeout-ms MS          deadline of the call (default ${DEFAULT_TIMEOUT_MS})`,
+    `  --timeout-ms MS          deadline of each call, retries included (default ${DEFAULT_TIMEOUT_MS})`,
+    `  --retries N              retries of QUEUE_FULL, RATE_LIMITED and unavailable answers, with backoff (default ${DEFAULT_RETRIES})`,
+    `  -j, --concurrency N      images in flight at once (default ${DEFAULT_CONCURRENCY})`,
+    '  -o, --output FORMAT      jsonl (default: one JSON object per result) or table',
     '  -h, --help               this help',
     '',
-    'Output is JSON on stdout. Exit codes: 0 ok, 1 the call failed or health is not SERVING, 2 usage error.',
+    'A progress bar is drawn on stderr for folders when stderr is a terminal.',
+    'Exit codes: 0 ok, 1 a call failed or health is not SERVING, 2 usage error.',
   ].join('\n');
 }
 
-/** Runs one command line; resolves to the exit code. Output goes through `out` and `err`. */
-export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, out: (text: string) => void, err: (text: string) => void): Promise<number> {
+/** Where the CLI writes: stdout lines, stderr lines, and stderr as a stream (for the progress bar). */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly stderr: CommandInput['stderr'];
+}
+
+/** Runs one command line; resolves to the exit code. */
+export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let client: GatewayClient | undefined;
+  let output: Output | undefined;
   try {
-    const allOptions: OptionSpec = Object.assign({}, GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options) as [OptionSpec]);
+    const allOptions: OptionSpec = Object.assign({}, GLOBAL_OPTIONS, ...(COMMANDS.map((c) => c.options) as [OptionSpec]));
     const { values, positionals, tokens } = parseArgs({ args: [...argv], options: allOptions, allowPositionals: true, strict: true, tokens: true });
     if (values['help'] === true) {
-      out(help());
+      io.out(help());
       return 0;
     }
     const [name, ...rest] = positionals;
@@ -62,34 +87,54 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, ou
       if (token.kind === 'option' && !(token.name in GLOBAL_OPTIONS) && !(token.name in command.options)) throw new UsageError(`${command.name} has no option ${token.rawName}`);
     }
 
-    const timeoutRaw = values['timeout-ms'];
-    const timeoutMs = timeoutRaw === undefined ? DEFAULT_TIMEOUT_MS : Number(timeoutRaw);
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout-ms ${JSON.stringify(timeoutRaw)}: expected a positive integer`);
+    const timeoutMs = integer(values, 'timeout-ms', DEFAULT_TIMEOUT_MS);
+    if (timeoutMs === 0) throw new UsageError('--timeout-ms must be at least 1');
+    const retries = integer(values, 'retries', DEFAULT_RETRIES);
+    const concurrency = integer(values, 'concurrency', DEFAULT_CONCURRENCY);
+    if (concurrency === 0) throw new UsageError('--concurrency must be at least 1');
+    const format = (values['output'] ?? 'jsonl') as OutputFormat;
+    if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`--output ${JSON.stringify(values['output'])}: expected ${OUTPUT_FORMATS.join(' or ')}`);
+
     const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
     const ca = str(values['ca']);
     const cert = str(values['cert']);
     const key = str(values['key']);
     if (Boolean(cert) !== Boolean(key)) throw new UsageError('--cert and --key go together');
-    const tls = values['tls'] === true || ca || cert ? { caFile: ca, certFile: cert, keyFile: key } : undefined;
-    client = new GatewayClient({ address: str(values['address']) ?? str(env['GATEWAY_ADDRESS']) ?? DEFAULT_ADDRESS, apiKey: str(values['api-key']) ?? str(env['GATEWAY_API_KEY']), tls, timeoutMs });
+    const url = str(values['url']) ?? (str(values['address']) ? undefined : str(env['GATEWAY_URL']));
+    if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`--url ${JSON.stringify(url)}: expected http://HOST:PORT or https://HOST:PORT`);
+    const wantsTls = values['tls'] === true || ca !== undefined || cert !== undefined;
+    let tls;
+    try {
+      tls = wantsTls ? readTlsFiles({ caFile: ca, certFile: cert, keyFile: key }) : undefined;
+    } catch (e) {
+      throw new UsageError(`cannot read a TLS file: ${(e as Error).message}`);
+    }
+    client = new GatewayClient({
+      transport: url === undefined ? 'grpc' : 'http',
+      address: url ?? str(values['address']) ?? str(env['GATEWAY_ADDRESS']) ?? DEFAULT_GRPC_ADDRESS,
+      apiKey: str(values['api-key']) ?? str(env['GATEWAY_API_KEY']),
+      tls,
+      timeoutMs,
+      retry: { maxAttempts: retries + 1 },
+    });
 
-    const own = Object.fromEntries(Object.keys(command.options).map((k) => [k, values[k] as string | boolean | undefined]));
-    return await command.run({ client, values: own, positionals: rest, print: (value) => out(JSON.stringify(value, null, 2)) });
+    output = new Output(format, io.out);
+    const own = Object.fromEntries(Object.keys(command.options).map((k) => [k, values[k]]));
+    return await command.run({ client, values: own, positionals: rest, output, concurrency, stderr: io.stderr });
   } catch (e) {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`${PROGRAM}: ${(e as Error).message}\nRun "${PROGRAM} --help" for usage.`);
+      io.err(`${PROGRAM}: ${(e as Error).message}\nRun "${PROGRAM} --help" for usage.`);
       return 2;
     }
-    if (e instanceof GatewayCallError) {
-      // No catalog code on UNAVAILABLE / DEADLINE_EXCEEDED: grpc-js never reached the gateway.
-      const unreachable = e.errorCode === undefined && (e.grpcStatusName === 'UNAVAILABLE' || e.grpcStatusName === 'DEADLINE_EXCEEDED');
-      const where = unreachable ? `cannot reach the gateway at ${client?.address ?? '?'}: ` : '';
-      err(`${PROGRAM}: ${where}${e.grpcStatusName}${e.errorCode ? ` ${e.errorCode}` : ''}: ${e.message}`);
+    if (e instanceof GatewayClientError) {
+      const where = e.code === 'UNREACHABLE' || (e.code === 'DEADLINE_EXCEEDED' && e.requestId === undefined && e.httpStatus !== 504) ? `cannot reach the gateway at ${client?.address ?? '?'}: ` : '';
+      io.err(`${PROGRAM}: ${where}${describeError(e)}`);
       return 1;
     }
-    err(`${PROGRAM}: ${(e as Error).message}`);
+    io.err(`${PROGRAM}: ${(e as Error).message}`);
     return 1;
   } finally {
+    output?.flush();
     client?.close();
   }
 }

@@ -1,26 +1,22 @@
-// `classify FILE --model NAME`: one encoded image through gRPC Classify.
-import { readFile } from 'node:fs/promises';
-import { type Command, UsageError } from '../command.js';
+// `classify FILE... | DIR --model NAME`: gRPC Classify (or POST /v1/classify) per image.
+import { ClassifyResponseSchema } from '../../client/gen/gateway/v1/gateway_pb.js';
+import { type Command, integer, required } from '../command.js';
+import { plain } from '../json.js';
+import { runOverImages } from './images.js';
 
 export const classifyCommand: Command = {
   name: 'classify',
-  usage: 'FILE --model NAME [--version V] [--top-k K]',
-  summary: 'classify one image file (gRPC Classify)',
-  options: { model: { type: 'string' }, version: { type: 'string', default: '' }, 'top-k': { type: 'string', default: '0' } },
-  async run({ client, values, positionals, print }) {
-    if (positionals.length !== 1) throw new UsageError(`classify takes one image file, got ${positionals.length}`);
-    const model = values['model'];
-    if (typeof model !== 'string' || model === '') throw new UsageError('classify needs --model NAME (see the `models` command)');
-    const topK = Number(values['top-k']);
-    if (!Number.isInteger(topK) || topK < 0) throw new UsageError(`--top-k ${JSON.stringify(values['top-k'])}: expected an integer >= 0 (0 = the server's default)`);
-    const file = positionals[0]!;
-    let image: Buffer;
-    try {
-      image = await readFile(file);
-    } catch (err) {
-      throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
-    }
-    print(await client.classify({ model, version: String(values['version'] ?? ''), image, top_k: topK }));
-    return 0;
+  usage: 'FILE... | DIR --model NAME [--version V] [--top-k K]',
+  summary: 'classify image files, or every image in folders',
+  options: { model: { type: 'string', short: 'm' }, version: { type: 'string' }, 'top-k': { type: 'string' } },
+  async run(input) {
+    const model = required(input.values, 'model', 'see the `models` command');
+    const version = input.values['version'] as string | undefined;
+    const topK = integer(input.values, 'top-k', 0);
+    return runOverImages('classify', input, async (image) => {
+      const r = await input.client.classify({ model, version, image, topK });
+      const best = r.labels[0];
+      return { value: plain(ClassifyResponseSchema, r), row: { label: best?.label ?? '', score: best?.score ?? 0, batch: r.batchSize, ms: Math.round(r.timing?.totalMs ?? 0) } };
+    });
   },
 };
