@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gateway/v1/gateway.proto.
  */
 export const file_gateway_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("ChhnYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SCmdhdGV3YXkudjEiTwoPQ2xhc3NpZnlSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdG9wX2sYBCABKA0iOgoLU2NvcmVkTGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISDQoFaW5kZXgYAyABKA0iagoGVGltaW5nEhUKDXByZXByb2Nlc3NfbXMYASABKAESEAoIcXVldWVfbXMYAiABKAESFAoMaW5mZXJlbmNlX21zGAMgASgBEhAKCHRvdGFsX21zGAQgASgBEg8KB3RleHRfbXMYBSABKAEipwEKEENsYXNzaWZ5UmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHdmVyc2lvbhgCIAEoCRInCgZsYWJlbHMYAyADKAsyFy5nYXRld2F5LnYxLlNjb3JlZExhYmVsEiIKBnRpbWluZxgEIAEoCzISLmdhdGV3YXkudjEuVGltaW5nEhIKCmJhdGNoX3NpemUYBSABKA0SEgoKcmVxdWVzdF9pZBgGIAEoCSJRChVDbGFzc2lmeVN0cmVhbVJlcXVlc3QSCgoCaWQYASABKAkSLAoHcmVxdWVzdBgCIAEoCzIbLmdhdGV3YXkudjEuQ2xhc3NpZnlSZXF1ZXN0IjYKBUVycm9yEgwKBGNvZGUYASABKAUSDgoGcmVhc29uGAIgASgJEg8KB21lc3NhZ2UYAyABKAkihAEKFkNsYXNzaWZ5U3RyZWFtUmVzcG9uc2USCgoCaWQYASABKAkSMAoIcmVzcG9uc2UYAiABKAsyHC5nYXRld2F5LnYxLkNsYXNzaWZ5UmVzcG9uc2VIABIiCgVlcnJvchgDIAEoCzIRLmdhdGV3YXkudjEuRXJyb3JIAEIICgZyZXN1bHQiEwoRTGlzdE1vZGVsc1JlcXVlc3QiugEKDkJhdGNoaW5nQ29uZmlnEhYKDm1heF9iYXRjaF9zaXplGAEgASgNEhoKEm1heF9xdWV1ZV9kZWxheV9tcxgCIAEoARIdChVwcmVmZXJyZWRfYmF0Y2hfc2l6ZXMYAyADKA0SFgoObWF4X3F1ZXVlX3NpemUYBCABKA0SEQoJaW5zdGFuY2VzGAUgASgNEhoKEmRlZmF1bHRfdGltZW91dF9tcxgGIAEoDRIOCgZwb2xpY3kYByABKAki2gEKDE1vZGVsVmVyc2lvbhIPCgd2ZXJzaW9uGAEgASgJEg0KBXN0YXRlGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIaChJleGVjdXRpb25fcHJvdmlkZXIYBCABKAkSLAoIYmF0Y2hpbmcYBSABKAsyGi5nYXRld2F5LnYxLkJhdGNoaW5nQ29uZmlnEhQKDGxhYmVsc19jb3VudBgGIAEoDRIVCg1wcm92aWRlcl9ub3RlGAcgASgJEg8KB2hlYWx0aHkYCCABKAgSEgoKbGFzdF9lcnJvchgJIAEoCSKcAQoFTW9kZWwSDAoEbmFtZRgBIAEoCRIMCgRraW5kGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEg0KBXN0YXRlGAQgASgJEg4KBnJlYXNvbhgFIAEoCRIXCg9kZWZhdWx0X3ZlcnNpb24YBiABKAkSKgoIdmVyc2lvbnMYByADKAsyGC5nYXRld2F5LnYxLk1vZGVsVmVyc2lvbiI3ChJMaXN0TW9kZWxzUmVzcG9uc2USIQoGbW9kZWxzGAEgAygLMhEuZ2F0ZXdheS52MS5Nb2RlbCKHAQoPWmVyb1Nob3RSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDgoGbGFiZWxzGAQgAygJEhEKCXRlbXBsYXRlcxgFIAMoCRINCgV0b3BfaxgGIAEoDRITCgttdWx0aV9sYWJlbBgHIAEoCCItCg1aZXJvU2hvdExhYmVsEg0KBWxhYmVsGAEgASgJEg0KBXNjb3JlGAIgASgCIjAKEFByb21wdENhY2hlU3RhdHMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0i6QEKEFplcm9TaG90UmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIpCgZsYWJlbHMYAyADKAsyGS5nYXRld2F5LnYxLlplcm9TaG90TGFiZWwSIgoGdGltaW5nGAQgASgLMhIuZ2F0ZXdheS52MS5UaW1pbmcSEQoJdHJ1bmNhdGVkGAUgAygJEhIKCmJhdGNoX3NpemUYBiABKA0SKwoFY2FjaGUYByABKAsyHC5nYXRld2F5LnYxLlByb21wdENhY2hlU3RhdHMSEgoKcmVxdWVzdF9pZBgIIAEoCSJMCgxFbWJlZFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVpbWFnZRgDIAEoDBINCgV0ZXh0cxgEIAMoCSIbCglFbWJlZGRpbmcSDgoGdmFsdWVzGAEgAygCIu4BCg1FbWJlZFJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSLgoPaW1hZ2VfZW1iZWRkaW5nGAMgASgLMhUuZ2F0ZXdheS52MS5FbWJlZGRpbmcSLgoPdGV4dF9lbWJlZGRpbmdzGAQgAygLMhUuZ2F0ZXdheS52MS5FbWJlZGRpbmcSEgoKZGltZW5zaW9ucxgFIAEoDRIRCgl0cnVuY2F0ZWQYBiADKA0SIgoGdGltaW5nGAcgASgLMhIuZ2F0ZXdheS52MS5UaW1pbmcSEgoKcmVxdWVzdF9pZBgIIAEoCTKQAwoQSW5mZXJlbmNlR2F0ZXdheRJFCghDbGFzc2lmeRIbLmdhdGV3YXkudjEuQ2xhc3NpZnlSZXF1ZXN0GhwuZ2F0ZXdheS52MS5DbGFzc2lmeVJlc3BvbnNlElsKDkNsYXNzaWZ5U3RyZWFtEiEuZ2F0ZXdheS52MS5DbGFzc2lmeVN0cmVhbVJlcXVlc3QaIi5nYXRld2F5LnYxLkNsYXNzaWZ5U3RyZWFtUmVzcG9uc2UoATABEksKCkxpc3RNb2RlbHMSHS5nYXRld2F5LnYxLkxpc3RNb2RlbHNSZXF1ZXN0Gh4uZ2F0ZXdheS52MS5MaXN0TW9kZWxzUmVzcG9uc2USTQoQWmVyb1Nob3RDbGFzc2lmeRIbLmdhdGV3YXkudjEuWmVyb1Nob3RSZXF1ZXN0GhwuZ2F0ZXdheS52MS5aZXJvU2hvdFJlc3BvbnNlEjwKBUVtYmVkEhguZ2F0ZXdheS52MS5FbWJlZFJlcXVlc3QaGS5nYXRld2F5LnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChhnYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SCmdhdGV3YXkudjEiTwoPQ2xhc3NpZnlSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdG9wX2sYBCABKA0iOgoLU2NvcmVkTGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISDQoFaW5kZXgYAyABKA0iegoGVGltaW5nEhUKDXByZXByb2Nlc3NfbXMYASABKAESEAoIcXVldWVfbXMYAiABKAESFAoMaW5mZXJlbmNlX21zGAMgASgBEhAKCHRvdGFsX21zGAQgASgBEg8KB3RleHRfbXMYBSABKAESDgoGY2FjaGVkGAYgASgIIqcBChBDbGFzc2lmeVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSJwoGbGFiZWxzGAMgAygLMhcuZ2F0ZXdheS52MS5TY29yZWRMYWJlbBIiCgZ0aW1pbmcYBCABKAsyEi5nYXRld2F5LnYxLlRpbWluZxISCgpiYXRjaF9zaXplGAUgASgNEhIKCnJlcXVlc3RfaWQYBiABKAkiUQoVQ2xhc3NpZnlTdHJlYW1SZXF1ZXN0EgoKAmlkGAEgASgJEiwKB3JlcXVlc3QYAiABKAsyGy5nYXRld2F5LnYxLkNsYXNzaWZ5UmVxdWVzdCI2CgVFcnJvchIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIoQBChZDbGFzc2lmeVN0cmVhbVJlc3BvbnNlEgoKAmlkGAEgASgJEjAKCHJlc3BvbnNlGAIgASgLMhwuZ2F0ZXdheS52MS5DbGFzc2lmeVJlc3BvbnNlSAASIgoFZXJyb3IYAyABKAsyES5nYXRld2F5LnYxLkVycm9ySABCCAoGcmVzdWx0IhMKEUxpc3RNb2RlbHNSZXF1ZXN0IroBCg5CYXRjaGluZ0NvbmZpZxIWCg5tYXhfYmF0Y2hfc2l6ZRgBIAEoDRIaChJtYXhfcXVldWVfZGVsYXlfbXMYAiABKAESHQoVcHJlZmVycmVkX2JhdGNoX3NpemVzGAMgAygNEhYKDm1heF9xdWV1ZV9zaXplGAQgASgNEhEKCWluc3RhbmNlcxgFIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBiABKA0SDgoGcG9saWN5GAcgASgJIr8CCgxNb2RlbFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSGgoSZXhlY3V0aW9uX3Byb3ZpZGVyGAQgASgJEiwKCGJhdGNoaW5nGAUgASgLMhouZ2F0ZXdheS52MS5CYXRjaGluZ0NvbmZpZxIUCgxsYWJlbHNfY291bnQYBiABKA0SFQoNcHJvdmlkZXJfbm90ZRgHIAEoCRIPCgdoZWFsdGh5GAggASgIEhIKCmxhc3RfZXJyb3IYCSABKAkSJgoGaW5wdXRzGAogAygLMhYuZ2F0ZXdheS52MS5UZW5zb3JJbmZvEicKB291dHB1dHMYCyADKAsyFi5nYXRld2F5LnYxLlRlbnNvckluZm8SEgoKYmF0Y2hfYXhpcxgMIAEoCSI7CgpUZW5zb3JJbmZvEgwKBG5hbWUYASABKAkSEAoIZGF0YXR5cGUYAiABKAkSDQoFc2hhcGUYAyADKAMinAEKBU1vZGVsEgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRINCgVzdGF0ZRgEIAEoCRIOCgZyZWFzb24YBSABKAkSFwoPZGVmYXVsdF92ZXJzaW9uGAYgASgJEioKCHZlcnNpb25zGAcgAygLMhguZ2F0ZXdheS52MS5Nb2RlbFZlcnNpb24iNwoSTGlzdE1vZGVsc1Jlc3BvbnNlEiEKBm1vZGVscxgBIAMoCzIRLmdhdGV3YXkudjEuTW9kZWwihwEKD1plcm9TaG90UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWltYWdlGAMgASgMEg4KBmxhYmVscxgEIAMoCRIRCgl0ZW1wbGF0ZXMYBSADKAkSDQoFdG9wX2sYBiABKA0SEwoLbXVsdGlfbGFiZWwYByABKAgiLQoNWmVyb1Nob3RMYWJlbBINCgVsYWJlbBgBIAEoCRINCgVzY29yZRgCIAEoAiIwChBQcm9tcHRDYWNoZVN0YXRzEgwKBGhpdHMYASABKA0SDgoGbWlzc2VzGAIgASgNIukBChBaZXJvU2hvdFJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSKQoGbGFiZWxzGAMgAygLMhkuZ2F0ZXdheS52MS5aZXJvU2hvdExhYmVsEiIKBnRpbWluZxgEIAEoCzISLmdhdGV3YXkudjEuVGltaW5nEhEKCXRydW5jYXRlZBgFIAMoCRISCgpiYXRjaF9zaXplGAYgASgNEisKBWNhY2hlGAcgASgLMhwuZ2F0ZXdheS52MS5Qcm9tcHRDYWNoZVN0YXRzEhIKCnJlcXVlc3RfaWQYCCABKAkiTAoMRW1iZWRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdGV4dHMYBCADKAkiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiLuAQoNRW1iZWRSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEi4KD2ltYWdlX2VtYmVkZGluZxgDIAEoCzIVLmdhdGV3YXkudjEuRW1iZWRkaW5nEi4KD3RleHRfZW1iZWRkaW5ncxgEIAMoCzIVLmdhdGV3YXkudjEuRW1iZWRkaW5nEhIKCmRpbWVuc2lvbnMYBSABKA0SEQoJdHJ1bmNhdGVkGAYgAygNEiIKBnRpbWluZxgHIAEoCzISLmdhdGV3YXkudjEuVGltaW5nEhIKCnJlcXVlc3RfaWQYCCABKAkykAMKEEluZmVyZW5jZUdhdGV3YXkSRQoIQ2xhc3NpZnkSGy5nYXRld2F5LnYxLkNsYXNzaWZ5UmVxdWVzdBocLmdhdGV3YXkudjEuQ2xhc3NpZnlSZXNwb25zZRJbCg5DbGFzc2lmeVN0cmVhbRIhLmdhdGV3YXkudjEuQ2xhc3NpZnlTdHJlYW1SZXF1ZXN0GiIuZ2F0ZXdheS52MS5DbGFzc2lmeVN0cmVhbVJlc3BvbnNlKAEwARJLCgpMaXN0TW9kZWxzEh0uZ2F0ZXdheS52MS5MaXN0TW9kZWxzUmVxdWVzdBoeLmdhdGV3YXkudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEk0KEFplcm9TaG90Q2xhc3NpZnkSGy5nYXRld2F5LnYxLlplcm9TaG90UmVxdWVzdBocLmdhdGV3YXkudjEuWmVyb1Nob3RSZXNwb25zZRI8CgVFbWJlZBIYLmdhdGV3YXkudjEuRW1iZWRSZXF1ZXN0GhkuZ2F0ZXdheS52MS5FbWJlZFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message gateway.v1.ClassifyRequest
@@ -121,6 +121,13 @@ export type Timing = Message<"gateway.v1.Timing"> & {
    * @generated from field: double text_ms = 5;
    */
   textMs: number;
+
+  /**
+   * answered from the model's response cache (no decode, queue or inference)
+   *
+   * @generated from field: bool cached = 6;
+   */
+  cached: boolean;
 };
 
 /**
@@ -387,6 +394,27 @@ export type ModelVersion = Message<"gateway.v1.ModelVersion"> & {
    * @generated from field: string last_error = 9;
    */
   lastError: string;
+
+  /**
+   * tensor models: the graph's inputs as served
+   *
+   * @generated from field: repeated gateway.v1.TensorInfo inputs = 10;
+   */
+  inputs: TensorInfo[];
+
+  /**
+   * tensor models: the outputs served
+   *
+   * @generated from field: repeated gateway.v1.TensorInfo outputs = 11;
+   */
+  outputs: TensorInfo[];
+
+  /**
+   * tensor models: "dynamic", "fixed N" (padded batches of N) or "none"
+   *
+   * @generated from field: string batch_axis = 12;
+   */
+  batchAxis: string;
 };
 
 /**
@@ -395,6 +423,35 @@ export type ModelVersion = Message<"gateway.v1.ModelVersion"> & {
  */
 export const ModelVersionSchema: GenMessage<ModelVersion> = /*@__PURE__*/
   messageDesc(file_gateway_v1_gateway, 9);
+
+/**
+ * A tensor of a model: KServe v2 datatype and shape (-1 = dynamic dimension).
+ *
+ * @generated from message gateway.v1.TensorInfo
+ */
+export type TensorInfo = Message<"gateway.v1.TensorInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string datatype = 2;
+   */
+  datatype: string;
+
+  /**
+   * @generated from field: repeated int64 shape = 3;
+   */
+  shape: bigint[];
+};
+
+/**
+ * Describes the message gateway.v1.TensorInfo.
+ * Use `create(TensorInfoSchema)` to create a new message.
+ */
+export const TensorInfoSchema: GenMessage<TensorInfo> = /*@__PURE__*/
+  messageDesc(file_gateway_v1_gateway, 10);
 
 /**
  * @generated from message gateway.v1.Model
@@ -406,7 +463,7 @@ export type Model = Message<"gateway.v1.Model"> & {
   name: string;
 
   /**
-   * image-classifier or clip
+   * image-classifier, clip or tensor
    *
    * @generated from field: string kind = 2;
    */
@@ -443,7 +500,7 @@ export type Model = Message<"gateway.v1.Model"> & {
  * Use `create(ModelSchema)` to create a new message.
  */
 export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 10);
+  messageDesc(file_gateway_v1_gateway, 11);
 
 /**
  * @generated from message gateway.v1.ListModelsResponse
@@ -460,7 +517,7 @@ export type ListModelsResponse = Message<"gateway.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 11);
+  messageDesc(file_gateway_v1_gateway, 12);
 
 /**
  * @generated from message gateway.v1.ZeroShotRequest
@@ -521,7 +578,7 @@ export type ZeroShotRequest = Message<"gateway.v1.ZeroShotRequest"> & {
  * Use `create(ZeroShotRequestSchema)` to create a new message.
  */
 export const ZeroShotRequestSchema: GenMessage<ZeroShotRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 12);
+  messageDesc(file_gateway_v1_gateway, 13);
 
 /**
  * @generated from message gateway.v1.ZeroShotLabel
@@ -547,7 +604,7 @@ export type ZeroShotLabel = Message<"gateway.v1.ZeroShotLabel"> & {
  * Use `create(ZeroShotLabelSchema)` to create a new message.
  */
 export const ZeroShotLabelSchema: GenMessage<ZeroShotLabel> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 13);
+  messageDesc(file_gateway_v1_gateway, 14);
 
 /**
  * @generated from message gateway.v1.PromptCacheStats
@@ -569,7 +626,7 @@ export type PromptCacheStats = Message<"gateway.v1.PromptCacheStats"> & {
  * Use `create(PromptCacheStatsSchema)` to create a new message.
  */
 export const PromptCacheStatsSchema: GenMessage<PromptCacheStats> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 14);
+  messageDesc(file_gateway_v1_gateway, 15);
 
 /**
  * @generated from message gateway.v1.ZeroShotResponse
@@ -627,7 +684,7 @@ export type ZeroShotResponse = Message<"gateway.v1.ZeroShotResponse"> & {
  * Use `create(ZeroShotResponseSchema)` to create a new message.
  */
 export const ZeroShotResponseSchema: GenMessage<ZeroShotResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 15);
+  messageDesc(file_gateway_v1_gateway, 16);
 
 /**
  * @generated from message gateway.v1.EmbedRequest
@@ -663,7 +720,7 @@ export type EmbedRequest = Message<"gateway.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 16);
+  messageDesc(file_gateway_v1_gateway, 17);
 
 /**
  * @generated from message gateway.v1.Embedding
@@ -682,7 +739,7 @@ export type Embedding = Message<"gateway.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 17);
+  messageDesc(file_gateway_v1_gateway, 18);
 
 /**
  * @generated from message gateway.v1.EmbedResponse
@@ -740,7 +797,7 @@ export type EmbedResponse = Message<"gateway.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 18);
+  messageDesc(file_gateway_v1_gateway, 19);
 
 /**
  * @generated from service gateway.v1.InferenceGateway
