@@ -11,6 +11,7 @@ from typing import Dict, Optional
 
 import torch
 
+from training import calibration
 from training.data.captions import load_caption_jsonl
 from training.export import export_miniclip
 from training.models.clip import ClipModelConfig, MiniCLIP, TextConfig, count_flops, count_params, create_image_tower
@@ -25,6 +26,7 @@ class ClipRunConfig:
     data_root: str = "training/runs/data/shapes"   # procedural shapes root (captions_<split>.jsonl)
     train_split: str = "train"
     eval_split: str = "test"
+    val_split: str = "val"                         # recipe choice and the multi-label calibration ("" = none)
     work_dir: str = "training/runs/clip"           # checkpoints, config.yaml, metrics.json, train.log
     repo: str = "models"                           # model repository the export goes to
     name: str = "miniclip-shapes"
@@ -91,6 +93,8 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     train = load_caption_jsonl(root / f"captions_{cfg.train_split}.jsonl", pp,
                                keep=lambda r: (r["colour"], r["shape"]) not in held_set, limit=cfg.limit_train or None)
     test = load_caption_jsonl(root / f"captions_{cfg.eval_split}.jsonl", pp, limit=cfg.limit_eval or None)
+    val_file = root / f"captions_{cfg.val_split}.jsonl"
+    val = load_caption_jsonl(val_file, pp, limit=cfg.limit_eval or None) if cfg.val_split and val_file.exists() else None
     log(f"clip: {len(train)} training pairs ({len(train.texts)} captions; held-out combinations excluded: "
         f"{', '.join(f'{c} {s}' for c, s in held)}), {len(test)} {cfg.eval_split} images, "
         f"loaded in {time.time() - t_start:.1f}s")
@@ -122,6 +126,15 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     torch.save({"state_dict": student.state_dict()}, Path(cfg.work_dir) / "student.pt")
     zs_student = zero_shot_eval(student, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
     log(f"clip: student zero-shot {json.dumps(zs_student)}")
+    zs_val = calib = None
+    visual = student if cfg.export_tower == "student" else teacher.visual
+    if val is not None:
+        # choose recipes on these figures (held-out pairs, validation images), never on the test split's
+        zs_val = zero_shot_eval(visual, teacher.encode_text, val, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
+        log(f"clip: {cfg.export_tower} zero-shot on {cfg.val_split} {json.dumps(zs_val)}")
+        calib = calibration.evaluate(visual, teacher.encode_text, val, test, list(COLOURS), SHAPES, held, pp,
+                                     float(teacher.logit_scale()), cfg.train.pad_id)
+        log(f"clip: multi-label calibration {json.dumps(calib)}")
 
     logit_scale = float(teacher.logit_scale())
     card = {
@@ -134,10 +147,12 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
                         "(never in CLIP training) and of seen ones",
             "heldoutCombinations": [f"{c}_{s}" for c, s in held],
             "student": zs_student, "teacher": zs_teacher,
+            "validation": {"split": cfg.val_split, "tower": cfg.export_tower, **(zs_val or {})} if zs_val else None,
             "studentMinusTeacherHeldoutTop1": round(zs_student["heldout_top1"] - zs_teacher["heldout_top1"], 4),
         },
         **_towers_summary(teacher.visual, student, teacher.text, pp, cfg.train.model.text.context_length),
         "logitScale": logit_scale,
+        "multiLabel": calib,
         "training": {
             "pairs": len(train), "captions": len(train.texts), "seed": cfg.train.seed,
             "teacherSteps": cfg.train.teacher.steps, "studentSteps": cfg.train.student.steps,
@@ -151,19 +166,21 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
         "textTower": {"keptTokenIds": teacher.text.kept_ids, "unknownTokens": "mapped to one UNK row",
                       "padTokenId": cfg.train.pad_id},
     }
-    result = {"zeroShot": {"student": zs_student, "teacher": zs_teacher}, "logitScale": logit_scale}
+    result = {"zeroShot": {"student": zs_student, "teacher": zs_teacher, "validation": zs_val},
+              "logitScale": logit_scale, "multiLabel": calib}
     if cfg.export:
         if cfg.export_tower not in ("student", "teacher"):
             raise ValueError(f"export_tower {cfg.export_tower!r}; valid: student, teacher")
         card["exportedImageEncoder"] = cfg.export_tower
-        visual = student if cfg.export_tower == "student" else teacher.visual
+        ml = {"scale": calib["scale"], "bias": calib["bias"]} if calib else None
         card = export_miniclip(visual, teacher.text, logit_scale, pp, Path(cfg.repo), cfg.name, cfg.version,
-                               description=card["description"], pad_id=cfg.train.pad_id, card=card, log=log)
+                               description=card["description"], pad_id=cfg.train.pad_id, card=card,
+                               multi_label=ml, log=log)
         result["export"] = str(Path(cfg.repo) / cfg.name)
         result["parity"] = card["onnx"]["parity"]
         if cfg.export_teacher:
             tname = f"{cfg.name}-teacher"
-            tcard = {k: v for k, v in card.items() if k not in ("onnx", "name", "version", "kind")}
+            tcard = {k: v for k, v in card.items() if k not in ("onnx", "name", "version", "kind", "multiLabel")}
             tcard["exportedImageEncoder"] = "teacher"
             tcard["description"] = ("MiniCLIP teacher: the ResNet-style CLIP image tower the student of "
                                     f"{cfg.name} was distilled from, with the same text encoder (for comparison)")

@@ -272,7 +272,7 @@ def _sha(path: Path) -> str:
 def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: PreprocessConfig, repo: Path,
                     name: str = "miniclip-shapes", version: int = 1, description: str = "", pad_id: int = 49407,
                     templates: Sequence[str] = ("a photo of a {}.",), card: Optional[Dict] = None, opset: int = 17,
-                    node_modules: Optional[str] = None, log=print) -> Dict:
+                    node_modules: Optional[str] = None, multi_label: Optional[Dict] = None, log=print) -> Dict:
     """Writes the model folder and returns the eval card (given `card` plus export facts)."""
     model_dir = Path(repo) / name
     vdir = model_dir / str(version)
@@ -296,6 +296,7 @@ def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: 
             "logitScale": round(float(logit_scale), 4),
             "embeddingSize": embed_dim,
             "templates": list(templates),
+            **({"multiLabel": multi_label} if multi_label else {}),
         },
     }
     # parity reads the manifest for io names: write it, and remove it again on failure

@@ -266,9 +266,13 @@ def zero_shot_eval(image_encoder: nn.Module, text_encoder: Callable[[torch.Tenso
 
     def acc(mask, ok=correct):
         return round(float(ok[mask].float().mean()), 4) if mask.any() else None
+    pairs = [(r["colour"], r["shape"]) for r in data.records]
+    per_pair = {f"{c}_{s}": acc(torch.tensor([p == (c, s) for p in pairs])) for c, s in heldout}
     return {
         "prompts": len(combos), "template": template,
         "heldout_top1": acc(held), "seen_top1": acc(~held), "all_top1": acc(torch.ones_like(held)),
         "heldout_colour_acc": acc(held, colour_ok), "heldout_shape_acc": acc(held, shape_ok),
         "heldout_images": int(held.sum()), "seen_images": int((~held).sum()),
+        "heldout_per_pair": per_pair,
+        "heldout_worst_pair": min(((v, k) for k, v in per_pair.items() if v is not None), default=(None, None))[::-1],
     }

@@ -16,7 +16,7 @@ from training.data.transforms import PreprocessConfig
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
     generate(ShapesConfig(root=str(root), train_per_class=2, val_per_class=1, test_per_class=1, workers=1),
-             splits=("train", "test"), log=lambda s: None)
+             splits=("train", "val", "test"), log=lambda s: None)
     return root
 
 
@@ -68,5 +68,11 @@ def test_clip_cli_smoke_trains_distills_exports(tiny_data, tmp_path):
     assert set(card["zeroShot"]["student"]) >= {"heldout_top1", "seen_top1"}
     assert card["studentImageEncoder"]["params"] > 0 and card["teacherImageEncoder"]["flops"] > 0
     assert card["onnx"]["parity"]["worst"] <= 1e-4
+    # every held-out pair is listed; the validation figures and the calibration come from the val split
+    assert set(card["zeroShot"]["student"]["heldout_per_pair"]) == {f"{c}_{s}" for c, s in heldout_combinations()}
+    assert card["zeroShot"]["validation"]["split"] == "val"
+    ml = card["multiLabel"]
+    assert ml["scale"] > 0 and man["clip"]["multiLabel"] == {"scale": ml["scale"], "bias": ml["bias"]}
+    assert set(ml["calibrated"]) >= {"precision", "recall"} and ml["labels"][:8] == list(COLOURS)
     for f in ("config.yaml", "metrics.json", "train.log", "teacher.pt", "student.pt"):
         assert (tmp_path / "work" / f).is_file(), f
