@@ -7,6 +7,7 @@ default. The resolved config is saved beside the command's outputs."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -44,6 +45,8 @@ def _cmd_train(a, distill: bool = False) -> int:
         ov.append(f"out_dir={a.out}")
     if distill and a.teacher:
         ov.append(f"teacher={a.teacher}")
+    if a.resume:
+        ov.append("resume=true")
     cfg = resolve(TrainConfig, a.config, ov)
     if distill and not cfg.teacher:
         print("distill: --teacher <model.pt> (or --set teacher=...) is required", file=sys.stderr)
@@ -76,8 +79,9 @@ def _cmd_export(a) -> int:
 
 
 def _cmd_eval(a) -> int:
-    """Top-1 and the worst classes of a PyTorch checkpoint on an ImageFolder split, with the
-    eval preprocessing the manifest declares."""
+    """Top-1 and the worst classes on an ImageFolder split: of a PyTorch checkpoint, or with
+    --onnx of an exported model folder run by onnxruntime-node with its model.json's
+    preprocessing (what the gateway serves)."""
     from training.config import from_dict
     from training.data.transforms import PreprocessConfig
     from training.evaluate import EvalConfig, evaluate_folder
@@ -88,10 +92,17 @@ def _cmd_eval(a) -> int:
         ov.append(f"checkpoint={a.checkpoint}")
     if a.data:
         ov.append(f"data={a.data}")
+    if a.onnx:
+        ov.append(f"onnx={a.onnx}")
     cfg = resolve(EvalConfig, a.config, ov)
     set_threads(1)
-    model, ck = model_from_checkpoint(cfg.checkpoint)
-    res = evaluate_folder(model, cfg.data, from_dict(PreprocessConfig, ck["preprocess"]), ck["classes"])
+    if cfg.onnx:
+        from training.evaluate import evaluate_onnx
+
+        res = evaluate_onnx(cfg.onnx, cfg.data)
+    else:
+        model, ck = model_from_checkpoint(cfg.checkpoint)
+        res = evaluate_folder(model, cfg.data, from_dict(PreprocessConfig, ck["preprocess"]), ck["classes"])
     text = json.dumps(res, indent=2)
     if cfg.out:
         with open(cfg.out, "w") as f:
@@ -179,14 +190,14 @@ COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distil
 SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a classifier with labels",
              "distill": "train a student classifier from a teacher (KD + CE)",
              "export": "export a classifier into the model repository, with parity checks",
-             "eval": "top-1 of a checkpoint on an ImageFolder split",
+             "eval": "top-1 of a checkpoint, or of an exported ONNX model via onnxruntime-node",
              "clip": "train, distill, evaluate (zero-shot) and export MiniCLIP",
              "zoo": "rebuild the whole default model zoo (fixed seed)",
              "ablation": "dynamic conv x KD ablation on the hard benchmark, mean ± sd over seeds"}
 
 
 def _add(sub, name: str) -> argparse.ArgumentParser:
-    doc = COMMANDS[name].__doc__ or ""
+    doc = inspect.cleandoc(COMMANDS[name].__doc__ or "")
     p = sub.add_parser(name, help=SUMMARIES[name], description=doc,
                        epilog="--set keys (default):\n" + "\n".join(describe_keys(_config_class(name))),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -210,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("train", "distill"):
         t = _add(sub, name)
         t.add_argument("--data", help="ImageFolder root holding train/ and val/")
-        t.add_argument("--out", help="run folder (model.pt, config.yaml, metrics.json, train.log)")
+        t.add_argument("--out", help="run folder (model.pt, last.pt, config.yaml, metrics.json, metrics.jsonl, "
+                                     "curves.svg, train.log)")
+        t.add_argument("--resume", action="store_true",
+                       help="continue from <out>/last.pt (model, optimizer, step, RNG states; schedule is a function of the step)")
         if name == "distill":
             t.add_argument("--teacher", help="teacher model.pt")
 
@@ -221,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--eval-data", help="ImageFolder split for the eval card's top-1")
 
     v = _add(sub, "eval")
-    v.add_argument("--checkpoint")
-    v.add_argument("--data")
+    v.add_argument("--checkpoint", help="a PyTorch model.pt")
+    v.add_argument("--onnx", metavar="MODEL_DIR", help="an exported model folder (or version folder): run its model.onnx "
+                                                      "with onnxruntime-node instead")
+    v.add_argument("--data", help="ImageFolder split")
 
     c = _add(sub, "clip")
     c.add_argument("--data", help="dataset root with captions_<split>.jsonl (default training/runs/data/shapes)")

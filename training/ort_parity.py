@@ -75,3 +75,26 @@ def run(vdir: Path, node_modules: Optional[str] = None, timeout_s: int = 300) ->
     version = json.loads((nm / "onnxruntime-node" / "package.json").read_text()).get("version")
     res["runtime"] = f"onnxruntime-node {version}"
     return res
+
+
+RUN_SCRIPT = Path(__file__).resolve().with_name("ort_run.cjs")
+
+
+def run_graph(onnx_path: Path, input_name: str, output_name: str, x, node_modules: Optional[str] = None,
+              batch: int = 256, timeout_s: int = 1800):
+    """Outputs of `onnx_path` on float32 array `x` (first axis = batch), run by onnxruntime-node."""
+    import tempfile
+
+    import numpy as np
+
+    node, nm = preflight(node_modules)
+    with tempfile.TemporaryDirectory() as d:
+        inp, out = Path(d) / "in.f32", Path(d) / "out.f32"
+        np.ascontiguousarray(x, dtype="<f4").tofile(inp)
+        proc = subprocess.run([node, str(RUN_SCRIPT), str(nm), str(onnx_path), input_name, output_name, str(inp),
+                               json.dumps(list(x.shape)), str(out), str(batch)], capture_output=True, text=True,
+                              timeout=timeout_s)
+        if proc.returncode != 0:
+            raise RuntimeError(f"onnxruntime-node run failed: {proc.stderr.strip()[-2000:]}")
+        y = np.fromfile(out, "<f4")
+    return y.reshape(x.shape[0], -1)

@@ -15,6 +15,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.curves import MetricsLog, render_curves
 from training.data.loaders import ImageFolderTensors
 from training.data.transforms import PreprocessConfig, normalize
 from training.distributed import DistInfo, all_reduce_sum, cleanup, init_distributed
@@ -50,6 +51,7 @@ class TrainConfig:
     dynamic_temperature: tuple = (30.0, 1.0)   # dynamic conv softmax temperature: start, end (Chen et al. 2020)
     dynamic_anneal_fraction: float = 0.3       # fraction of the steps over which it anneals linearly
     kd: KDConfig = field(default_factory=KDConfig)
+    resume: bool = False            # continue from <out_dir>/last.pt (written after every epoch)
 
 
 def load_checkpoint(path: str | Path) -> Dict:
@@ -159,10 +161,24 @@ def run(cfg: TrainConfig) -> Dict:
     val_images = torch.stack([val_sub[i][0] for i in range(len(val_sub))])
     val_labels = torch.stack([val_sub[i][1] for i in range(len(val_sub))])
     aug_gen = torch.Generator().manual_seed(cfg.seed * 1000 + info.rank)
-    step, history = 0, []
+    step, history, start_epoch = 0, [], 0
+    last = out / "last.pt"
+    if cfg.resume and last.exists():
+        st = torch.load(str(last), map_location="cpu")
+        model.load_state_dict(st["state_dict"])
+        model.to(info.device, memory_format=fmt)
+        opt.load_state_dict(st["optimizer"])
+        step, history, start_epoch = st["step"], st["history"], st["epoch"]
+        torch.set_rng_state(st["rng"]["torch"])
+        gen.set_state(st["rng"]["loader"])
+        aug_gen.set_state(st["rng"]["augment"])
+        rd.info(f"resume: {last} at epoch {start_epoch} step {step}")
+    elif cfg.resume:
+        rd.info(f"resume: no {last} yet, starting from scratch")
+    jsonl = MetricsLog(out / "metrics.jsonl", is_main=info.is_main, resume_step=step if start_epoch > 0 else -1)
     t_start = time.perf_counter()
-    done = False
-    for epoch in range(cfg.epochs):
+    done = step >= total
+    for epoch in range(start_epoch, cfg.epochs if not done else start_epoch):
         if sampler is not None:
             sampler.set_epoch(epoch)
         ddp_model.train()
@@ -188,6 +204,9 @@ def run(cfg: TrainConfig) -> Dict:
             if step % cfg.log_every_steps == 0 or step == total:
                 dt = time.perf_counter() - t_log
                 parts = " ".join(f"{k}={float(v):.4f}" for k, v in terms.items())
+                jsonl.write({"step": step, "epoch": epoch + 1, "loss": float(loss),
+                             **{k: float(v) for k, v in terms.items()}, "lr": lr_at(step - 1),
+                             **({"temperature": temperature} if has_dynamic else {})})
                 dyn = f" T={temperature:.2f}" if has_dynamic else ""
                 rd.info(f"epoch {epoch + 1}/{cfg.epochs} step {step}/{total} loss={float(loss):.4f} {parts} "
                         f"lr={lr_at(step - 1):.2e}{dyn} {seen / max(dt, 1e-9):.0f} img/s")
@@ -197,6 +216,13 @@ def run(cfg: TrainConfig) -> Dict:
                 break
         val = evaluate(model, val_images, val_labels, cfg.preprocess, device=info.device)
         history.append({"epoch": epoch + 1, "step": step, "val_top1": val["top1"], "val_loss": val["loss"]})
+        jsonl.write(dict(history[-1]))
+        if info.is_main:  # everything a resumed run needs to continue as if never stopped
+            torch.save({"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "epoch": epoch + 1, "history": history,
+                        "rng": {"torch": torch.get_rng_state(), "loader": gen.get_state(), "augment": aug_gen.get_state()}},
+                       str(last) + ".tmp")
+            Path(str(last) + ".tmp").replace(last)
         rd.info(f"epoch {epoch + 1} done: val top1={val['top1']:.4f} loss={val['loss']:.4f} "
                 f"elapsed={time.perf_counter() - t_start:.0f}s")
         if done:
@@ -210,6 +236,8 @@ def run(cfg: TrainConfig) -> Dict:
                "train_seconds": round(train_seconds, 1), "val_top1": history[-1]["val_top1"] if history else None,
                "history": history, "world_size": info.world_size, "distilled_from": cfg.teacher or None}
     rd.update_metrics(**metrics)
+    if info.is_main:
+        render_curves(out / "metrics.jsonl", out / "curves.svg")
     rd.info(f"saved {out / 'model.pt'} ({train_seconds:.0f}s)")
     rd.close()
     cleanup(info)

@@ -42,6 +42,16 @@ class PreprocessConfig:
             "layout": "NCHW",
         }
 
+    @classmethod
+    def from_manifest(cls, m: dict) -> "PreprocessConfig":
+        """The inverse of `manifest()`, for a model.json written by export (RGB, NCHW only)."""
+        if m.get("channelOrder", "RGB") != "RGB" or m.get("layout", "NCHW") != "NCHW":
+            raise ValueError(f"preprocessing {m}: only RGB NCHW models are evaluated here")
+        d = cls()
+        return cls(size=list(m.get("size", d.size)), resize_mode=m.get("resizeMode", d.resize_mode),
+                   crop_fraction=m.get("cropFraction", d.crop_fraction), interpolation=m.get("interpolation", d.interpolation),
+                   scale=m.get("scale", d.scale), mean=list(m.get("mean", d.mean)), std=list(m.get("std", d.std)))
+
 
 def to_rgb(img: Image.Image) -> Image.Image:
     # Alpha is dropped, not composited (what PIL's convert("RGB") does and what sharp's

@@ -75,6 +75,15 @@ def test_installed_clip_and_export_pass_onnxruntime_parity(installed):
     ort = json.loads((work / "models" / "tiny" / "1" / "eval.json").read_text())["onnx"]["ortParity"]
     assert set(ort["graphs"]) == {"model"} and ort["worst"] <= 1e-4 and ort["runtime"].startswith("onnxruntime-node")
 
+    # eval of the exported graph through onnxruntime-node agrees with eval of the checkpoint
+    by_onnx = _run(exe, ["eval", "--onnx", "models/tiny", "--data", "data/test"], work, env2)
+    by_torch = _run(exe, ["eval", "--checkpoint", "cls/model.pt", "--data", "data/test"], work, env2)
+    assert by_onnx.returncode == 0 and by_torch.returncode == 0, by_onnx.stderr[-3000:] + by_torch.stderr[-3000:]
+    a, b = json.loads(by_onnx.stdout), json.loads(by_torch.stdout)
+    assert a["runtime"] == "onnxruntime-node" and a["n"] == b["n"] == 64
+    # same predictions up to a near-tie of the barely trained model's logits (ORT vs PyTorch ~1e-6)
+    assert abs(a["top1"] - b["top1"]) <= 1 / 64 + 1e-9
+
 
 def test_installed_export_without_onnxruntime_node_fails_before_training(installed):
     exe, work, env = installed
