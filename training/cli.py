@@ -164,6 +164,30 @@ def _cmd_ablation(a) -> int:
     return 0
 
 
+def _cmd_calibrate(a) -> int:
+    """Fit the multi-label calibration of an exported MiniCLIP (sigmoid(scale x cosine + bias),
+    as SigLIP) from its ONNX encoders run by onnxruntime-node on a dataset's validation split,
+    report precision/recall at 0.5 on the held-out-pair test images, and write it into the
+    model's model.json (clip.multiLabel) and eval.json."""
+    from training.calibration import calibrate_export
+
+    set_threads(1)
+    res = calibrate_export(a.model, a.data, a.val_split, a.test_split)
+    print(json.dumps({k: res[k] for k in ("scale", "bias", "calibrated", "uncalibrated")}))
+    return 0
+
+
+def _cmd_card(a) -> int:
+    """Write (or rewrite) MODEL_CARD.md in an exported model folder from its model.json and
+    newest eval.json: data, recipe, figures with their seed, known failures, limitations.
+    Export writes it too."""
+    from training.model_card import write
+
+    for m in a.model:
+        print(write(m))
+    return 0
+
+
 def _config_class(command: str) -> type:
     if command == "data":
         from training.data.shapes import ShapesConfig as C
@@ -177,6 +201,8 @@ def _config_class(command: str) -> type:
         from training.clip_run import ClipRunConfig as C
     elif command == "ablation":
         from training.ablation import AblationConfig as C
+    elif command in ("calibrate", "card"):
+        return type(None)
     else:
         from training.zoo import ZooConfig as C
     return C
@@ -184,7 +210,8 @@ def _config_class(command: str) -> type:
 
 COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distill": _cmd_distill,
                                  "export": _cmd_export, "eval": _cmd_eval, "clip": _cmd_clip, "zoo": _cmd_zoo,
-                                 "ablation": _cmd_ablation}
+                                 "ablation": _cmd_ablation, "calibrate": _cmd_calibrate,
+                                 "card": _cmd_card}
 
 
 SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a classifier with labels",
@@ -193,17 +220,21 @@ SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a
              "eval": "top-1 of a checkpoint, or of an exported ONNX model via onnxruntime-node",
              "clip": "train, distill, evaluate (zero-shot) and export MiniCLIP",
              "zoo": "rebuild the whole default model zoo (fixed seed)",
-             "ablation": "dynamic conv x KD ablation on the hard benchmark, mean ± sd over seeds"}
+             "ablation": "dynamic conv x KD ablation on the hard benchmark, mean ± sd over seeds",
+             "calibrate": "fit and export a MiniCLIP's multi-label calibration (validation split)",
+             "card": "write MODEL_CARD.md for exported model folders"}
 
 
 def _add(sub, name: str) -> argparse.ArgumentParser:
     doc = inspect.cleandoc(COMMANDS[name].__doc__ or "")
-    p = sub.add_parser(name, help=SUMMARIES[name], description=doc,
-                       epilog="--set keys (default):\n" + "\n".join(describe_keys(_config_class(name))),
+    cfg_cls = _config_class(name)
+    epilog = "--set keys (default):\n" + "\n".join(describe_keys(cfg_cls)) if cfg_cls is not type(None) else None
+    p = sub.add_parser(name, help=SUMMARIES[name], description=doc, epilog=epilog,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="YAML file overriding the defaults below")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one key (repeatable), e.g. --set epochs=3 --set model.arch=resnet_teacher")
+    if epilog:
+        p.add_argument("--config", help="YAML file overriding the defaults below")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one key (repeatable), e.g. --set epochs=3 --set model.arch=resnet_teacher")
     return p
 
 
@@ -254,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ab = _add(sub, "ablation")
     ab.add_argument("--out", help="run folder (default training/runs/ablation)")
+
+    cal = _add(sub, "calibrate")
+    cal.add_argument("--model", required=True, help="exported MiniCLIP model folder (holds model.json)")
+    cal.add_argument("--data", required=True, help="dataset root with captions_<split>.jsonl (`data` command)")
+    cal.add_argument("--val-split", default="val", help="split the calibration is fitted on")
+    cal.add_argument("--test-split", default="test", help="split precision/recall are reported on")
+
+    cd = _add(sub, "card")
+    cd.add_argument("--model", required=True, action="append", help="exported model folder (repeatable)")
     return p
 
 

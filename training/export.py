@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from training import onnx_eval, ort_parity
+from training import model_card, onnx_eval, ort_parity
 from training.config import from_dict
 from training.data.tokenizer import CONTEXT_LENGTH, DEFAULT_TOKENIZER_JSON, get_tokenizer
 from training.data.shapes import ShapesConfig, class_names, render
@@ -209,6 +209,7 @@ def export(cfg: ExportConfig, log=print) -> Dict:
         if card.get("eval") and card["teacher"]["top1"] is not None:
             card["teacher"]["top1Gap"] = card["teacher"]["top1"] - card["eval"]["top1"]
     (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")
+    model_card.write(model_dir)
     return card
 
 
@@ -322,4 +323,5 @@ def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: 
         },
     })
     (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")
+    model_card.write(model_dir)
     return card

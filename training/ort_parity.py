@@ -82,7 +82,8 @@ RUN_SCRIPT = Path(__file__).resolve().with_name("ort_run.cjs")
 
 def run_graph(onnx_path: Path, input_name: str, output_name: str, x, node_modules: Optional[str] = None,
               batch: int = 256, timeout_s: int = 1800):
-    """Outputs of `onnx_path` on float32 array `x` (first axis = batch), run by onnxruntime-node."""
+    """Outputs of `onnx_path` on a float32 (or int64: token ids) array `x` (first axis = batch),
+    run by onnxruntime-node, as float32 [batch, -1]."""
     import tempfile
 
     import numpy as np
@@ -90,9 +91,10 @@ def run_graph(onnx_path: Path, input_name: str, output_name: str, x, node_module
     node, nm = preflight(node_modules)
     with tempfile.TemporaryDirectory() as d:
         inp, out = Path(d) / "in.f32", Path(d) / "out.f32"
-        np.ascontiguousarray(x, dtype="<f4").tofile(inp)
+        dtype = "int64" if np.asarray(x).dtype.kind in "iu" else "float32"
+        np.ascontiguousarray(x, dtype="<i8" if dtype == "int64" else "<f4").tofile(inp)
         proc = subprocess.run([node, str(RUN_SCRIPT), str(nm), str(onnx_path), input_name, output_name, str(inp),
-                               json.dumps(list(x.shape)), str(out), str(batch)], capture_output=True, text=True,
+                               json.dumps(list(x.shape)), str(out), str(batch), dtype], capture_output=True, text=True,
                               timeout=timeout_s)
         if proc.returncode != 0:
             raise RuntimeError(f"onnxruntime-node run failed: {proc.stderr.strip()[-2000:]}")

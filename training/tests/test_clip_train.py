@@ -74,5 +74,11 @@ def test_clip_cli_smoke_trains_distills_exports(tiny_data, tmp_path):
     ml = card["multiLabel"]
     assert ml["scale"] > 0 and man["clip"]["multiLabel"] == {"scale": ml["scale"], "bias": ml["bias"]}
     assert set(ml["calibrated"]) >= {"precision", "recall"} and ml["labels"][:8] == list(COLOURS)
+    assert "Zero-shot top-1 per held-out pair" in (d / "MODEL_CARD.md").read_text()
+    # `calibrate` refits an exported model from its ONNX encoders (onnxruntime-node) and rewrites its files
+    assert main(["calibrate", "--model", str(d), "--data", str(tiny_data)]) == 0
+    refit = json.loads((d / "1" / "eval.json").read_text())["multiLabel"]
+    assert refit["runtime"] == "onnxruntime-node" and len(refit["zeroShotHeldoutPerPair"]) == 8
+    assert json.loads((d / "model.json").read_text())["clip"]["multiLabel"] == {"scale": refit["scale"], "bias": refit["bias"]}
     for f in ("config.yaml", "metrics.json", "train.log", "teacher.pt", "student.pt"):
         assert (tmp_path / "work" / f).is_file(), f

@@ -29,6 +29,8 @@ def test_zoo_smoke_exports_models_with_parity_and_golden_files(tmp_path):
         assert pp["size"] == [64, 64] and pp["resizeMode"] == "shorter" and pp["cropFraction"] == 1.0
         assert len((mdir / "labels.txt").read_text().split()) == 64
         card = json.loads((mdir / "1" / "eval.json").read_text())
+        md = (mdir / "MODEL_CARD.md").read_text()
+        assert md.startswith(f"# {name} (version 1)") and "## Known failures" in md and "## Limitations" in md
         assert card["onnx"]["parityMaxAbsDiff"] <= 1e-4 and "top1" in card["eval"]
         ort = card["onnx"]["ortParity"]  # onnxruntime-node on the golden inputs
         assert set(ort["graphs"]) == {"model"} and ort["items"] == 4

@@ -1,0 +1,103 @@
+"""Human-readable MODEL_CARD.md for an exported model folder, written from its model.json
+and newest eval.json (so every figure in it is one the export measured): what the model is,
+its data and recipe, its figures with their seed, its known failures (worst classes, weak
+held-out pairs) and its limitations."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+LIMITATIONS = [
+    "Trained and evaluated only on the procedural shapes data of `training/data/shapes.py` (64x64 synthetic "
+    "images); it says nothing about photographs.",
+    "Figures are single runs of the seed given; the spread between seeds can be large (see training/README.md).",
+    "CPU-sized: trained in minutes on a 2-core machine, not tuned for best accuracy.",
+]
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * float(x):.2f} %"
+
+
+def _classifier(card: Dict, manifest: Dict) -> List[str]:
+    ev = card.get("eval", {})
+    lines = [
+        "## Figures", "",
+        f"- Test top-1: **{_pct(ev.get('top1'))}** on {ev.get('n', '?')} images (`{ev.get('split', '?')}`)",
+        f"- Parameters {card.get('params', 0):,}; {card.get('macs', 0) / 1e6:.2f} M MACs per 64x64 image "
+        f"({card.get('flopsNote', '')})",
+        f"- ONNX opset {card['onnx'].get('opset')}, {card['onnx'].get('bytes', 0) / 1e6:.2f} MB; parity vs PyTorch "
+        f"{card['onnx'].get('parityMaxAbsDiff', 0):.1e} (NumPy), onnxruntime-node {json.dumps(card['onnx'].get('ortParity'))}",
+    ]
+    t = card.get("teacher")
+    if t:
+        lines.append(f"- Teacher `{t.get('name')}` ({t.get('arch')}): top-1 {_pct(t.get('top1'))}, "
+                     f"{(t.get('macs') or 0) / 1e6:.2f} M MACs; student/teacher FLOPs {t.get('studentFlopsRatio', 0):.3f}")
+    if (ev.get("top1") or 0) > 0.99:
+        lines.append("- The benchmark these figures come from is saturated (top-1 > 99 %): they cannot tell models "
+                     "apart; `--set difficulty=hard` is the benchmark that can (training/README.md).")
+    lines += ["", "## Known failures", ""]
+    worst = ev.get("worstClasses") or {}
+    lines.append("Worst classes on the test split: " + (", ".join(f"{k} {_pct(v)}" for k, v in worst.items()) or "n/a"))
+    return lines
+
+
+def _clip(card: Dict, manifest: Dict) -> List[str]:
+    zs = card.get("zeroShot", {})
+    st = zs.get("student", {})
+    lines = ["## Figures", "",
+             f"- Zero-shot top-1 over all 64 colour-shape prompts (`{st.get('template')}`): held-out pairs "
+             f"**{_pct(st.get('heldout_top1'))}** ({st.get('heldout_images')} images), seen pairs {_pct(st.get('seen_top1'))}",
+             f"- Held-out pairs (never in CLIP training): {', '.join(zs.get('heldoutCombinations', []))}",
+             f"- Logit scale {card.get('logitScale', 0):.2f}"]
+    ml = card.get("multiLabel")
+    if ml:
+        lines.append(f"- multi_label calibration sigmoid({ml['scale']:.3f} x cosine {ml['bias']:+.3f}), fitted on "
+                     f"{ml['fittedOn']}; colour and shape words as separate labels on {ml['heldoutTestImages']} held-out "
+                     f"test images, at 0.5: precision {_pct(ml['calibrated']['precision'])}, recall "
+                     f"{_pct(ml['calibrated']['recall'])} (uncalibrated: {_pct(ml['uncalibrated']['precision'])} / "
+                     f"{_pct(ml['uncalibrated']['recall'])}, {ml['uncalibrated']['meanScoreSum']} summed score per image "
+                     f"for 2 true labels)")
+    lines += ["", "## Known failures", ""]
+    per_pair = (ml or {}).get("zeroShotHeldoutPerPair") or st.get("heldout_per_pair") or {}
+    if per_pair:
+        lines.append("Zero-shot top-1 per held-out pair: " + ", ".join(f"{k} {_pct(v)}" for k, v in per_pair.items()))
+        weak = [k for k, v in per_pair.items() if v is not None and v < 0.6]
+        if weak:
+            lines.append("")
+            lines.append(f"**Weak pairs (< 60 %): {', '.join(weak)}.** The mean over pairs hides them.")
+    else:
+        lines.append("No per-pair figures in this card.")
+    return lines
+
+
+def render(model_dir: Path) -> str:
+    mdir = Path(model_dir)
+    manifest = json.loads((mdir / "model.json").read_text())
+    vdir = sorted((d for d in mdir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))[-1]
+    card = json.loads((vdir / "eval.json").read_text())
+    tr = card.get("training") or {}
+    lines = [f"# {manifest['name']} (version {vdir.name})", "", manifest.get("description", ""), "",
+             f"Kind `{manifest['kind']}`; input {manifest['preprocessing']['size']} RGB, preprocessing in model.json.", "",
+             "## Data and recipe", ""]
+    if manifest["kind"] == "clip":
+        lines.append(f"Captions of the procedural shapes set, held-out colour-shape pairs removed; seed {tr.get('seed')}; "
+                     f"teacher {tr.get('teacherSteps')} steps, student {tr.get('studentSteps')} steps, batch "
+                     f"{tr.get('batchSize')}, loss {tr.get('loss')}, distillation {json.dumps(tr.get('distill'))}.")
+        body = _clip(card, manifest)
+    else:
+        lines.append(f"Architecture `{card.get('arch')}` ({json.dumps(card.get('model'))}); "
+                     f"distilled from `{card.get('distilledFrom')}`." if card.get("distilledFrom")
+                     else f"Architecture `{card.get('arch')}` ({json.dumps(card.get('model'))}), trained with labels.")
+        lines.append("Recipe and seed: the run's config.yaml (the zoo's are in training/zoo.py).")
+        body = _classifier(card, manifest)
+    lines += [""] + body + ["", "## Limitations", ""] + [f"- {x}" for x in LIMITATIONS] + [
+        "", f"Generated by `gateway-training card` from `{vdir.name}/eval.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def write(model_dir: Path) -> Path:
+    out = Path(model_dir) / "MODEL_CARD.md"
+    out.write_text(render(model_dir))
+    return out
