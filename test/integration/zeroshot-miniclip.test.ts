@@ -4,7 +4,9 @@
 // abs diff <= 1e-4), (b) our tokenizer gives the golden token ids, and (c) end to end, the eval
 // card's zero-shot test set (re-rendered by the training package's procedural generator) sent
 // through POST /v1/zero-shot with the prompt of every colour-shape combination scores the card's
-// top-1 within 1 point, overall and on held-out combinations.
+// top-1 within 1 point, overall and on held-out combinations; (d) multi_label applies the
+// manifest's calibration: colour and shape words as separate labels on the held-out test images
+// give the card's precision and recall at 0.5 within 1 point.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -33,6 +35,14 @@ interface GoldenItem {
   output: string;
   outputName: string;
   outputShape: number[];
+}
+
+interface MultiLabelCard {
+  labels: string[];
+  template: string;
+  scale: number;
+  bias: number;
+  calibrated: { precision: number; recall: number };
 }
 
 interface ZeroShotCard {
@@ -166,6 +176,36 @@ describe('MiniCLIP (models/miniclip-shapes)', () => {
       assert.ok(Math.abs(all - student.all_top1) <= 0.01, `all: ${all} vs card ${student.all_top1}`);
       assert.ok(Math.abs(held - student.heldout_top1) <= 0.01, `held-out: ${held} vs card ${student.heldout_top1}`);
       assert.ok(Math.abs(seen - student.seen_top1) <= 0.01, `seen: ${seen} vs card ${student.seen_top1}`);
+    });
+
+    it("multi_label scores are calibrated: the card's precision and recall at 0.5 on held-out images, within 1 point", async () => {
+      const evalCard = JSON.parse(readFileSync(join(VERSION_DIR, 'eval.json'), 'utf8')) as { zeroShot: ZeroShotCard; multiLabel: MultiLabelCard };
+      const ml = evalCard.multiLabel;
+      assert.deepEqual(manifest.clip.multiLabel, { scale: ml.scale, bias: ml.bias });
+      const heldout = new Set(evalCard.zeroShot.heldoutCombinations);
+      const perClass = (evalCard.zeroShot.student.heldout_images + evalCard.zeroShot.student.seen_images) / 64;
+      const images = renderTestSet(perClass).filter((img) => heldout.has(img.label));
+      const answers = await pool(images, 32, async (img) => {
+        const res = await fetch(`${gw.http}/v1/zero-shot`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'miniclip-shapes', image: img.png.toString('base64'), labels: ml.labels, template: ml.template, multi_label: true }),
+        });
+        const json = (await res.json()) as { labels: { label: string; score: number }[] };
+        assert.equal(res.status, 200, JSON.stringify(json));
+        return json.labels.filter((l) => l.score >= 0.5).map((l) => l.label);
+      });
+      let tp = 0;
+      let predicted = 0;
+      for (const [i, img] of images.entries()) {
+        const truth = new Set(img.label.split('_'));
+        predicted += answers[i]!.length;
+        tp += answers[i]!.filter((l) => truth.has(l)).length;
+      }
+      const precision = tp / predicted;
+      const recall = tp / (2 * images.length);
+      assert.ok(Math.abs(precision - ml.calibrated.precision) <= 0.01, `precision ${precision} vs card ${ml.calibrated.precision}`);
+      assert.ok(Math.abs(recall - ml.calibrated.recall) <= 0.01, `recall ${recall} vs card ${ml.calibrated.recall}`);
     });
   });
 });
