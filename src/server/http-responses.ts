@@ -96,6 +96,37 @@ export const embedAnswer = z
     ],
   });
 
+/** POST /v1/embeddings: OpenAI's embeddings answer. */
+export const openAiEmbeddingsAnswer = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(
+      z.object({
+        object: z.literal('embedding'),
+        index: z.int().min(0),
+        embedding: z.union([z.array(z.number()), z.string()]).meta({ description: 'L2-normalized; with encoding_format "base64", the float32 values\' little-endian bytes in base64' }),
+      }),
+    ),
+    model: z.string(),
+    usage: z.object({
+      prompt_tokens: z.int().min(0).meta({ description: 'CLIP tokens the text tower read (start and end tokens included); images count none' }),
+      total_tokens: z.int().min(0),
+    }),
+  })
+  .meta({ examples: [{ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [-0.5, 0.5, 0.5, 0.5] }], model: 'miniclip-shapes', usage: { prompt_tokens: 5, total_tokens: 5 } }] });
+
+/** The error body of POST /v1/embeddings, as OpenAI's API writes it; `code` is the catalog code in lower case. */
+export const openAiErrorAnswer = z
+  .object({
+    error: z.object({
+      message: z.string(),
+      type: z.string().meta({ description: 'invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error or server_error' }),
+      param: z.string().nullable().meta({ description: 'the request field at fault, when one is' }),
+      code: z.string().meta({ description: 'the gateway\'s error code in lower case, e.g. model_not_found' }),
+    }),
+  })
+  .meta({ examples: [{ error: { message: 'model "nope" not found; available models: miniclip-shapes', type: 'not_found_error', param: 'model', code: 'model_not_found' } }] });
+
 const modelState = z.string().meta({ description: 'READY, LOADING or UNAVAILABLE' });
 
 /** A model's summary; loose, since a kind may add fields of its own. */

@@ -41,6 +41,20 @@ export const zeroShotJson = zeroShotFields.extend({ image: base64Image.optional(
 export const embedFields = z.strictObject({ model: modelName.optional(), version: version.optional(), texts: textList.optional() });
 export const embedJson = embedFields.extend({ image: base64Image.optional() });
 
+/**
+ * The JSON body of POST /v1/embeddings, OpenAI's embeddings request: `input` is a text or a list
+ * of texts, or with `modality: "image"` (as Infinity does) images as data URIs or base64. `user`
+ * is accepted and ignored, as OpenAI-compatible servers do.
+ */
+export const openAiEmbeddingsJson = z.strictObject({
+  model: modelName,
+  input: z.union([z.string(), z.array(z.string()).min(1).meta({ description: 'a non-empty array of strings' })]).meta({ description: 'a string or a non-empty array of strings' }),
+  encoding_format: z.enum(['float', 'base64']).meta({ description: '"float" or "base64"' }).optional(),
+  dimensions: z.int().min(1).meta({ description: 'a positive integer' }).optional(),
+  modality: z.enum(['text', 'image']).meta({ description: '"text" or "image"' }).optional(),
+  user: z.string().meta({ description: 'a string' }).optional(),
+});
+
 /** POST /v1/admin/reload takes no fields. */
 export const noFields = z.strictObject({});
 
@@ -69,6 +83,7 @@ export const v2InferRequest = z.looseObject({
 export type ClassifyFields = z.infer<typeof classifyJson>;
 export type ZeroShotFields = z.infer<typeof zeroShotJson>;
 export type EmbedFields = z.infer<typeof embedJson>;
+export type OpenAiEmbeddingsJson = z.infer<typeof openAiEmbeddingsJson>;
 export type V2InferJson = z.infer<typeof v2InferRequest>;
 
 /** JSON Schema (draft-07, as fastify's Ajv reads it) of a zod schema. */
@@ -83,6 +98,7 @@ export const ROUTE_SCHEMAS = Object.freeze({
   classify: { querystring: jsonSchema(classifyFields), body: { content: { 'application/json': { schema: jsonSchema(classifyJson) } } } },
   zeroShot: { querystring: jsonSchema(zeroShotFields), body: { content: { 'application/json': { schema: jsonSchema(zeroShotJson) } } } },
   embed: { querystring: jsonSchema(embedFields), body: { content: { 'application/json': { schema: jsonSchema(embedJson) } } } },
+  openAiEmbeddings: { body: { content: { 'application/json': { schema: jsonSchema(openAiEmbeddingsJson) } } } },
   adminReload: { querystring: jsonSchema(noFields), body: { content: { 'application/json': { schema: jsonSchema(noFields) } } } },
 });
 

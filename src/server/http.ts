@@ -11,6 +11,7 @@ import { trackConnections } from './http-close.js';
 import { kserveRoutes } from './http-kserve.js';
 import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
 import { AJV_OPTIONS, schemaErrorFormatter, validateFields } from './http-validation.js';
+import { openAiRoutes } from './http-openai.js';
 import { registerZeroShotRoutes } from './http-zeroshot.js';
 import { registerOpenApi } from './openapi.js';
 import { registerPlayground } from './playground.js';
@@ -130,6 +131,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
 
   registerZeroShotRoutes(app, service, { maxImageBytes: options.maxImageBytes });
+  await app.register(openAiRoutes(service, { maxImageBytes: options.maxImageBytes }));
   // KServe v2 / Open Inference Protocol: JSON tensors are verbose, so they get the JSON body limit.
   await app.register(kserveRoutes(service, { bodyLimit: imageJsonLimit }), { prefix: '/v2' });
 

@@ -118,6 +118,12 @@ const v2Infer: RouteDoc = {
   response: { 200: ok('the output tensors', answers.answerSchema(answers.v2InferAnswer)), ...v2Errors(...INFERENCE_ERRORS.filter((s) => s !== 415)) },
 };
 
+/** Error answers of POST /v1/embeddings: OpenAI's `{error: {message, type, param, code}}`. */
+function openAiErrors(...statuses: number[]): Record<string, Schema> {
+  const schema = answers.answerSchema(answers.openAiErrorAnswer);
+  return Object.fromEntries(statuses.map((status) => [status, { description: `error: ${codesOf(status).join(', ')} (code in lower case)`, ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}), content: { 'application/json': { schema } } }]));
+}
+
 /** Every documented route. */
 export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = Object.freeze({
   'POST /v1/classify': {
@@ -146,6 +152,13 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = Object.freeze({
     bodyContent: { 'multipart/form-data': multipart(ROUTE_SCHEMAS.embed.querystring, false) },
     headers: CALL_HEADERS,
     response: { 200: ok('L2-normalized embeddings', answers.answerSchema(answers.embedAnswer)), ...v1Errors(...INFERENCE_ERRORS) },
+  },
+  'POST /v1/embeddings': {
+    summary: 'OpenAI-compatible embeddings of texts or images with a clip model',
+    description: 'OpenAI\'s embeddings API: "input" is a text or a list of texts; with "modality": "image" (as Infinity does) each input is an image as a data URI or base64. Official OpenAI clients work with baseURL set to the gateway\'s /v1.',
+    tags: ['zero-shot', 'OpenAI'],
+    headers: CALL_HEADERS,
+    response: { 200: ok('OpenAI embeddings answer', answers.answerSchema(answers.openAiEmbeddingsAnswer)), ...openAiErrors(...INFERENCE_ERRORS) },
   },
   'GET /v1/models': {
     summary: 'Every model the caller may see, with versions, state and serving settings',

@@ -52,6 +52,8 @@ export interface EmbedResponse {
   readonly textEmbeddings: readonly Float32Array[];
   /** Indices of texts truncated to the context length. */
   readonly truncated: readonly number[];
+  /** CLIP tokens the text tower read per text (start and end included, after truncation). */
+  readonly textTokens: readonly number[];
   readonly dimensions: number;
   readonly timing: Timing;
   readonly requestId: string;
@@ -112,6 +114,7 @@ export class ZeroShotService {
         imageEmbedding: img?.embedding,
         textEmbeddings: txt?.embeddings ?? [],
         truncated: (txt?.truncated ?? []).flatMap((t, i) => (t ? [i] : [])),
+        textTokens: texts.map((t) => served.tokenizer.encode(t).length),
         dimensions: served.manifest.clip.embeddingSize,
         timing: { preprocessMs: img?.timing.preprocessMs ?? 0, queueMs: img?.timing.queueMs ?? 0, inferenceMs: img?.timing.inferenceMs ?? 0, textMs: txt?.textMs ?? 0, totalMs: performance.now() - startedAtMs },
         requestId: ctx.requestId,

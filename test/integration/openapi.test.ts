@@ -32,6 +32,7 @@ function samples(png: Buffer): Record<string, Sample> {
     'POST /v1/classify': (h) => fetch(`${h}/v1/classify?model=tiny-dynamic&top_k=2`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(png) }),
     'POST /v1/zero-shot': (h) => fetch(`${h}/v1/zero-shot`, json({ model: 'tiny-clip', image: b64, labels: ['a red square', 'a blue circle'] })),
     'POST /v1/embed': (h) => fetch(`${h}/v1/embed`, json({ model: 'tiny-clip', image: b64, texts: ['a red square'] })),
+    'POST /v1/embeddings': (h) => fetch(`${h}/v1/embeddings`, json({ model: 'tiny-clip', input: ['a red square', 'a blue circle'] })),
     'GET /v1/models': (h) => fetch(`${h}/v1/models`),
     'GET /v1/models/{name}': (h) => fetch(`${h}/v1/models/tiny-clip`),
     'POST /v1/admin/reload': (h) => fetch(`${h}/v1/admin/reload`, json({})),
@@ -155,6 +156,7 @@ describe('OpenAPI document', () => {
     const ajv = new Ajv2020({ strict: false });
     const cases: [string, Sample, number][] = [
       ['GET /v1/models/{name}', (h) => fetch(`${h}/v1/models/nope`), 404],
+      ['POST /v1/embeddings', (h) => fetch(`${h}/v1/embeddings`, json({ model: 'nope', input: 'x' })), 404],
       ['POST /v1/classify', (h) => fetch(`${h}/v1/classify?model=tiny-dynamic`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'not an image' }), 400],
       ['POST /v1/classify', (h) => fetch(`${h}/v1/classify?model=tiny-dynamic`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415],
       ['POST /v2/models/{name}/infer', (h) => fetch(`${h}/v2/models/nope/infer`, json({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['x'] }] })), 404],
