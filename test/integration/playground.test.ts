@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
+import { hashApiKey } from '../../src/server/auth.js';
 import { type TestBrowser, launchBrowser } from '../helpers/browser.js';
 import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
 
@@ -61,9 +62,7 @@ describe('playground page in chromium', () => {
     return ((await res.json()) as Scored).labels.map((l) => l.label);
   }
 
-  async function shownLabels(): Promise<string[]> {
-    return page.locator('#bars .bar-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset['label'] ?? ''));
-  }
+  const shownLabels = (): Promise<string[]> => shownLabelsOf(page);
 
   it('classifies an uploaded golden image and shows its top label, the timing split and the batch size', async () => {
     const png = await readFile(GOLDEN);
@@ -176,3 +175,47 @@ describe('playground page in chromium', () => {
     assert.deepEqual(consoleErrors.filter((e) => !/status of 400/.test(e)), []);
   });
 });
+
+describe('playground page with API keys on', () => {
+  const KEY = 'playground-test-key';
+  let gw: TestGateway;
+  let browser: TestBrowser;
+
+  before(async () => {
+    gw = await startTestGateway(await makeRepository([{ from: join(ZOO_MODELS, CLASSIFIER) }]), { apiKeys: [{ name: 'web', sha256: hashApiKey(KEY), models: ['*'], requestsPerSecond: 0, burst: 10 }] });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  it('says a key is needed, then lists models and classifies with the key, which the commands read from $GATEWAY_API_KEY', async () => {
+    const page = await browser.context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await page.goto(`${gw.http}/`);
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match((await page.textContent('#error')) ?? '', /cannot list models: UNAUTHENTICATED: missing credentials/);
+    assert.equal(await page.isVisible('header nav'), false, 'the docs links hide while the docs need a key');
+
+    await page.click('#settings summary');
+    await page.fill('#api-key', KEY);
+    await page.press('#api-key', 'Enter');
+    await page.waitForSelector(`#model option[value="${CLASSIFIER}"]`, { state: 'attached' });
+    assert.equal(await page.isVisible('#error'), false);
+    await page.setInputFiles('#file', GOLDEN);
+    await page.click('#run');
+    await page.waitForSelector('#result:not([hidden])');
+    assert.equal((await shownLabelsOf(page))[0], 'red_cross');
+    const curl = (await page.textContent('#curl')) ?? '';
+    assert.match(curl, /-H "authorization: Bearer \$GATEWAY_API_KEY"/);
+    assert.ok(!curl.includes(KEY) && !((await page.textContent('#grpc')) ?? '').includes(KEY), 'the key itself is never printed');
+    const { stdout } = await promisify(execFile)('bash', ['-c', curl], { cwd: join(ZOO_MODELS, CLASSIFIER, '1', 'golden'), env: { ...process.env, GATEWAY_API_KEY: KEY } });
+    assert.equal((JSON.parse(stdout) as Scored).labels[0]!.label, 'red_cross');
+    await page.close();
+  });
+});
+
+function shownLabelsOf(page: Page): Promise<string[]> {
+  return page.locator('#bars .bar-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset['label'] ?? ''));
+}
