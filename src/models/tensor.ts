@@ -16,7 +16,7 @@ import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
 import { openInstances, releaseAll, warmUp } from './instances.js';
-import type { ModelSession } from './session.js';
+import type { ModelSession, TensorData } from './session.js';
 import { type InputHead, type TensorModelIo, type TensorSpec, checkInputs, readTensorIo } from './tensor-io.js';
 
 /** One queue item: a row of every input (batching graphs) or a whole request (no batch axis). */
@@ -253,7 +253,8 @@ async function runBatch(session: ModelSession, io: TensorModelIo, items: readonl
   return items.map((_, r) => split.map(({ t, rowDims, rowSize }) => ({ values: sliceValues(t.data, r * rowSize, (r + 1) * rowSize), dims: rowDims })));
 }
 
-function feedsOf(io: TensorModelIo, values: readonly TensorValues[], dims: readonly (readonly number[])[]): Record<string, { type: (typeof DATATYPE_SPECS)[keyof typeof DATATYPE_SPECS]['ort']; data: TensorValues; dims: readonly number[] }> {
+/** The session feeds of one run: each input with its onnxruntime type named (a Uint16Array may be FP16 bits). */
+function feedsOf(io: TensorModelIo, values: readonly TensorValues[], dims: readonly (readonly number[])[]): Record<string, TensorData> {
   return Object.fromEntries(io.inputs.map((spec, i) => [spec.name, { type: DATATYPE_SPECS[spec.datatype].ort, data: values[i]!, dims: dims[i]! }]));
 }
 
