@@ -240,12 +240,18 @@ describe('kind tensor: batching, cache and serving policy', () => {
 
     it('a cancelled call leaves the queue before inference', async () => {
       const before = await gw.metrics();
-      const busy = infer('grpc-raw', target, 'slow-tensor', [image(5)]);
+      // Three ahead: one running, two queued, so the call below waits at least two inferences.
+      const busy = Promise.all([5, 6, 7].map((seed) => infer('grpc-raw', target, 'slow-tensor', [image(seed)])));
+      const pending = async (): Promise<number> => metricValue(await gw.metrics(), 'gateway_pending_requests', { model: 'slow-tensor' });
+      for (let i = 0; i < 200 && (await pending()) < 3; i++) await new Promise((r) => setTimeout(r, 10));
       const request = { model_name: 'slow-tensor', inputs: [{ name: 'input', datatype: 'FP32', shape: ['1', '3', '128', '128'] }], raw_input_contents: [Buffer.alloc(3 * 128 * 128 * 4)] };
+      let call: grpc.ClientUnaryCall | undefined;
       const cancelled = new Promise<grpc.ServiceError>((resolve) => {
-        const call = grpcClient['ModelInfer']!(request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null) => resolve(err!)) as grpc.ClientUnaryCall;
-        setTimeout(() => call.cancel(), 30);
+        call = grpcClient['ModelInfer']!(request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null) => resolve(err!)) as grpc.ClientUnaryCall;
       });
+      // Cancel once it waits in the queue behind them.
+      for (let i = 0; i < 200 && (await pending()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+      call!.cancel();
       assert.equal((await cancelled).code, grpc.status.CANCELLED);
       await busy;
       // The gateway noticed: the request was shed as cancelled, and ran no batch of its own.
@@ -255,7 +261,7 @@ describe('kind tensor: batching, cache and serving policy', () => {
         if (shed === 0) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(shed, 1);
-      assert.equal(batches(await gw.metrics(), 'slow-tensor') - batches(before, 'slow-tensor'), 1);
+      assert.equal(batches(await gw.metrics(), 'slow-tensor') - batches(before, 'slow-tensor'), 3);
     });
   });
 });
