@@ -176,6 +176,9 @@ describe('OpenAPI document', () => {
     const html = await page.text();
     assert.match(html, /swagger-ui/i);
     assert.doesNotMatch(html, /https?:\/\/(?!127\.0\.0\.1)[a-z]/i, 'the page loads something from another host');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.doesNotMatch(csp, /https:|upgrade-insecure-requests|validator/, 'the page may load only from this origin, over the scheme it was served with');
     const bundle = await fetch(`${gw.http}/docs/static/swagger-ui-bundle.js`);
     assert.equal(bundle.status, 200);
     assert.ok((await bundle.arrayBuffer()).byteLength > 100_000);

@@ -168,6 +168,28 @@ describe('playground page in chromium', () => {
     assert.equal(row[6], 'input → logits');
   });
 
+  it('Swagger UI at /docs renders every operation of the document, offline', async () => {
+    const doc = (await (await fetch(`${gw.http}/openapi.json`)).json()) as { paths: Record<string, object> };
+    const operations = Object.values(doc.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);
+    const docsPage = await browser.context.newPage();
+    const errors: string[] = [];
+    docsPage.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    docsPage.on('request', (r) => {
+      if (!r.url().startsWith(gw.http) && !r.url().startsWith('data:')) errors.push(`off-host ${r.url()}`);
+    });
+    await docsPage.goto(`${gw.http}/docs`);
+    await docsPage.waitForSelector('.opblock', { timeout: STEP_TIMEOUT_MS });
+    const shown = await docsPage.locator('.opblock-summary-path').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));
+    // An operation with two tags is listed under both.
+    assert.ok(shown.length >= operations, JSON.stringify(shown));
+    assert.deepEqual([...new Set(shown)].sort(), Object.keys(doc.paths).sort());
+    assert.deepEqual(errors, []);
+    await docsPage.screenshot({ path: join(shots, 'docs.png') });
+    await docsPage.close();
+  });
+
   it('loaded nothing from another host and logged no script errors', () => {
     assert.deepEqual(offHost, []);
     // The non-image upload is the one failed request, and its console line the only error.
