@@ -51,6 +51,8 @@ export const ConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** API keys; empty = authentication off. Usually from --api-keys-file. */
     apiKeys: z.array(ApiKeySchema).default([]),
+    /** OTLP/HTTP endpoint (base URL) for traces; empty = OTEL_EXPORTER_OTLP_ENDPOINT, and tracing off when that is unset too. */
+    otlpEndpoint: z.string().default(''),
     /** Serve /metrics on this port instead of the API port (-1 = on the API port). */
     metricsPort: z.coerce.number().int().min(-1).max(65535).default(-1),
     /** Require an API key for /metrics too (when keys are configured). */
@@ -101,6 +103,7 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'drain-timeout-ms': 'drainTimeoutMs',
   'log-level': 'logLevel',
   'metrics-port': 'metricsPort',
+  'otlp-endpoint': 'otlpEndpoint',
   'http-request-timeout-ms': 'httpRequestTimeoutMs',
   'admin-api': 'adminApi',
   'api-docs': 'apiDocs',

@@ -12,6 +12,7 @@ import { ModelRepository } from './models/repository.js';
 import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
 import { type HttpServerHandle, startHttpServer, startMetricsServer } from './server/http.js';
 import { GatewayService } from './server/service.js';
+import { startTracing, tracingSettings } from './tracing.js';
 
 export interface Gateway {
   readonly config: GatewayConfig;
@@ -32,6 +33,10 @@ export interface Gateway {
 export async function startGateway(config: GatewayConfig, options: { logger?: Logger; metrics?: Metrics } = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
+  // Before the models load: their batchers take tracing hooks only if it is on.
+  const tracing = tracingSettings(config.otlpEndpoint, process.env);
+  const stopTracing = tracing ? startTracing(tracing) : undefined;
+  if (tracing) logger.info({ url: tracing.url, protocol: tracing.protocol, serviceName: tracing.serviceName }, 'tracing on (OTLP/HTTP)');
   const promptCache = new PromptCache({ maxEntries: config.promptCacheEntries, maxBytes: config.promptCacheBytes }, metrics);
   const repository = new ModelRepository(config.modelsDir, (modelName, modelDir) => ({
     modelName,
@@ -111,6 +116,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       const timedOut = await Promise.race([drained.then(() => false), delay(config.drainTimeoutMs).then(() => true)]);
       if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
       await Promise.all([timedOut ? grpc.close(0) : grpcClosed, http.close(), metricsServer?.close()]);
+      await stopTracing?.();
       logger.info('gateway stopped');
     })();
     return shuttingDown;

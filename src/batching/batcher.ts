@@ -38,6 +38,10 @@ export interface BatcherHooks {
   onQueued?(queueMs: number): void;
   onShed?(reason: 'deadline' | 'cancelled', count: number): void;
   onDepth?(queueLength: number, pending: number): void;
+  /** Tracing: the submitting request's trace context, kept opaque with its queue entry. */
+  traceOf?(): unknown;
+  /** Tracing: a batch ran (or failed) from `startMs` to `endMs` with these requests' trace contexts. */
+  onBatchTrace?(traces: readonly unknown[], startMs: number, endMs: number, failed: boolean): void;
 }
 
 /** Called for each request as its batch starts: batch start, arrival and enqueue times, ms. */
@@ -128,6 +132,7 @@ export class Batcher<I, R> {
         startedAtMs,
         deadlineMs,
         settled: false,
+        trace: this.hooks.traceOf?.(),
         resolve: (value) => {
           if (entry.settled) return;
           entry.settled = true;
@@ -308,9 +313,11 @@ export class Batcher<I, R> {
           const error = new GatewayError('INFERENCE_FAILED', `batch runner returned ${results.length} results for ${entries.length} requests`);
           for (const entry of entries) entry.reject(error);
           this.hooks.onBatchFailed?.(entries.length, error);
+          this.hooks.onBatchTrace?.(entries.map((e) => e.trace), startMs, startMs + durationMs, true);
         } else {
           this.latency.observe(entries.length, durationMs);
           this.hooks.onBatch?.(entries.length, durationMs, reason);
+          this.hooks.onBatchTrace?.(entries.map((e) => e.trace), startMs, startMs + durationMs, false);
           entries.forEach((entry, i) =>
             entry.resolve({ result: results[i]!, queueMs: startMs - entry.enqueuedAtMs, inferenceMs: durationMs, batchSize: entries.length }),
           );
@@ -324,6 +331,7 @@ export class Batcher<I, R> {
             : new GatewayError('INFERENCE_FAILED', `inference failed for a batch of ${entries.length}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         for (const entry of entries) entry.reject(error);
         this.hooks.onBatchFailed?.(entries.length, error);
+        this.hooks.onBatchTrace?.(entries.map((e) => e.trace), startMs, this.clock(), true);
         finish();
       },
     );

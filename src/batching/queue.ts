@@ -11,6 +11,8 @@ export interface QueueEntry<I, R> {
   /** Absolute deadline on the batcher clock; Infinity for none. */
   readonly deadlineMs: number;
   settled: boolean;
+  /** Opaque trace context of the request (BatcherHooks.traceOf); undefined when tracing is off. */
+  readonly trace?: unknown;
   readonly resolve: (value: R) => void;
   readonly reject: (error: GatewayError) => void;
   /** Detaches the abort listener once the entry leaves the queue. */

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { ImageLimits } from './preprocess.js';
 import type { PromptCache } from './prompt-cache.js';
 import type { Provider, SessionOptions } from './session.js';
+import { batchTraceHooks } from '../tracing.js';
 
 /** Everything a loader needs besides the manifest and the version folder. */
 export interface LoadContext {
@@ -161,6 +162,8 @@ export function batcherHooks(metrics: Metrics, model: string, version: string, h
   let inBatcher = 0;
   let upstream = 0;
   return {
+    // Empty while tracing is off: the batcher then makes no trace calls at all.
+    ...batchTraceHooks(model, version),
     onBatch: (size, durationMs) => {
       metrics.batchSize.observe(labels, size);
       metrics.inferenceDuration.observe(labels, durationMs / 1000);

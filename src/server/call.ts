@@ -10,6 +10,7 @@ import { GatewayError, toGatewayError, wrongKind } from '../errors.js';
 import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
 import type { ModelRepository } from '../models/repository.js';
 import type { ServedVersion } from '../models/served.js';
+import { type TraceCarrier, endRequestTrace, runTraced, startRequestTrace } from '../tracing.js';
 import { Authenticator, type Principal } from './auth.js';
 
 /** Transport of a request, as the `protocol` metric label shows it (`-v2`: the KServe v2 protocol). */
@@ -25,6 +26,8 @@ export interface CallContext {
   readonly signal?: AbortSignal | undefined;
   /** The `authorization` header or metadata value, if any (never logged). */
   readonly authorization?: string | undefined;
+  /** W3C trace context and operation name; set only while tracing is on. */
+  readonly trace?: TraceCarrier | undefined;
 }
 
 /** The model kind a call needs: a type guard, and what to tell a caller who named another kind. */
@@ -76,6 +79,9 @@ export class RequestScope {
     const startedAtMs = performance.now();
     let modelLabel = this.repository.has(model) ? model : UNKNOWN_MODEL;
     let versionLabel = '';
+    // Tracing off: ctx.trace is undefined and nothing below makes a span.
+    const traced = ctx.trace === undefined ? undefined : startRequestTrace(ctx.trace, startedAtMs);
+    let workStartMs = startedAtMs;
     try {
       this.refuseWhileDraining();
       this.authorize(ctx, model);
@@ -85,12 +91,16 @@ export class RequestScope {
       modelLabel = served.info.model;
       versionLabel = served.info.version;
       const timeoutMs = Math.min(ctx.timeoutMs ?? served.info.batching.defaultTimeoutMs, this.config.maxTimeoutMs);
-      const result = await work({ served, timeoutMs, startedAtMs });
+      if (traced !== undefined) workStartMs = performance.now();
+      const result = traced === undefined ? await work({ served, timeoutMs, startedAtMs }) : await runTraced(traced, () => work({ served, timeoutMs, startedAtMs }));
+      const workEndMs = performance.now();
       this.record(ctx, modelLabel, versionLabel, 'ok', startedAtMs);
+      if (traced !== undefined) endTrace(traced, modelLabel, versionLabel, 'ok', startedAtMs, workStartMs, workEndMs, result);
       return result;
     } catch (err) {
       const error = toGatewayError(err);
       this.record(ctx, modelLabel, versionLabel, error.code, startedAtMs);
+      if (traced !== undefined) endTrace(traced, modelLabel, versionLabel, error.code, startedAtMs, workStartMs, workStartMs === startedAtMs ? startedAtMs : performance.now(), undefined);
       this.logFailure(error, ctx, model);
       throw error;
     }
@@ -139,6 +149,13 @@ export class RequestScope {
     if (error.httpStatus >= 500 && !EXPECTED_UNDER_LOAD.has(error.code)) this.logger.error({ ...fields, cause: error.cause instanceof Error ? error.cause.message : undefined }, 'request failed');
     else this.logger.debug(fields, 'request rejected');
   }
+}
+
+/** Ends a request's span with the timing and batch size its answer carries (classify, zero-shot, embed). */
+function endTrace(traced: Parameters<typeof endRequestTrace>[0], model: string, version: string, outcome: string, startedAtMs: number, workStartMs: number, workEndMs: number, answer: unknown): void {
+  const { timing, batchSize } = (answer ?? {}) as { timing?: { preprocessMs?: number; queueMs?: number; inferenceMs?: number }; batchSize?: number };
+  const stages = timing && typeof timing.inferenceMs === 'number' ? { preprocessMs: timing.preprocessMs ?? 0, queueMs: timing.queueMs ?? 0, inferenceMs: timing.inferenceMs } : undefined;
+  endRequestTrace(traced, { model, version, outcome, startedAtMs, workStartMs, workEndMs, endMs: performance.now(), timing: stages, batchSize });
 }
 
 /** Failures already logged (by the scope, before a transport saw them). */

@@ -17,6 +17,7 @@ import { type CallStatus, DecodeCheckedServer } from './grpc-decode.js';
 import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
 import { hostPort } from './host-port.js';
 import { embedHandler, zeroShotHandler } from './grpc-zeroshot.js';
+import { grpcTrace } from './trace-carrier.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/gateway/v1/gateway.proto', import.meta.url));
 export const SERVICE_NAME = 'gateway.v1.InferenceGateway';
@@ -98,7 +99,7 @@ export async function startGrpcServer(service: GatewayService, options: { host: 
         // answers cannot pile up without bound (HTTP/2 windows then push back on the client).
         if (inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
         const id = msg.id;
-        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
+        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata), trace: grpcTrace(call) };
         const request = msg.request ? toRequest(msg.request) : { model: '', image: new Uint8Array(), topK: 0 };
         void service.classify(request, ctx).then(
           (response) => ({ id, response: toResponseMsg(response) }),
@@ -263,7 +264,7 @@ const CALL_CANCELLED = new GatewayError('CANCELLED', 'the call was cancelled or 
 export function unaryContext(call: grpc.ServerUnaryCall<unknown, unknown>, protocol: Protocol): CallContext {
   const abort = new AbortController();
   call.on('cancelled', () => abort.abort(CALL_CANCELLED));
-  return { protocol, requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata) };
+  return { protocol, requestId: requestId(call.metadata), timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata), trace: grpcTrace(call) };
 }
 
 export function authorization(metadata: grpc.Metadata): string | undefined {

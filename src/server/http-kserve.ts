@@ -12,6 +12,7 @@ import { clientGone, headerTimeout, translateHttpError } from './http.js';
 import { FORM_SCHEMAS, type V2InferJson } from './http-schemas.js';
 import { validateFields } from './http-validation.js';
 import type { CallContext, GatewayService } from './service.js';
+import { httpTrace } from './trace-carrier.js';
 
 export interface KServeHttpOptions {
   /** Largest request body (JSON, or JSON header plus binary tensors), bytes. */
@@ -45,6 +46,7 @@ export function kserveRoutes(service: GatewayService, options: KServeHttpOptions
       timeoutMs: headerTimeout(request),
       signal: reply ? clientGone(reply) : undefined,
       authorization: request.headers.authorization,
+      trace: httpTrace(request),
     });
     // Health answers are booleans in the status code: 200 = true, 4xx = false (400, as Triton), empty body.
     const flag = (reply: FastifyReply, value: boolean): FastifyReply => reply.code(value ? 200 : 400).send();

@@ -8,6 +8,7 @@ import { type GatewayError, GatewayError as GatewayErrorClass } from '../errors.
 import { clientGone, decodeBase64, headerTimeout, translateHttpError } from './http.js';
 import { type OpenAiEmbeddingsJson, ROUTE_SCHEMAS } from './http-schemas.js';
 import type { GatewayService } from './service.js';
+import { httpTrace } from './trace-carrier.js';
 
 export interface OpenAiOptions {
   readonly maxImageBytes: number;
@@ -25,7 +26,7 @@ export function openAiRoutes(service: GatewayService, options: OpenAiOptions): (
     app.post('/v1/embeddings', { schema: ROUTE_SCHEMAS.openAiEmbeddings }, async (request, reply) => {
       const body = request.body as OpenAiEmbeddingsJson;
       const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-      const ctx = { protocol: 'http' as const, requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization };
+      const ctx = { protocol: 'http' as const, requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization, trace: httpTrace(request) };
       let vectors: Float32Array[];
       let promptTokens = 0;
       let model: string;

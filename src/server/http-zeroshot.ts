@@ -8,6 +8,7 @@ import { type EmbedFields, FORM_SCHEMAS, ROUTE_SCHEMAS, type ZeroShotFields, toF
 import { validateFields } from './http-validation.js';
 import type { GatewayService } from './service.js';
 import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
+import { httpTrace } from './trace-carrier.js';
 
 /** Multipart parts a zero-shot request may carry: labels and templates as repeated fields. */
 const MULTIPART_MAX_FIELDS = 2048;
@@ -26,7 +27,7 @@ export function registerZeroShotRoutes(app: FastifyInstance, service: GatewaySer
         topK: toInteger(fields.top_k),
         multiLabel: toFlag(fields.multi_label),
       },
-      { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization },
+      { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization, trace: httpTrace(request) },
     );
     return zeroShotJson(response);
   });
@@ -35,7 +36,7 @@ export function registerZeroShotRoutes(app: FastifyInstance, service: GatewaySer
     const { image, fields } = await readBody<EmbedFields>(request, options.maxImageBytes, FORM_SCHEMAS.embed);
     const response = await service.zeroShot.embed(
       { model: fields.model ?? '', version: toVersion(fields.version), image, texts: list(fields.texts) },
-      { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization },
+      { protocol: 'http', requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization, trace: httpTrace(request) },
     );
     return embedJson(response);
   });

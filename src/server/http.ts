@@ -16,6 +16,7 @@ import { registerZeroShotRoutes } from './http-zeroshot.js';
 import { registerOpenApi } from './openapi.js';
 import { registerPlayground } from './playground.js';
 import type { GatewayService } from './service.js';
+import { httpTrace } from './trace-carrier.js';
 
 export interface HttpOptions {
   readonly host: string;
@@ -118,7 +119,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
     const signal = clientGone(reply);
     const response = await service.classify(
       { model: merged.model ?? '', version: toVersion(merged.version), image, topK: toInteger(merged.top_k) },
-      { ...startedProtocol, timeoutMs: headerTimeout(request), signal, authorization: request.headers.authorization },
+      { ...startedProtocol, timeoutMs: headerTimeout(request), signal, authorization: request.headers.authorization, trace: httpTrace(request) },
     );
     return {
       model: response.model,
