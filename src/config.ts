@@ -14,6 +14,8 @@ export const ApiKeySchema = z
     models: z.array(z.string().min(1)).min(1).default(['*']),
     requestsPerSecond: z.number().min(0).default(0),
     burst: z.number().int().min(1).default(10),
+    /** May register and delete label sets (PUT/DELETE /v1/label-sets/:name, served with --admin-api). */
+    admin: z.boolean().optional(),
   })
   .strict();
 
@@ -78,6 +80,8 @@ export const ConfigSchema = z
     zeroShotMaxTemplates: z.coerce.number().int().positive().default(32),
     /** Longest prompt template, in characters. */
     zeroShotMaxTemplateChars: z.coerce.number().int().positive().default(1000),
+    /** Most labels in one registered label set (a file or PUT /v1/label-sets/:name). */
+    labelSetMaxLabels: z.coerce.number().int().positive().max(1_000_000).default(20_000),
     /** Text-embedding cache bound, in entries (one per model version, template and label). */
     promptCacheEntries: z.coerce.number().int().min(0).default(100_000),
     /** Text-embedding cache bound, in bytes (embeddings plus keys); 0 disables the cache. */
@@ -113,6 +117,7 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'tls-client-ca': 'tlsClientCa',
   'watch-models': 'watchModels',
   'zero-shot-max-labels': 'zeroShotMaxLabels',
+  'label-set-max-labels': 'labelSetMaxLabels',
   'prompt-cache-entries': 'promptCacheEntries',
   'prompt-cache-bytes': 'promptCacheBytes',
 };

@@ -69,6 +69,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       serveMetrics: config.metricsPort < 0,
       metricsRequireKey: config.metricsRequireKey,
       adminApi: config.adminApi,
+      // A label per line (or a JSON string), each within the label limit, UTF-8 at most 4 bytes a character.
+      labelSetBodyBytes: config.labelSetMaxLabels * (config.zeroShotMaxLabelChars * 4 + 8) + config.zeroShotMaxTemplates * (config.zeroShotMaxTemplateChars * 4 + 16) + 64 * 1024,
       apiDocs: config.apiDocs,
       apiDocsRequireKey: config.apiDocsRequireKey,
       tls,

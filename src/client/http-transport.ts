@@ -35,7 +35,7 @@ export class HttpTransport implements Transport {
       ...(input.model ? { model: input.model } : {}),
       ...(input.version ? { version: input.version } : {}),
       image: Buffer.from(input.image).toString('base64'),
-      labels: input.labels,
+      ...(input.labelSet ? { label_set: input.labelSet } : { labels: input.labels ?? [] }),
       ...(input.templates?.length ? { templates: input.templates } : {}),
       ...(input.topK ? { top_k: input.topK } : {}),
       multi_label: input.multiLabel ?? false,

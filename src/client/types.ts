@@ -31,11 +31,13 @@ export interface ZeroShotInput {
   readonly model?: string | undefined;
   readonly version?: string | undefined;
   readonly image: Uint8Array;
-  /** The labels, as text. */
-  readonly labels: readonly string[];
+  /** The labels, as text (or give `labelSet`). */
+  readonly labels?: readonly string[] | undefined;
+  /** A label set registered on the gateway, instead of `labels`. */
+  readonly labelSet?: string | undefined;
   /** Prompt templates with "{}" ("a photo of a {}."); none = the model's. */
   readonly templates?: readonly string[] | undefined;
-  /** 0 or absent = every label. */
+  /** 0 or absent = every label (with a label set: the server's default). */
   readonly topK?: number | undefined;
   /** Per-label sigmoid instead of a softmax over the labels. */
   readonly multiLabel?: boolean | undefined;

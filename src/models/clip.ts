@@ -10,6 +10,8 @@ import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
+import type { LabelSetDefinition } from './label-set-file.js';
+import { type LabelMatrix, scoreLabelSet } from './label-set-scores.js';
 import type { ClipManifest } from './manifest.js';
 import { checkClipGraphs } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
@@ -45,6 +47,12 @@ export interface ZeroShotResult {
   readonly batchSize: number;
   readonly cacheHits: number;
   readonly cacheMisses: number;
+}
+
+/** A label set's embeddings for one served version. */
+export interface EncodedLabelSet extends LabelMatrix {
+  /** Rows whose prompt was cut to the context length (for any template). */
+  readonly truncated: ReadonlySet<number>;
 }
 
 /** One prompt for the text batcher: padded ids and real length. */
@@ -176,6 +184,55 @@ export class ClipVersion implements ServedVersion {
         timing: { ...img.timing, textMs: prompts.textMs, totalMs: performance.now() - startedAtMs },
       };
     });
+  }
+
+  /** Scores one image against a registered label set's matrix (one matrix-vector product, top_k by a heap). */
+  async zeroShotLabelSet(image: Uint8Array, set: EncodedLabelSet, options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
+    return this.inside(deadlineOf(options, startedAtMs), async () => {
+      const img = await this.encodeImageInside(image, options, startedAtMs);
+      const top = scoreLabelSet(set, img.embedding, options.topK, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
+      return {
+        labels: top.map((t) => ({ label: set.labels[t.index]!, score: t.score, similarity: t.similarity })),
+        truncated: top.filter((t) => set.truncated.has(t.index)).map((t) => set.labels[t.index]!),
+        batchSize: img.batchSize,
+        cacheHits: 0,
+        cacheMisses: 0,
+        timing: { ...img.timing, textMs: 0, totalMs: performance.now() - startedAtMs },
+      };
+    });
+  }
+
+  /**
+   * Encodes a label set's prompts (labels x templates, the model's templates when it has none) in
+   * chunks through the text batcher, bypassing the prompt cache, into one row-normalized matrix:
+   * row i is label i's template ensemble, exactly as ad-hoc labels are scored.
+   */
+  async encodeLabelSet(definition: LabelSetDefinition, options: { chunkSize: number; deadline?: { startedAtMs: number; timeoutMs: number } | undefined; onProgress?: (done: number, total: number) => void }): Promise<EncodedLabelSet> {
+    const { labels } = definition;
+    const templates = definition.templates.length > 0 ? definition.templates : this.defaultTemplates;
+    const width = this.manifest.clip.embeddingSize;
+    const matrix = new Float32Array(labels.length * width);
+    const truncated = new Set<number>();
+    const chunk = Math.max(1, Math.floor(options.chunkSize / templates.length));
+    for (let start = 0; start < labels.length; start += chunk) {
+      const end = Math.min(labels.length, start + chunk);
+      const rows = await Promise.all(
+        labels.slice(start, end).map(async (label, offset) => {
+          const normalized = cleanText(label);
+          const got = await Promise.all(
+            templates.map(async (t) => {
+              const prompt = this.tokenizer.encode(t.split('{}').join(normalized));
+              if (prompt.truncated) truncated.add(start + offset);
+              return (await this.textBatcher.submit(prompt, options.deadline ?? {})).result;
+            }),
+          );
+          return ensemble(got);
+        }),
+      );
+      rows.forEach((row, offset) => matrix.set(row, (start + offset) * width));
+      options.onProgress?.(end, labels.length);
+    }
+    return { labels, matrix, width, truncated };
   }
 
   /** L2-normalized image embedding of one image. */

@@ -73,6 +73,8 @@ export class ModelRepository {
   private loaded = false;
   /** Reloads run one at a time, in order. */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** Run after every sync, inside the reload (e.g. registering label-set files); must not throw. */
+  private readonly afterSync: (() => Promise<void>)[] = [];
 
   constructor(
     readonly root: string,
@@ -102,6 +104,11 @@ export class ModelRepository {
     return run;
   }
 
+  /** Adds work to run at the end of every load and reload, before the reload settles. */
+  onSynced(work: () => Promise<void>): void {
+    this.afterSync.push(work);
+  }
+
   private async sync(): Promise<void> {
     let names: string[];
     try {
@@ -112,6 +119,7 @@ export class ModelRepository {
     }
     const removed = [...this.models.keys()].filter((name) => !names.includes(name));
     await Promise.all([...names.map((name) => this.syncModel(name)), ...removed.map((name) => this.unloadModel(name))]);
+    for (const work of this.afterSync) await work();
   }
 
   private async syncModel(name: string): Promise<void> {

@@ -16,15 +16,19 @@ export interface ApiKeySpec {
   readonly requestsPerSecond: number;
   /** Requests allowed in a burst above the sustained rate. */
   readonly burst: number;
+  /** May register and delete label sets. */
+  readonly admin?: boolean | undefined;
 }
 
 /** The caller, once authenticated. */
 export interface Principal {
   readonly name: string;
   readonly models: readonly string[];
+  /** An admin key; anonymous callers (no keys configured) count as admins of an admin API they were given. */
+  readonly admin: boolean;
 }
 
-const ANONYMOUS: Principal = Object.freeze({ name: 'anonymous', models: Object.freeze(['*']) });
+const ANONYMOUS: Principal = Object.freeze({ name: 'anonymous', models: Object.freeze(['*']), admin: true });
 
 /** Token bucket per key: `capacity` tokens refilled at `ratePerSecond`. */
 class TokenBucket {
@@ -96,7 +100,7 @@ export class Authenticator {
         retryAfterSeconds: Math.max(1, Math.ceil(retryAfter)),
       });
     }
-    return { name: found.spec.name, models: found.spec.models };
+    return { name: found.spec.name, models: found.spec.models, admin: found.spec.admin ?? false };
   }
 
   /** Throws PERMISSION_DENIED unless the principal may call `model`. */

@@ -13,6 +13,7 @@ interface ZeroShotRequestMsg {
   templates: string[];
   top_k: number;
   multi_label: boolean;
+  label_set: string;
 }
 
 interface EmbedRequestMsg {
@@ -30,7 +31,7 @@ export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestM
     const ctx = unaryContext(call, 'grpc');
     service.zeroShot
       .classify(
-        { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false },
+        { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false, labelSet: m.label_set ?? '' },
         ctx,
       )
       .then(

@@ -255,3 +255,34 @@ export function answerSchema(schema: z.ZodType): Record<string, unknown> {
   delete json['$schema'];
   return json;
 }
+
+const labelSetSummary = z.object({
+  model: z.string(),
+  name: z.string(),
+  source: z.enum(['file', 'api']).meta({ description: 'a labelsets/<name>.txt file in the model folder, or PUT /v1/label-sets/:name' }),
+  labels_count: z.int(),
+  templates: z.array(z.string()).meta({ description: 'the set\'s templates; empty = the model\'s' }),
+  hash: z.string().meta({ description: 'hex SHA-256 of templates and labels' }),
+  registered_at: z.string(),
+  encoded_at: z.record(z.string(), z.string()).meta({ description: 'when each served version\'s matrix was encoded, by version' }),
+  matrix_bytes: z.int().meta({ description: 'bytes of one version\'s embedding matrix (labels x width x 4)' }),
+});
+const labelSetExample = {
+  model: 'miniclip-shapes',
+  name: 'shapes',
+  source: 'api',
+  labels_count: 3,
+  templates: [],
+  hash: '5c0d5d1f0f3b8e7f5a0d6a4a3c9e1d2b7f8e9a0b1c2d3e4f5a6b7c8d9e0f1a2b',
+  registered_at: '2026-11-29T23:00:00.000Z',
+  encoded_at: { '1': '2026-11-29T23:00:00.000Z' },
+  matrix_bytes: 1536,
+};
+export const labelSetAnswer = labelSetSummary.extend({ labels: z.array(z.string()).optional() }).meta({ examples: [{ ...labelSetExample, labels: ['red circle', 'blue star', 'green square'] }] });
+export const labelSetsAnswer = z
+  .object({
+    label_sets: z.array(labelSetSummary),
+    errors: z.array(z.object({ model: z.string(), name: z.string(), error: z.string() })).meta({ description: 'label-set files that were refused (the previous set of that name keeps serving)' }),
+  })
+  .meta({ examples: [{ label_sets: [labelSetExample], errors: [{ model: 'miniclip-shapes', name: 'broken', error: 'labelsets/broken.txt: line 3 is empty; every line is a label, a "#template: ..." line or a "#" comment' }] }] });
+export const labelSetDeletedAnswer = z.object({ deleted: z.literal(true) }).meta({ examples: [{ deleted: true }] });

@@ -34,6 +34,7 @@ export const zeroShotFields = z.strictObject({
   templates: textList.optional(),
   top_k: positiveInteger.optional(),
   multi_label: flag.optional(),
+  label_set: z.string().min(1).meta({ description: 'the name of a registered label set (instead of labels)' }).optional(),
 });
 export const zeroShotJson = zeroShotFields.extend({ image: base64Image.optional() });
 
@@ -54,6 +55,19 @@ export const openAiEmbeddingsJson = z.strictObject({
   modality: z.enum(['text', 'image']).meta({ description: '"text" or "image"' }).optional(),
   user: z.string().meta({ description: 'a string' }).optional(),
 });
+
+/** The path of /v1/label-sets/:name. */
+export const labelSetParams = z.strictObject({ name: z.string().min(1).max(128).meta({ description: 'the label set\'s name: letters, digits, ".", "_" or "-"' }) });
+/** The query of the label-set routes: the clip model (default: the only one). */
+export const labelSetQuery = z.strictObject({ model: modelName.optional() });
+/** The JSON body of PUT /v1/label-sets/:name (the text/plain body is the label-set file format). */
+export const labelSetPutJson = z.strictObject({
+  model: modelName.optional(),
+  labels: z.array(z.string()).min(1).meta({ description: 'a non-empty array of labels' }),
+  templates: z.array(z.string()).meta({ description: 'prompt templates with "{}" where the label goes' }).optional(),
+});
+/** The text/plain body of PUT /v1/label-sets/:name: one label per line, "#template: ..." lines, "#" comments. */
+export const labelSetText = z.string().meta({ description: 'one label per line; "#template: a photo of a {}." lines give templates; other "#" lines are comments' });
 
 /** POST /v1/admin/reload takes no fields. */
 export const noFields = z.strictObject({});
@@ -85,6 +99,7 @@ export type ZeroShotFields = z.infer<typeof zeroShotJson>;
 export type EmbedFields = z.infer<typeof embedJson>;
 export type OpenAiEmbeddingsJson = z.infer<typeof openAiEmbeddingsJson>;
 export type V2InferJson = z.infer<typeof v2InferRequest>;
+export type LabelSetPutJson = z.infer<typeof labelSetPutJson>;
 
 /** JSON Schema (draft-07, as fastify's Ajv reads it) of a zod schema. */
 export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -100,6 +115,13 @@ export const ROUTE_SCHEMAS = Object.freeze({
   embed: { querystring: jsonSchema(embedFields), body: { content: { 'application/json': { schema: jsonSchema(embedJson) } } } },
   openAiEmbeddings: { body: { content: { 'application/json': { schema: jsonSchema(openAiEmbeddingsJson) } } } },
   adminReload: { querystring: jsonSchema(noFields), body: { content: { 'application/json': { schema: jsonSchema(noFields) } } } },
+  labelSets: { querystring: jsonSchema(noFields) },
+  labelSet: { params: jsonSchema(labelSetParams), querystring: jsonSchema(labelSetQuery) },
+  labelSetPut: {
+    params: jsonSchema(labelSetParams),
+    querystring: jsonSchema(labelSetQuery),
+    body: { content: { 'application/json': { schema: jsonSchema(labelSetPutJson) }, 'text/plain': { schema: jsonSchema(labelSetText) } } },
+  },
 });
 
 /** Schemas checked inside a handler: multipart form fields (the route's query schema) and v2 JSON headers. */

@@ -23,6 +23,7 @@ export function registerZeroShotRoutes(app: FastifyInstance, service: GatewaySer
         version: toVersion(fields.version),
         image,
         labels: typeof fields.labels === 'string' ? fields.labels.split(',').map((l) => l.trim()) : (fields.labels ?? []),
+        labelSet: fields.label_set,
         templates: [...list(fields.templates), ...list(fields.template)],
         topK: toInteger(fields.top_k),
         multiLabel: toFlag(fields.multi_label),

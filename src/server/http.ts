@@ -9,6 +9,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { trackConnections } from './http-close.js';
 import { kserveRoutes } from './http-kserve.js';
+import { registerLabelSetRoutes } from './http-labelsets.js';
 import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
 import { AJV_OPTIONS, schemaErrorFormatter, validateFields } from './http-validation.js';
 import { openAiRoutes } from './http-openai.js';
@@ -32,8 +33,10 @@ export interface HttpOptions {
   readonly serveMetrics: boolean;
   /** /metrics needs an API key (when keys are configured). */
   readonly metricsRequireKey: boolean;
-  /** Serve POST /v1/admin/reload. */
+  /** Serve POST /v1/admin/reload and PUT/DELETE /v1/label-sets/:name. */
   readonly adminApi: boolean;
+  /** Largest body of PUT /v1/label-sets/:name, bytes. */
+  readonly labelSetBodyBytes: number;
   /** Serve the OpenAPI document (/openapi.json) and Swagger UI (/docs). */
   readonly apiDocs: boolean;
   /** The docs need an API key (when keys are configured). */
@@ -132,6 +135,7 @@ export async function startHttpServer(service: GatewayService, metrics: Metrics,
   });
 
   registerZeroShotRoutes(app, service, { maxImageBytes: options.maxImageBytes });
+  registerLabelSetRoutes(app, service, { adminApi: options.adminApi, bodyLimit: options.labelSetBodyBytes });
   await app.register(openAiRoutes(service, { maxImageBytes: options.maxImageBytes }));
   // KServe v2 / Open Inference Protocol: JSON tensors are verbose, so they get the JSON body limit.
   await app.register(kserveRoutes(service, { bodyLimit: imageJsonLimit }), { prefix: '/v2' });

@@ -171,6 +171,30 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = Object.freeze({
     params: modelName,
     response: { 200: ok('the model', answers.answerSchema(answers.modelAnswer)), ...v1Errors(401, 404, 429) },
   },
+  'GET /v1/label-sets': {
+    summary: 'Registered label sets of the clip models the caller may call, and refused label-set files',
+    tags: ['zero-shot'],
+    response: { 200: ok('the label sets', answers.answerSchema(answers.labelSetsAnswer)), ...v1Errors(400, 401, 429) },
+  },
+  'GET /v1/label-sets/:name': {
+    summary: 'One label set, with its labels',
+    tags: ['zero-shot'],
+    response: { 200: ok('the label set', answers.answerSchema(answers.labelSetAnswer)), ...v1Errors(400, 401, 403, 404, 429) },
+  },
+  'PUT /v1/label-sets/:name': {
+    summary: 'Register or replace a label set (served with --admin-api; needs an admin key when keys are configured)',
+    description:
+      'Encodes every label (x template) with the model\'s text tower, in batches, and answers once the set serves; until then the previous set of that name serves. ' +
+      'The body is JSON {labels, templates} or text/plain in the label-set file format (one label per line, "#template: ..." lines, "#" comments); a bad line is refused with its line number.',
+    tags: ['admin'],
+    headers: CALL_HEADERS,
+    response: { 200: ok('the registered label set', answers.answerSchema(answers.labelSetAnswer)), ...v1Errors(400, 401, 403, 404, 413, 429, 503, 504) },
+  },
+  'DELETE /v1/label-sets/:name': {
+    summary: 'Delete a label set (served with --admin-api; needs an admin key when keys are configured)',
+    tags: ['admin'],
+    response: { 200: ok('deleted', answers.answerSchema(answers.labelSetDeletedAnswer)), ...v1Errors(400, 401, 403, 404, 429) },
+  },
   'POST /v1/admin/reload': {
     summary: 'Reload the model repository (served with --admin-api)',
     tags: ['admin'],

@@ -5,11 +5,13 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { ClassifierVersion, type ScoredLabel } from '../models/classifier.js';
+import { LabelSetRegistry } from '../models/label-sets.js';
 import type { ModelRepository, ModelStatus } from '../models/repository.js';
 import type { Timing } from '../models/served.js';
 import type { Authenticator } from './auth.js';
 import { type CallContext, type KindRequirement, RequestScope } from './call.js';
 import { KServeService } from './kserve-service.js';
+import { LabelSetService } from './labelset-service.js';
 import { ZeroShotService } from './zeroshot-service.js';
 
 export type { CallContext, Protocol } from './call.js';
@@ -38,12 +40,17 @@ const CLASSIFIER: KindRequirement<ClassifierVersion> = {
   hint: 'use ZeroShotClassify for clip models',
 };
 
+/** Prompts a label set's encoding submits to the text batcher at a time (one progress step). */
+const LABEL_SET_CHUNK_PROMPTS = 1024;
+
 export class GatewayService {
   readonly scope: RequestScope;
   /** Zero-shot classification and embeddings (clip models). */
   readonly zeroShot: ZeroShotService;
   /** The KServe v2 / Open Inference Protocol calls (tensor in, tensor out). */
   readonly kserve: KServeService;
+  /** Registered label sets of clip models (files and the admin API). */
+  readonly labelSets: LabelSetService;
 
   constructor(
     readonly repository: ModelRepository,
@@ -52,7 +59,15 @@ export class GatewayService {
     private readonly logger: Logger,
   ) {
     this.scope = new RequestScope(repository, config, metrics, logger);
-    this.zeroShot = new ZeroShotService(this.scope, repository);
+    const labelSets = new LabelSetRegistry(
+      repository,
+      { maxLabels: config.labelSetMaxLabels, maxLabelChars: config.zeroShotMaxLabelChars, maxTemplates: config.zeroShotMaxTemplates, maxTemplateChars: config.zeroShotMaxTemplateChars, chunkPrompts: LABEL_SET_CHUNK_PROMPTS },
+      logger,
+    );
+    // Label-set files are (re)read at the end of every load and reload, before it settles.
+    repository.onSynced(() => labelSets.syncFiles());
+    this.labelSets = new LabelSetService(this.scope, repository, labelSets);
+    this.zeroShot = new ZeroShotService(this.scope, repository, labelSets);
     this.kserve = new KServeService(this.scope, repository);
   }
 

@@ -4,7 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import { ClipVersion } from '../models/clip.js';
+import { ClipVersion, type EncodeOptions, type ZeroShotResult } from '../models/clip.js';
+import type { LabelSetRegistry } from '../models/label-sets.js';
 import type { ModelRepository } from '../models/repository.js';
 import type { Timing } from '../models/served.js';
 import type { Call, CallContext, KindRequirement, RequestScope } from './call.js';
@@ -14,7 +15,10 @@ export interface ZeroShotRequest {
   readonly model: string;
   readonly version?: string | undefined;
   readonly image: Uint8Array;
+  /** Ad-hoc labels; empty when `labelSet` names a registered set. */
   readonly labels: readonly string[];
+  /** A registered label set (see label-sets.ts) instead of `labels`. */
+  readonly labelSet?: string | undefined;
   /** Prompt templates with `{}` for the label; empty = the model's default. */
   readonly templates?: readonly string[] | undefined;
   /** 0 or undefined = every label. */
@@ -72,17 +76,16 @@ export class ZeroShotService {
   constructor(
     private readonly scope: RequestScope,
     private readonly repository: ModelRepository,
+    private readonly labelSets: LabelSetRegistry,
   ) {
     this.config = scope.config;
   }
 
-  /** Scores an image against text labels; throws a GatewayError on any failure. */
+  /** Scores an image against text labels or a registered label set (top_k 0 = the configured default for a set); throws a GatewayError on any failure. */
   async classify(request: ZeroShotRequest, ctx: CallContext): Promise<ZeroShotResponse> {
     return this.call(request.model, request.version, ctx, async ({ served, timeoutMs, startedAtMs }) => {
-      this.checkTexts(request.labels, 'labels', 'label');
-      const templates = this.checkTemplates(request.templates ?? []);
-      const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.scope.topK(request.topK);
-      const result = await served.zeroShot(request.image, request.labels, { topK, multiLabel: request.multiLabel ?? false, templates, timeoutMs, signal: ctx.signal }, startedAtMs);
+      const labelSet = request.labelSet ?? '';
+      const result = labelSet ? await this.classifyWithSet(served, labelSet, request, { timeoutMs, signal: ctx.signal }, startedAtMs) : await this.classifyAdHoc(served, request, { timeoutMs, signal: ctx.signal }, startedAtMs);
       return {
         model: served.info.model,
         version: served.info.version,
@@ -94,6 +97,20 @@ export class ZeroShotService {
         requestId: ctx.requestId,
       };
     });
+  }
+
+  private async classifyWithSet(served: ClipVersion, name: string, request: ZeroShotRequest, options: EncodeOptions, startedAtMs: number): Promise<ZeroShotResult> {
+    if (request.labels.length > 0) throw new GatewayError('INVALID_ARGUMENT', 'give either labels or label_set, not both');
+    if ((request.templates ?? []).length > 0) throw new GatewayError('INVALID_ARGUMENT', `templates cannot be given with label_set: label set "${name.slice(0, 128)}" was encoded with its own templates`);
+    const set = await this.labelSets.resolve(served, name);
+    return served.zeroShotLabelSet(request.image, set, { ...options, topK: this.scope.topK(request.topK), multiLabel: request.multiLabel ?? false, templates: [] }, startedAtMs);
+  }
+
+  private async classifyAdHoc(served: ClipVersion, request: ZeroShotRequest, options: EncodeOptions, startedAtMs: number): Promise<ZeroShotResult> {
+    this.checkTexts(request.labels, 'labels', 'label');
+    const templates = this.checkTemplates(request.templates ?? []);
+    const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.scope.topK(request.topK);
+    return served.zeroShot(request.image, request.labels, { ...options, topK, multiLabel: request.multiLabel ?? false, templates }, startedAtMs);
   }
 
   /** Embeds an image and/or texts; throws a GatewayError on any failure. */
