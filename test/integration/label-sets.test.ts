@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { GatewayClient } from '../../src/client/index.js';
 import { hashApiKey } from '../../src/server/auth.js';
 import { type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
 import { solidImage } from '../helpers/images.js';
@@ -106,6 +107,23 @@ describe('label sets (miniclip-shapes)', () => {
       adHoc.labels.slice(0, 5).map((l) => l.label),
     );
     reply.labels.forEach((l, i) => assert.ok(Math.abs(l.score - adHoc.labels[i]!.score) < 1e-5));
+  });
+
+  it('the typed client names a label set on both transports', async () => {
+    const adHoc = await zeroShot({ labels: LABELS, top_k: 3 });
+    for (const transport of ['grpc', 'http'] as const) {
+      const client = new GatewayClient({ transport, address: transport === 'grpc' ? `127.0.0.1:${gw.gateway.grpcPort}` : gw.http });
+      try {
+        const answer = await client.zeroShot({ model: MODEL, image, labelSet: 'shapes', topK: 3 });
+        assert.deepEqual(
+          answer.labels.map((l) => l.label),
+          adHoc.labels.map((l) => l.label),
+          transport,
+        );
+      } finally {
+        client.close();
+      }
+    }
   });
 
   it('label sets go beyond the ad-hoc label limit, up to their own limit', async () => {
