@@ -12,7 +12,9 @@
 // model's golden images and a few bench images. Modes run in alternating rounds (load on a shared
 // machine drifts); the table gives each round and the median. After the rounds, one call of each
 // is split into its steps, sequentially. Prints `uptime` before and after.
-//   npm run bench:zero-shot -- [--model-dir models/miniclip-shapes] [--requests 1000] [--rounds 3] [--concurrency 32] [--split-calls 200]
+// Then the label-set modes (bench/zero-shot-label-sets.ts): 1,000- and 20,000-label sets against the
+// image tower alone and the transformers.js pipeline with 1,000 labels; `--label-sets only` runs just those.
+//   npm run bench:zero-shot -- [--model-dir models/miniclip-shapes] [--requests 1000] [--rounds 3] [--concurrency 32] [--split-calls 200] [--label-sets on|off|only] [--hf-calls 3]
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ import { startGateway } from '../src/gateway.js';
 import { loadGatewayProto } from '../src/server/grpc.js';
 import { GatewayGrpcClient } from './lib/grpc-client.js';
 import { type PipelineAnswer, hfFolderFor, loadHfZeroShot } from './zero-shot-hf.js';
+import { labelSetBench } from './zero-shot-label-sets.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -37,6 +40,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '32' },
     'split-calls': { type: 'string', default: '200' },
+    'label-sets': { type: 'string', default: 'on' },
+    'hf-calls': { type: 'string', default: '3' },
   },
 });
 const requests = Number(values.requests);
@@ -103,6 +108,13 @@ async function main(): Promise<void> {
     );
     hf = await loadHfZeroShot(folder);
     const pipe = hf;
+    const labelSets = (): Promise<void> =>
+      labelSetBench({ modelDir, work, images, hf: pipe, template, requests, rounds, concurrency, hfCalls: Number(values['hf-calls']), drive, median });
+    if (values['label-sets'] === 'only') {
+      await labelSets();
+      console.log(`\nuptime before: ${uptimeBefore}\nuptime after:  ${uptime()}`);
+      return;
+    }
 
     // The gateway, in this process, on a copy of the model folder as given.
     await cp(modelDir, join(work, 'repo', name), { recursive: true });
@@ -226,6 +238,7 @@ async function main(): Promise<void> {
     const stepSum = Object.values(steps).reduce((a, v) => a + mean(v), 0);
     console.log(`  transformers.js pipeline steps: ${Object.entries(steps).map(([k, v]) => `${k} ${mean(v).toFixed(2)}`).join(', ')} (sum ${stepSum.toFixed(2)})`);
     console.log(`  inside its model run, the towers alone (onnxruntime-node, transformers.js' session options): text tower ${LABELS.length} prompts x ${clip.contextLength} tokens ${towers.text.toFixed(2)}, image tower 1 image ${towers.image.toFixed(2)}`);
+    if (values['label-sets'] !== 'off') await labelSets();
     console.log(`\nuptime before: ${uptimeBefore}\nuptime after:  ${uptime()}`);
   } finally {
     pipelineClient?.close();

@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { LabelSetDefinition } from './label-set-file.js';
-import { type LabelMatrix, scoreLabelSet } from './label-set-scores.js';
+import { type LabelMatrix, scoreSimilarities } from './label-set-scores.js';
 import type { ClipManifest } from './manifest.js';
 import { checkClipGraphs } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
@@ -186,11 +186,12 @@ export class ClipVersion implements ServedVersion {
     });
   }
 
-  /** Scores one image against a registered label set's matrix (one matrix-vector product, top_k by a heap). */
-  async zeroShotLabelSet(image: Uint8Array, set: EncodedLabelSet, options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
+  /** Scores one image against a registered label set's matrix (`similarities`: one matrix-vector product; top_k by a heap). */
+  async zeroShotLabelSet(image: Uint8Array, set: EncodedLabelSet, similarities: (set: LabelMatrix, image: Float32Array) => Promise<Float32Array>, options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
     return this.inside(deadlineOf(options, startedAtMs), async () => {
       const img = await this.encodeImageInside(image, options, startedAtMs);
-      const top = scoreLabelSet(set, img.embedding, options.topK, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
+      const sims = await similarities(set, img.embedding);
+      const top = scoreSimilarities(sims, options.topK, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
       return {
         labels: top.map((t) => ({ label: set.labels[t.index]!, score: t.score, similarity: t.similarity })),
         truncated: top.filter((t) => set.truncated.has(t.index)).map((t) => set.labels[t.index]!),

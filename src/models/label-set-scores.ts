@@ -1,5 +1,6 @@
 // Scoring one image against a label set held as one row-normalized matrix: the similarities are
-// one matrix-vector product (a tight loop over the Float32Array), scores are softmax over the set
+// one matrix-vector product (label-set-gemm.ts runs it in onnxruntime; matVec here is the JS
+// reference and fallback), scores are softmax over the set
 // or the calibrated per-label sigmoid (as for ad-hoc labels, clip-scores.ts), and the best top_k
 // are picked with a k-sized min-heap, O(n log k), without sorting every label.
 import type { MultiLabelCalibration } from './clip-scores.js';
@@ -31,7 +32,11 @@ export function matVec(set: LabelMatrix, image: Float32Array, out = new Float32A
 
 /** The top `k` labels of `set` for `image`, best first (ties: lower index first). */
 export function scoreLabelSet(set: LabelMatrix, image: Float32Array, k: number, logitScale: number, multiLabel: boolean, calibration?: MultiLabelCalibration): ScoredIndex[] {
-  const sims = matVec(set, image);
+  return scoreSimilarities(matVec(set, image), k, logitScale, multiLabel, calibration);
+}
+
+/** The top `k` of a set's similarities to one image, scored, best first (ties: lower index first). */
+export function scoreSimilarities(sims: Float32Array, k: number, logitScale: number, multiLabel: boolean, calibration?: MultiLabelCalibration): ScoredIndex[] {
   const top = topKIndices(sims, Math.min(k, sims.length));
   if (multiLabel) {
     const scale = calibration?.scale ?? logitScale;

@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import { ClipVersion, type EncodedLabelSet } from './clip.js';
 import { type LabelSetDefinition, type LabelSetLimits, labelSetHash, parseLabelSetText } from './label-set-file.js';
+import { LabelSetGemm } from './label-set-gemm.js';
+import { type LabelMatrix, matVec } from './label-set-scores.js';
 import type { ModelRepository } from './repository.js';
 
 /** Where a set was registered from: a file in the model folder, or PUT /v1/label-sets/:name. */
@@ -49,6 +51,8 @@ export class LabelSetRegistry {
   private readonly encoded = new WeakMap<ClipVersion, Map<string, { at: string; set: Promise<EncodedLabelSet> }>>();
   /** Registrations run one at a time, so the last one asked for wins. */
   private writing: Promise<unknown> = Promise.resolve();
+  /** The onnxruntime Gemm scoring every set; undefined = not opened yet, null = unavailable (JS loop). */
+  private gemm: Promise<LabelSetGemm | null> | undefined;
 
   constructor(
     private readonly repository: Pick<ModelRepository, 'root' | 'list' | 'servedVersions'>,
@@ -119,6 +123,23 @@ export class LabelSetRegistry {
       if (entry) out[v.info.version] = entry.at;
     }
     return out;
+  }
+
+  /** similarities[i] = row i . image: onnxruntime's Gemm, or the JS loop if it cannot be opened. */
+  readonly similarities = async (set: LabelMatrix, image: Float32Array): Promise<Float32Array> => {
+    this.gemm ??= LabelSetGemm.create().catch((err: unknown) => {
+      this.logger.warn({ err: (err as Error).message }, 'label-set Gemm session could not be opened; scoring label sets in JS');
+      return null;
+    });
+    const gemm = await this.gemm;
+    return gemm ? gemm.similarities(set, image) : matVec(set, image);
+  };
+
+  /** Releases the scoring session. */
+  async close(): Promise<void> {
+    const gemm = await this.gemm;
+    this.gemm = undefined;
+    await gemm?.release();
   }
 
   /** The matrix of `name` for the version serving a request; NOT_FOUND naming the registered sets. */

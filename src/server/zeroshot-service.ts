@@ -103,7 +103,7 @@ export class ZeroShotService {
     if (request.labels.length > 0) throw new GatewayError('INVALID_ARGUMENT', 'give either labels or label_set, not both');
     if ((request.templates ?? []).length > 0) throw new GatewayError('INVALID_ARGUMENT', `templates cannot be given with label_set: label set "${name.slice(0, 128)}" was encoded with its own templates`);
     const set = await this.labelSets.resolve(served, name);
-    return served.zeroShotLabelSet(request.image, set, { ...options, topK: this.scope.topK(request.topK), multiLabel: request.multiLabel ?? false, templates: [] }, startedAtMs);
+    return served.zeroShotLabelSet(request.image, set, this.labelSets.similarities, { ...options, topK: this.scope.topK(request.topK), multiLabel: request.multiLabel ?? false, templates: [] }, startedAtMs);
   }
 
   private async classifyAdHoc(served: ClipVersion, request: ZeroShotRequest, options: EncodeOptions, startedAtMs: number): Promise<ZeroShotResult> {

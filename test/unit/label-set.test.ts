@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { zeroShotScores } from '../../src/models/clip-scores.js';
 import { parseLabelSetText } from '../../src/models/label-set-file.js';
-import { scoreLabelSet, topKIndices } from '../../src/models/label-set-scores.js';
+import { LabelSetGemm } from '../../src/models/label-set-gemm.js';
+import { matVec, scoreLabelSet, topKIndices } from '../../src/models/label-set-scores.js';
 import { seededRandom } from '../helpers/random.js';
 
 const LIMITS = { maxLabels: 5, maxLabelChars: 20, maxTemplates: 2, maxTemplateChars: 30 };
@@ -61,6 +62,23 @@ describe('label-set scoring', () => {
       const order = [...want.scores.keys()].sort((a, b) => want.scores[b]! - want.scores[a]! || a - b).slice(0, 7);
       assert.deepEqual(got.map((g) => g.index), order);
       got.forEach((g) => assert.ok(Math.abs(g.score - want.scores[g.index]!) < 1e-6));
+    }
+  });
+
+  it('the onnxruntime Gemm graph (written byte by byte) gives the JS loop\'s similarities, at two widths', async () => {
+    const gemm = await LabelSetGemm.create();
+    try {
+      const random = seededRandom(3);
+      for (const [n, width] of [[1000, 128], [7, 5]] as const) {
+        const set = { labels: new Array<string>(n).fill(''), matrix: Float32Array.from({ length: n * width }, () => random() - 0.5), width };
+        const image = Float32Array.from({ length: width }, () => random() - 0.5);
+        const got = await gemm.similarities(set, image);
+        const want = matVec(set, image);
+        assert.equal(got.length, n);
+        for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5, `row ${i}: ${got[i]} vs ${want[i]}`);
+      }
+    } finally {
+      await gemm.release();
     }
   });
 });
