@@ -11,7 +11,7 @@ import { PromptCache } from './models/prompt-cache.js';
 import { ModelRepository } from './models/repository.js';
 import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
 import { type HttpServerHandle, startHttpServer, startMetricsServer } from './server/http.js';
-import { GatewayService } from './server/service.js';
+import { type Services, createServices } from './server/services.js';
 import { startTracing, tracingSettings } from './tracing.js';
 
 export interface Gateway {
@@ -20,7 +20,8 @@ export interface Gateway {
   readonly httpPort: number;
   /** Port of the separate /metrics listener, or undefined when /metrics is on the API port. */
   readonly metricsPort: number | undefined;
-  readonly service: GatewayService;
+  /** The feature services over one request scope (`services.scope.draining`, `.ready`). */
+  readonly services: Services;
   readonly repository: ModelRepository;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -48,7 +49,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     warmup: config.warmup,
     promptCache,
   }));
-  const service = new GatewayService(repository, config, metrics, logger);
+  const services = createServices(repository, config, metrics, logger);
+  const { scope } = services;
   metrics.ready.set(0);
 
   let grpcServer: GrpcServerHandle | undefined;
@@ -58,8 +60,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     // The gRPC limit leaves room for the other fields of a request beside the image.
     const tls = readTls(config);
     const textBytes = maxTextBytes(config);
-    grpcServer = await startGrpcServer(service, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, tls });
-    httpServer = await startHttpServer(service, metrics, {
+    grpcServer = await startGrpcServer(services, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, tls });
+    httpServer = await startHttpServer(services, metrics, {
       host: config.host,
       port: config.httpPort,
       maxImageBytes: config.maxImageBytes,
@@ -87,7 +89,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
 
   const loaded = repository.loadAll().then(
     () => {
-      if (service.draining) return;
+      if (scope.draining) return;
       grpc.setServing(true);
       metrics.ready.set(1);
       const models = repository.list();
@@ -99,12 +101,12 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     },
   );
 
-  const watcher = config.watchModels ? watchRepository(config.modelsDir, () => service.repository.reload(), logger) : undefined;
+  const watcher = config.watchModels ? watchRepository(config.modelsDir, () => repository.reload(), logger) : undefined;
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {
-      service.draining = true;
+      scope.draining = true;
       watcher?.close();
       grpc.setServing(false);
       // GOAWAY at once: gRPC clients stop sending here and re-resolve (a headless Service's DNS no
@@ -114,7 +116,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       metrics.ready.set(0);
       const pending = repository.pending;
       logger.info({ pending, drainTimeoutMs: config.drainTimeoutMs }, 'draining');
-      const drained = Promise.all(repository.servedVersions().map((v) => v.close()));
+      const drained = repository.close();
       const timedOut = await Promise.race([drained.then(() => false), delay(config.drainTimeoutMs).then(() => true)]);
       if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
       await Promise.all([timedOut ? grpc.close(0) : grpcClosed, http.close(), metricsServer?.close()]);
@@ -126,7 +128,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     return shuttingDown;
   };
 
-  return { config, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, service, repository, metrics, logger, loaded, shutdown };
+  return { config, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, services, repository, metrics, logger, loaded, shutdown };
 }
 
 /**

@@ -62,10 +62,6 @@ const LOADERS: Partial<Record<Manifest['kind'], Loader>> = {
   tensor: (m, v, d, c) => TensorVersion.load(m as Extract<Manifest, { kind: 'tensor' }>, v, d, c),
 };
 
-export function registerLoader(kind: Manifest['kind'], loader: Loader): void {
-  LOADERS[kind] = loader;
-}
-
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 
 export class ModelRepository {

@@ -1,17 +1,17 @@
 // gRPC transport of the KServe v2 / Open Inference Protocol: inference.GRPCInferenceService from
 // KServe's grpc_predict_v2.proto, served beside gateway.v1 on the same server. A thin adapter to
-// service.kserve: typed contents or raw_input_contents in, and raw_output_contents out when the
+// the KServe service: typed contents or raw_input_contents in, and raw_output_contents out when the
 // request used raw inputs (as Triton does). Errors map through the catalog (toServiceError).
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { GatewayError } from '../errors.js';
-import { PROTO_LOADER_OPTIONS, toServiceError, unaryContext } from './grpc.js';
-import type { ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
+import type { CallContext } from './call.js';
+import { PROTO_LOADER_OPTIONS, type Unary, toServiceError, unaryContext } from './grpc-common.js';
+import type { KServeService, ParameterValue, Parameters, V2InferResponse, V2Input } from './kserve-service.js';
 import { type Datatype, isDatatype } from '../models/dtypes.js';
 import { CONTENTS_FIELD, encodeRaw, encodeTypedContents } from './kserve-codec.js';
 import { type ContentsField, type TensorData, parseShape } from './kserve-tensors.js';
-import type { CallContext, GatewayService } from './service.js';
 
 export const KSERVE_PROTO_PATH = fileURLToPath(new URL('../../proto/kserve/grpc_predict_v2.proto', import.meta.url));
 export const KSERVE_SERVICE_NAME = 'inference.GRPCInferenceService';
@@ -36,8 +36,6 @@ interface InferRequestMsg {
   raw_input_contents: Buffer[];
 }
 
-type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
-
 /** Loads grpc_predict_v2.proto (shared by the server and tests). */
 export function loadKServeProto(): { packageDefinition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
   const packageDefinition = protoLoader.loadSync(KSERVE_PROTO_PATH, PROTO_LOADER_OPTIONS);
@@ -45,10 +43,9 @@ export function loadKServeProto(): { packageDefinition: protoLoader.PackageDefin
 }
 
 /** Adds inference.GRPCInferenceService to `server`; answers its package definition (for reflection). */
-export function addKServeService(server: grpc.Server, service: GatewayService): protoLoader.PackageDefinition {
+export function addKServeService(server: grpc.Server, kserve: KServeService): protoLoader.PackageDefinition {
   const { packageDefinition, grpcObject } = loadKServeProto();
   const definition = ((grpcObject['inference'] as grpc.GrpcObject)['GRPCInferenceService'] as grpc.ServiceClientConstructor).service;
-  const kserve = service.kserve;
   const sync =
     <Req>(work: (request: Req, ctx: CallContext) => unknown): Unary<Req> =>
     (call, callback) => {

@@ -1,9 +1,8 @@
 // gRPC handlers of gateway.v1 ZeroShotClassify and Embed: thin adapters from the proto messages
-// to service.zeroShot, with the call's deadline, cancellation and authorization.
+// to the zero-shot service, with the call's deadline, cancellation and authorization.
 import type * as grpc from '@grpc/grpc-js';
-import { timingMsg, toServiceError, unaryContext } from './grpc.js';
-import type { GatewayService } from './service.js';
-import type { EmbedResponse, ZeroShotResponse } from './zeroshot-service.js';
+import { type Unary, timingMsg, toServiceError, unaryContext } from './grpc-common.js';
+import type { EmbedResponse, ZeroShotResponse, ZeroShotService } from './zeroshot-service.js';
 
 interface ZeroShotRequestMsg {
   model: string;
@@ -23,13 +22,16 @@ interface EmbedRequestMsg {
   texts: string[];
 }
 
-type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+/** The gateway.v1 handlers of zero-shot classification and embeddings. */
+export function zeroShotHandlers(zeroShot: ZeroShotService): grpc.UntypedServiceImplementation {
+  return { ZeroShotClassify: zeroShotHandler(zeroShot), Embed: embedHandler(zeroShot) };
+}
 
-export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestMsg> {
+function zeroShotHandler(zeroShot: ZeroShotService): Unary<ZeroShotRequestMsg> {
   return (call, callback) => {
     const m = call.request;
     const ctx = unaryContext(call, 'grpc');
-    service.zeroShot
+    zeroShot
       .classify(
         { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false, labelSet: m.label_set ?? '' },
         ctx,
@@ -41,11 +43,11 @@ export function zeroShotHandler(service: GatewayService): Unary<ZeroShotRequestM
   };
 }
 
-export function embedHandler(service: GatewayService): Unary<EmbedRequestMsg> {
+function embedHandler(zeroShot: ZeroShotService): Unary<EmbedRequestMsg> {
   return (call, callback) => {
     const m = call.request;
     const ctx = unaryContext(call, 'grpc');
-    service.zeroShot.embed({ model: m.model ?? '', version: m.version ?? '', image: m.image, texts: m.texts ?? [] }, ctx).then(
+    zeroShot.embed({ model: m.model ?? '', version: m.version ?? '', image: m.image, texts: m.texts ?? [] }, ctx).then(
       (r) => callback(null, embedMsg(r)),
       (err: unknown) => callback(toServiceError(err)),
     );

@@ -4,15 +4,14 @@
 // `{"error": "..."}` as the protocol says, with the catalog's HTTP status and code (x-error-code).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
-import type { V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
+import type { KServeService, V2InferRequest, V2InferResponse, V2Input, V2RequestedOutput } from './kserve-service.js';
 import { encodeJsonData, encodeRaw } from './kserve-codec.js';
 import { parseShape } from './kserve-tensors.js';
 import type { TensorData } from './kserve-tensors.js';
-import { clientGone, headerTimeout, translateHttpError } from './http.js';
+import { httpContext, parseJsonBody, translateHttpError } from './http-common.js';
 import { FORM_SCHEMAS, type V2InferJson } from './http-schemas.js';
 import { validateFields } from './http-validation.js';
-import type { CallContext, GatewayService } from './service.js';
-import { httpTrace } from './trace-carrier.js';
+import type { CallContext } from './call.js';
 
 export interface KServeHttpOptions {
   /** Largest request body (JSON, or JSON header plus binary tensors), bytes. */
@@ -21,33 +20,21 @@ export interface KServeHttpOptions {
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
-/** Registers the /v2 routes; call as `app.register(kserveRoutes(service, options), { prefix: '/v2' })`. */
-export function kserveRoutes(service: GatewayService, options: KServeHttpOptions) {
+/** The /v2 routes as a fastify plugin; register as `app.register(kserveRoutes(kserve, logOnce, options), { prefix: '/v2' })`. */
+export function kserveRoutes(kserve: KServeService, logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void, options: KServeHttpOptions) {
   return async (v2: FastifyInstance): Promise<void> => {
-    const kserve = service.kserve;
     // Any body (JSON, octet-stream, or none named, as tritonclient sends) arrives as one Buffer.
     v2.removeAllContentTypeParsers();
     v2.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_req, body, done) => done(null, body));
 
     v2.setErrorHandler((err, request, reply) => {
-      const code = (err as { code?: string }).code;
-      const error =
-        code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-          ? new GatewayError('PAYLOAD_TOO_LARGE', `request body too large: v2 requests are limited to ${options.bodyLimit} bytes`, { cause: err })
-          : translateHttpError(err, options.bodyLimit);
-      service.logOnce(error, { protocol: 'http-v2', requestId: request.id });
+      const error = translateHttpError(err, options.bodyLimit, 'v2 requests are');
+      logOnce(error, { protocol: 'http-v2', requestId: request.id });
       return sendV2Error(reply, error, request.id);
     });
     v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new GatewayError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request.id));
 
-    const ctx = (request: FastifyRequest, reply?: FastifyReply): CallContext => ({
-      protocol: 'http-v2',
-      requestId: request.id,
-      timeoutMs: headerTimeout(request),
-      signal: reply ? clientGone(reply) : undefined,
-      authorization: request.headers.authorization,
-      trace: httpTrace(request),
-    });
+    const ctx = (request: FastifyRequest, reply?: FastifyReply): CallContext => httpContext(request, 'http-v2', reply);
     // Health answers are booleans in the status code: 200 = true, 4xx = false (400, as Triton), empty body.
     const flag = (reply: FastifyReply, value: boolean): FastifyReply => reply.code(value ? 200 : 400).send();
 
@@ -96,7 +83,7 @@ function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest
     }
   }
   if (body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'request body is empty; send the inference request JSON object');
-  const json = parseJson(body.subarray(0, headerLength));
+  const json = parseJsonBody(body.subarray(0, headerLength).toString('utf8'));
   // The wire body is not JSON alone (binary tensors may follow), so the schema is checked here rather than by the route.
   validateFields(request, FORM_SCHEMAS.v2Infer, json);
   const header = json as V2InferJson;
@@ -156,16 +143,4 @@ function sendInferResponse(reply: FastifyReply, response: V2InferResponse, binar
   if (blobs.length === 0) return reply.type('application/json; charset=utf-8').send(body);
   const header = Buffer.from(body);
   return reply.type('application/octet-stream').header(HEADER_LENGTH, String(header.length)).send(Buffer.concat([header, ...blobs]));
-}
-
-function parseJson(bytes: Buffer): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    // V8's message may quote the body; say only where it broke.
-    const position = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`);
-  }
-  return value;
 }

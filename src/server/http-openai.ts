@@ -5,42 +5,42 @@
 // {error: {message, type, param, code}}), errors on this route only.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type GatewayError, GatewayError as GatewayErrorClass } from '../errors.js';
-import { clientGone, decodeBase64, headerTimeout, translateHttpError } from './http.js';
+import type { CallContext } from './call.js';
+import { type BodyLimits, decodeImageField, httpContext, translateHttpError } from './http-common.js';
 import { type OpenAiEmbeddingsJson, ROUTE_SCHEMAS } from './http-schemas.js';
-import type { GatewayService } from './service.js';
-import { httpTrace } from './trace-carrier.js';
-
-export interface OpenAiOptions {
-  readonly maxImageBytes: number;
-}
+import type { ZeroShotService } from './zeroshot-service.js';
 
 /** The route, in its own fastify scope so that its errors take OpenAI's shape. */
-export function openAiRoutes(service: GatewayService, options: OpenAiOptions): (app: FastifyInstance) => Promise<void> {
+export function openAiRoutes(
+  zeroShot: ZeroShotService,
+  logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void,
+  options: BodyLimits,
+): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
     app.setErrorHandler((err, request, reply) => {
       const error = translateHttpError(err, options.maxImageBytes);
-      service.logOnce(error, { protocol: 'http', requestId: request.id });
+      logOnce(error, { protocol: 'http', requestId: request.id });
       return sendOpenAiError(reply, error);
     });
 
     app.post('/v1/embeddings', { schema: ROUTE_SCHEMAS.openAiEmbeddings }, async (request, reply) => {
       const body = request.body as OpenAiEmbeddingsJson;
       const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-      const ctx = { protocol: 'http' as const, requestId: request.id, timeoutMs: headerTimeout(request), signal: clientGone(reply), authorization: request.headers.authorization, trace: httpTrace(request) };
+      const ctx = httpContext(request, 'http', reply);
       let vectors: Float32Array[];
       let promptTokens = 0;
       let model: string;
       if (body.modality === 'image') {
         const images = inputs.map((text, i) => decodeImage(text, i, options.maxImageBytes));
         // One embed call per image: concurrent calls meet in the model's image batcher.
-        const answers = await Promise.all(images.map((image) => service.zeroShot.embed({ model: body.model, image }, ctx)));
+        const answers = await Promise.all(images.map((image) => zeroShot.embed({ model: body.model, image }, ctx)));
         vectors = answers.map((a) => a.imageEmbedding!);
         model = answers[0]!.model;
       } else {
         inputs.forEach((text, i) => {
           if (text.trim() === '') throw new OpenAiParamError('input', `input ${i} is empty; every input needs text`);
         });
-        const answer = await service.zeroShot.embed({ model: body.model, texts: inputs }, ctx);
+        const answer = await zeroShot.embed({ model: body.model, texts: inputs }, ctx);
         vectors = [...answer.textEmbeddings];
         promptTokens = answer.textTokens.reduce((sum, n) => sum + n, 0);
         model = answer.model;
@@ -68,7 +68,7 @@ function decodeImage(text: string, index: number, maxImageBytes: number): Uint8A
   if (/^https?:\/\//i.test(text)) throw new OpenAiParamError('input', `input ${index} is a URL; the gateway fetches nothing, send the image as a data URI (data:image/png;base64,...)`);
   if (text.startsWith('data:') && !/^data:[^,]*;base64,/.test(text)) throw new OpenAiParamError('input', `input ${index} is a data URI without ";base64"; send the image base64-encoded`);
   try {
-    return decodeBase64(text, maxImageBytes);
+    return decodeImageField(text, maxImageBytes);
   } catch (err) {
     if (err instanceof GatewayErrorClass && err.code === 'INVALID_ARGUMENT') throw new OpenAiParamError('input', `input ${index} is not a base64 image or data URI`);
     throw err;

@@ -338,7 +338,7 @@ describe('KServe v2 protocol', () => {
 
   it('drains: 503 / UNAVAILABLE for new inference, not ready, still live', async () => {
     const client = kserveClient(`127.0.0.1:${gw.gateway.grpcPort}`);
-    gw.gateway.service.draining = true; // what shutdown() sets first
+    gw.gateway.services.scope.draining = true; // what shutdown() sets first
     try {
       const answer = await v2(gw.http, `/v2/models/${MODEL}/infer`, { inputs: [fp32Input([tensors[0]!])] });
       assert.equal(answer.status, 503);
@@ -351,7 +351,7 @@ describe('KServe v2 protocol', () => {
       assert.deepEqual(await unary(client, 'ServerLive', {}), { live: true });
       await assert.rejects(unary(client, 'ModelInfer', { model_name: MODEL, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 64, 64] }], raw_input_contents: [Buffer.alloc(12288 * 4)] }), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
     } finally {
-      gw.gateway.service.draining = false;
+      gw.gateway.services.scope.draining = false;
       client.close();
     }
   });

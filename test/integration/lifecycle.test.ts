@@ -13,9 +13,9 @@ describe('readiness and drain', () => {
     const root = await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient', patch: { batching: { policy: 'fixed', maxBatchSize: 8, maxQueueDelayMs: 600 } } }]);
     const gw = await startTestGateway(root, {}, { waitLoaded: false });
     try {
-      assert.equal(gw.gateway.service.ready, false, 'ready before models loaded');
+      assert.equal(gw.gateway.services.scope.ready, false, 'ready before models loaded');
       await gw.gateway.loaded;
-      assert.equal(gw.gateway.service.ready, true);
+      assert.equal(gw.gateway.services.scope.ready, true);
       assert.equal((await fetch(`${gw.http}/readyz`)).status, 200);
 
       const image = await solidImage(32, 32);
@@ -24,7 +24,7 @@ describe('readiness and drain', () => {
       while (gw.gateway.repository.pending < 2) await new Promise((r) => setTimeout(r, 5));
 
       const shutdown = gw.gateway.shutdown();
-      assert.equal(gw.gateway.service.ready, false);
+      assert.equal(gw.gateway.services.scope.ready, false);
       const ready = await fetch(`${gw.http}/readyz`);
       assert.equal(ready.status, 503);
       assert.equal(ready.headers.get('connection'), 'close', 'keep-alive clients are told to go away while draining');

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, type TestGateway, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
-import { STREAM_MAX_IN_FLIGHT } from '../../src/server/grpc.js';
+import { STREAM_MAX_IN_FLIGHT } from '../../src/server/grpc-classify.js';
 
 describe('slow and broken clients', () => {
   let gw: TestGateway;
