@@ -8,14 +8,13 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Admission } from '../batching/admission.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
-import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import { DATATYPE_SPECS, type HostTensor, type TensorValues, copyValues, sliceValues, valuesByteLength } from './dtypes.js';
 import type { TensorManifest } from './manifest.js';
 import { ResponseCache } from './response-cache.js';
-import type { LoadContext, ServedVersion, VersionInfo } from './served.js';
+import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
-import { openInstances, releaseAll, warmUp } from './instances.js';
+import { graphBatching, openInstances, releaseAll, warmUp } from './instances.js';
 import type { ModelSession, TensorData } from './session.js';
 import { type InputHead, type TensorModelIo, type TensorSpec, checkInputs, readTensorIo } from './tensor-io.js';
 
@@ -32,20 +31,13 @@ interface TensorItem {
 /** One item's answer: per model output, its values and dimensions (a row's, or the whole tensor's). */
 type ItemResult = readonly { readonly values: TensorValues; readonly dims: readonly number[] }[];
 
-export interface TensorTiming {
-  readonly queueMs: number;
-  readonly inferenceMs: number;
-  readonly totalMs: number;
-  /** Answered from the response cache (no queue, no inference). */
-  readonly cached: boolean;
-}
-
 export interface TensorAnswer {
   /** The requested outputs, in the order asked for. */
   readonly outputs: readonly HostTensor[];
   /** Largest batch (rows) any part of the request ran in; 0 when cached. */
   readonly batchSize: number;
-  readonly timing: TensorTiming;
+  /** No preprocessing: `preprocessMs` is 0. */
+  readonly timing: Timing;
 }
 
 export interface TensorInferOptions {
@@ -78,8 +70,8 @@ export class TensorVersion implements ServedVersion {
       const first = sessions[0]!;
       const io = readTensorIo(first.inputs, first.outputs, { inputs: manifest.inputs, outputs: manifest.outputs, batchAxis: manifest.batchAxis });
       const mode = io.batch;
-      const maxBatchSize = mode.kind === 'none' ? 1 : effectiveMaxBatchSize(manifest.batching.maxBatchSize, mode.kind === 'fixed' ? mode.size : undefined);
-      const batching = { ...manifest.batching, maxBatchSize, preferredBatchSizes: manifest.batching.preferredBatchSizes.filter((n) => n <= maxBatchSize) };
+      // A graph without a batch axis runs one request at a time: batches of one.
+      const batching = graphBatching(manifest.batching, mode.kind === 'none' ? 1 : mode.kind === 'fixed' ? mode.size : undefined);
       const runner = (items: readonly TensorItem[], instance: number): Promise<ItemResult[]> => runBatch(sessions[instance]!, io, items);
       const info: VersionInfo = {
         model: ctx.modelName,
@@ -122,7 +114,7 @@ export class TensorVersion implements ServedVersion {
   async infer(inputs: readonly HostTensor[], outputs: readonly TensorSpec[], options: TensorInferOptions, startedAtMs = performance.now()): Promise<TensorAnswer> {
     const key = this.cache?.key(cacheKeyParts(inputs, outputs));
     const hit = key === undefined ? undefined : this.cache!.get(key);
-    if (hit) return { outputs: hit, batchSize: 0, timing: { queueMs: 0, inferenceMs: 0, totalMs: performance.now() - startedAtMs, cached: true } };
+    if (hit) return { outputs: hit, batchSize: 0, timing: { preprocessMs: 0, queueMs: 0, inferenceMs: 0, totalMs: performance.now() - startedAtMs, cached: true } };
     const batched = this.io.batch.kind !== 'none';
     const rows = batched ? inputs[0]!.dims[0]! : 1;
     this.admission.admit(rows, { startedAtMs, timeoutMs: options.timeoutMs });
@@ -133,7 +125,7 @@ export class TensorVersion implements ServedVersion {
       const answer = outputs.map((spec) => gather(spec, this.io.outputs.indexOf(spec), done.map((d) => d.result), batched));
       if (key !== undefined) this.cache!.set(key, answer);
       const max = (f: (d: Batched<ItemResult>) => number): number => done.reduce((m, d) => Math.max(m, f(d)), 0);
-      return { outputs: answer, batchSize: max((d) => d.batchSize), timing: { queueMs: max((d) => d.queueMs), inferenceMs: max((d) => d.inferenceMs), totalMs: performance.now() - startedAtMs, cached: false } };
+      return { outputs: answer, batchSize: max((d) => d.batchSize), timing: { preprocessMs: 0, queueMs: max((d) => d.queueMs), inferenceMs: max((d) => d.inferenceMs), totalMs: performance.now() - startedAtMs, cached: false } };
     } finally {
       this.active.exit();
     }
