@@ -121,7 +121,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       if (timedOut) logger.warn({ pending: repository.pending }, 'drain timeout reached; closing with requests still pending');
       await Promise.all([timedOut ? grpc.close(0) : grpcClosed, http.close(), metricsServer?.close()]);
       // The label-set scoring session, once no request can be using it.
-      if (!timedOut) await service.labelSets.registry.close();
+      if (!timedOut) await services.labelSets.registry.close();
       await stopTracing?.();
       logger.info('gateway stopped');
     })();
