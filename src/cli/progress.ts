@@ -3,11 +3,13 @@
 import { Presets, SingleBar } from 'cli-progress';
 
 export interface Progress {
+  /** True while a bar is drawn: other stderr lines would tear it, so they wait for stop(). */
+  readonly drawing: boolean;
   tick(failed: boolean): void;
   stop(): void;
 }
 
-const SILENT: Progress = { tick: () => undefined, stop: () => undefined };
+const SILENT: Progress = { drawing: false, tick: () => undefined, stop: () => undefined };
 
 export function progressBar(total: number, stream: { isTTY?: boolean }, enabled: boolean): Progress {
   if (!enabled || stream.isTTY !== true) return SILENT;
@@ -15,6 +17,7 @@ export function progressBar(total: number, stream: { isTTY?: boolean }, enabled:
   let failures = 0;
   bar.start(total, 0, { failed: 0 });
   return {
+    drawing: true,
     tick: (failed) => {
       if (failed) failures++;
       bar.increment(1, { failed: failures });

@@ -110,6 +110,23 @@ describe('gateway-cli', () => {
     assert.deepEqual(rows.slice(1).map((r) => r.split(/\s+/)[0]).sort(), [join(dir, '0.png'), join(dir, '1.png'), join(dir, 'nested', '2.png')]);
   });
 
+  it('classify DIR with stderr on a terminal: a progress bar there, the results in the redirected stdout (script(1) gives the CLI a pty)', async () => {
+    const command = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), '-a', address, '--api-key', KEY, '-j', '1', 'classify', dir, '--model', CLASSIFIER]
+      .map((w) => `'${w}'`)
+      .join(' ');
+    // Results to a file, as a user redirects them; stderr stays on the terminal.
+    const results = join(dir, 'results.jsonl');
+    const run = await new Promise<Run>((resolve) => {
+      execFile('script', ['-qec', `${command} > '${results}'`, '/dev/null'], { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', TERM: 'xterm' }, timeout: 60_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      });
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\d\/3 images \| 0 failed/);
+    assert.equal(lines(await readFile(results, 'utf8')).length, 3);
+    await rm(results);
+  });
+
   it('a folder with a bad file: the good ones answered, the bad one an error line with its catalog code, exit code 1', async () => {
     const bad = await mkdtemp(join(tmpdir(), 'cli-bad-'));
     try {

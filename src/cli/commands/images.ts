@@ -18,6 +18,7 @@ export async function runOverImages(name: string, input: CommandInput, call: Ima
   const { files, fromFolder } = await imageFiles(input.positionals);
   const progress = progressBar(files.length, input.stderr, fromFolder);
   let failures = 0;
+  const held: string[] = [];
   try {
     await forEachConcurrent(files, input.concurrency, async (file) => {
       try {
@@ -29,11 +30,14 @@ export async function runOverImages(name: string, input: CommandInput, call: Ima
         failures++;
         progress.tick(true);
         input.output.emit({ file, error: { code: err.code, grpc_status: err.grpcStatusName, message: err.message } }, { file, error: `${err.code}: ${err.message}` });
-        input.stderr.write(`gateway-cli: ${file}: ${describeError(err)}\n`);
+        const line = `gateway-cli: ${file}: ${describeError(err)}\n`;
+        if (progress.drawing) held.push(line);
+        else input.stderr.write(line);
       }
     });
   } finally {
     progress.stop();
+    for (const line of held) input.stderr.write(line);
   }
   return failures === 0 ? 0 : 1;
 }
