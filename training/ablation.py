@@ -35,6 +35,7 @@ class AblationConfig:
         log_every_steps=24))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4, batch_size=64, warmup_steps=20,
                                                                      log_every_steps=24))
+    with_kd: bool = True           # false: skip the teacher and the KD rows (the teacher is most of the cost)
     dynamic_blocks: int = 4        # depthwise convs of the last N blocks become dynamic (K experts)
     dynamic_experts: int = 4
 
@@ -72,10 +73,12 @@ def run_ablation(cfg: AblationConfig, log=print) -> Dict:
         data = replace(cfg.data, root=str(out / f"data-{seed}"), seed=seed)
         generate(data, log=rd.info)
         teacher = replace(cfg.teacher, data_root=data.root, out_dir=str(out / f"seed{seed}" / "teacher"), seed=seed)
-        run(teacher)
-        runs = [("teacher", teacher)]
+        runs = []
+        if cfg.with_kd:
+            run(teacher)
+            runs.append(("teacher", teacher))
         for name, mcfg in archs.items():
-            for kd in (False, True):
+            for kd in ((False, True) if cfg.with_kd else (False,)):
                 s = replace(cfg.student, model=mcfg, data_root=data.root, seed=seed,
                             out_dir=str(out / f"seed{seed}" / f"{name.split(' ')[0]}{'-kd' if kd else ''}"),
                             teacher=str(Path(teacher.out_dir) / "model.pt") if kd else "")
