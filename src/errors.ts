@@ -125,10 +125,10 @@ export const wrongKind = createError<{ readonly model: string; readonly kind: st
   ({ model, kind, needs, hint }) => `model "${model}" is a ${kind} model; ${needs} (${hint})`,
 );
 
-/** INVALID_ARGUMENT: a field the route does not know, with the ones it accepts. */
-export const unknownField = createError<{ readonly field: string; readonly accepted: Iterable<string> }>(
+/** INVALID_ARGUMENT: a field (or query `parameter`) the route does not know, `inside` an object at that path, with the ones it accepts. */
+export const unknownField = createError<{ readonly field: string; readonly accepted: Iterable<string>; readonly what?: 'field' | 'parameter'; readonly inside?: string }>(
   'INVALID_ARGUMENT',
-  ({ field, accepted }) => `unknown field "${field.slice(0, 64)}"; accepted: ${[...accepted].join(', ')}`,
+  ({ field, accepted, what = 'field', inside }) => `unknown ${what} "${field.slice(0, 64)}"${inside ? ` in "${inside}"` : ''}; accepted: ${[...accepted].join(', ') || 'none'}`,
 );
 
 /** INVALID_ARGUMENT: `where` is not base64; `hint` says what was expected there. */

@@ -2,7 +2,7 @@
 // fastify's route validation, or from a schema checked in a handler for multipart fields and v2
 // JSON headers) become one 400 INVALID_ARGUMENT that names the field and the expected type.
 import type { FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import { GatewayError } from '../errors.js';
+import { GatewayError, unknownField } from '../errors.js';
 
 /**
  * Ajv options for the HTTP server: no type coercion (a number is not silently a string: the
@@ -38,10 +38,8 @@ function validationError(errors: readonly FastifySchemaValidationError[], where:
   const path = fieldPath(e.instancePath);
   const params = e.params;
   if (e.keyword === 'additionalProperties') {
-    const name = String(params['additionalProperty']).slice(0, 64);
     const accepted = Object.keys((e.parentSchema?.['properties'] as Schema | undefined) ?? {});
-    const inside = path ? ` in "${path}"` : '';
-    return new GatewayError('INVALID_ARGUMENT', `unknown ${where} "${name}"${inside}; accepted: ${accepted.join(', ') || 'none'}`);
+    return unknownField({ field: String(params['additionalProperty']), accepted, what: where === 'parameter' ? 'parameter' : 'field', inside: path });
   }
   if (e.keyword === 'required') {
     const name = [path, String(params['missingProperty'])].filter(Boolean).join('.');
