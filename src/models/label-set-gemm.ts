@@ -1,7 +1,7 @@
 // The scoring graph of label sets: one ONNX Gemm, similarities[1, n] = image[1, d] x labels[n, d]^T,
 // with symbolic n and d, so one session serves every set of every width. The ModelProto is written
 // here byte by byte (a handful of protobuf fields, onnx/onnx.proto) rather than shipped as a file.
-// bench:zero-shot measured onnxruntime's Gemm 4-5x faster than a JS loop at 1,000 and 20,000
+// bench:zero-shot measured onnxruntime's Gemm 4-7x faster than a JS loop at 1,000 and 20,000
 // labels x 128 (docs/zero-shot.md#label-sets). The set's Float32Array is fed as the `labels`
 // input as it is, so the matrix is held once.
 import * as ort from 'onnxruntime-node';
