@@ -156,7 +156,7 @@ export class LabelSetRegistry {
   /**
    * Reads every clip model's labelsets/*.txt and registers what changed; a bad file is logged
    * with its line number and listed by errors(), and the set it would replace keeps serving.
-   * File sets whose file is gone are removed. Never throws.
+   * File sets whose file is gone are removed; every set is encoded for versions loaded since. Never throws.
    */
   async syncFiles(): Promise<void> {
     const clipModels = this.repository.list().filter((m) => m.kind === 'clip' && m.state === 'READY').map((m) => m.name);
@@ -184,7 +184,21 @@ export class LabelSetRegistry {
         }
       }
       for (const key of this.fileErrors.keys()) if (key.startsWith(`${model}/`) && !names.has(key.slice(model.length + 1))) this.fileErrors.delete(key);
+      await this.encodeForAllVersions(model);
     }
+  }
+
+  /** Encodes every registered set of `model` for versions loaded since it was registered (cached ones cost nothing). */
+  private encodeForAllVersions(model: string): Promise<void> {
+    const run = this.writing.then(async () => {
+      for (const set of this.sets.get(model)?.values() ?? []) {
+        await Promise.all(this.versionsOf(model).map((v) => this.encode(v, set, undefined))).catch((err: unknown) =>
+          this.logger.error({ model, labelSet: set.name, err: (err as Error).message }, 'label set could not be encoded for a newly loaded version; it will be on its first request'),
+        );
+      }
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
   }
 
   private versionsOf(model: string): ClipVersion[] {

@@ -5,7 +5,7 @@
 // number while the model keeps serving; unchanged files survive a reload without re-encoding;
 // only admin keys may change sets.
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -207,6 +207,17 @@ describe('label sets (miniclip-shapes)', () => {
     const gone = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: image64, label_set: 'many' }) }).then(json);
     assert.equal(gone.status, 404);
     assert.match(JSON.stringify(gone.body), /label set \\"many\\" is not registered/);
+  });
+
+  it('a version loaded by a reload gets every set\'s matrix (PUT sets too) before the reload answers', async () => {
+    await cp(join(gw.modelsDir, MODEL, '1'), join(gw.modelsDir, MODEL, '2'), { recursive: true });
+    assert.equal((await fetch(`${gw.http}/v1/admin/reload`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 200);
+    for (const name of ['shapes', 'colours']) {
+      const encoded = (await fetch(`${gw.http}/v1/label-sets/${name}`).then(json)).body['encoded_at'] as Record<string, string>;
+      assert.ok(encoded['2'], `${name}: ${JSON.stringify(encoded)}`);
+    }
+    const answer = await zeroShot({ label_set: 'shapes', top_k: 3, version: 2 });
+    assert.equal(answer.labels.length, 3);
   });
 
   it('refuses labels with label_set, and templates with label_set', async () => {
