@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { ClassifyService } from './classify-service.js';
-import { type BodyLimits, httpContext, readBody } from './http-common.js';
+import { type BodyLimits, readBody } from './http-body.js';
+import { httpContext } from './http-common.js';
 import { type ClassifyFields, FORM_SCHEMAS, ROUTE_SCHEMAS, toInteger, toVersion } from './http-schemas.js';
 
 export function addClassifyRoutes(app: FastifyInstance, classify: ClassifyService, limits: BodyLimits): void {

@@ -1,96 +1,16 @@
-// What every HTTP route shares, in one leaf module: the one body reader (multipart, JSON with a
-// base64 image, or raw image bytes; query string merged in), strict base64, JSON parse errors
-// that never quote the body, the x-request-timeout-ms header, the client-gone signal, the call
-// context, and the translation of fastify's and multipart's errors into the catalog.
+// What every HTTP route shares, in one leaf module: list fields, the x-request-timeout-ms header,
+// the client-gone signal, the call context, the catalog error answer, and the translation of
+// fastify's and multipart's errors into the catalog (body limits through http-body.ts, which
+// reads every route's body).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { GatewayError, toGatewayError, tooLarge } from '../errors.js';
-import { decodeBase64 } from './base64.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallContext, Protocol } from './call.js';
-import { validateFields } from './http-validation.js';
+import { type BodyLimits, bodyLimitError } from './http-body.js';
 import { httpTrace } from './trace-carrier.js';
-
-/** Body limits of the /v1 routes, from the configuration. */
-export interface BodyLimits {
-  /** Largest image, bytes (decoded, whatever it arrived as). */
-  readonly maxImageBytes: number;
-}
-
-/** How one route reads its body. */
-export interface BodyRules {
-  /** Schema of its form fields (multipart), the same as its query string's. */
-  readonly formSchema: Record<string, unknown>;
-  /** Whether raw image bytes (image/*, application/octet-stream) are accepted as the body. */
-  readonly rawImage: boolean;
-}
-
-/**
- * The image (if any) and the fields of a /v1 request: the query string merged with the form fields
- * or the JSON object (the body wins). fastify's route schema checked the query and the JSON; form
- * fields are checked here against the same schema (a field given once is a string, given
- * repeatedly an array). Multipart limits (fields, parts, sizes) are the server's, from config.
- */
-export async function readBody<F extends { image?: string | undefined }>(
-  request: FastifyRequest,
-  limits: BodyLimits,
-  rules: BodyRules,
-): Promise<{ image: Uint8Array | undefined; fields: Omit<F, 'image'> }> {
-  const query = request.query as Omit<F, 'image'>;
-  const type = (request.headers['content-type'] ?? '').toLowerCase();
-  if (type.startsWith('multipart/form-data')) {
-    const form: Record<string, string | string[]> = {};
-    let image: Buffer | undefined;
-    try {
-      for await (const part of request.parts()) {
-        if (part.type === 'file') {
-          if (part.fieldname !== 'image') throw new GatewayError('INVALID_ARGUMENT', `unexpected file field "${part.fieldname.slice(0, 64)}"; send the image as "image"`);
-          image = await part.toBuffer();
-        } else if (typeof part.value === 'string') {
-          form[part.fieldname] = addValue(form[part.fieldname], part.value);
-        }
-      }
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (err instanceof GatewayError || code?.startsWith('FST_')) throw err;
-      throw new GatewayError('INVALID_ARGUMENT', `malformed multipart body: ${(err as Error).message}`, { cause: err });
-    }
-    validateFields(request, rules.formSchema, form);
-    return { image, fields: { ...query, ...(form as Omit<F, 'image'>) } };
-  }
-  if (type.startsWith('application/json')) {
-    const { image, ...body } = request.body as F;
-    return { image: image === undefined ? undefined : decodeImageField(image, limits.maxImageBytes), fields: { ...query, ...body } };
-  }
-  if (rules.rawImage && Buffer.isBuffer(request.body)) return { image: request.body, fields: query };
-  const accepted = rules.rawImage ? 'send image/* bytes, multipart/form-data with an "image" file, or JSON' : 'send multipart/form-data or JSON';
-  throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted${rules.rawImage ? '' : ' here'}; ${accepted}`);
-}
-
-/** A form field's values: a string when given once, an array when repeated (so the schema can refuse repeats of single-valued fields). */
-export function addValue(previous: string | string[] | undefined, value: string): string | string[] {
-  return previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
-}
 
 /** A text list field: absent = none, a string = one item, an array = its items. */
 export function list(value: string | readonly string[] | undefined): string[] {
   return value === undefined ? [] : typeof value === 'string' ? [value] : [...value];
-}
-
-/** The "image" field of a JSON body: strict base64, optionally a data: URL, at most `maxBytes` decoded. */
-export function decodeImageField(text: string, maxBytes: number): Buffer {
-  const payload = text.startsWith('data:') ? text.slice(text.indexOf(',') + 1) : text;
-  const bytes = decodeBase64(payload, 'field "image"');
-  if (bytes.length > maxBytes) throw tooLarge({ what: 'image', sizeBytes: bytes.length, limitBytes: maxBytes });
-  return bytes;
-}
-
-/** Parses a JSON body; a syntax error says only where it broke (V8's message may quote the body). */
-export function parseJsonBody(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const position = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new GatewayError('INVALID_ARGUMENT', `request body is not valid JSON${position ? ` (at byte ${position})` : ''}`);
-  }
 }
 
 /** The x-request-timeout-ms header, ms; undefined when absent. */
@@ -122,18 +42,13 @@ export function sendError(reply: FastifyReply, error: GatewayError, requestId: s
   return reply.code(error.httpStatus).send({ error: { code: error.code, message: error.message, request_id: requestId } });
 }
 
-/** fastify and multipart errors -> catalog errors; `bodyLimit` is the limit a too-large body broke, bytes. */
-export function translateHttpError(err: unknown, bodyLimit: number, what = 'images are'): GatewayError {
+/** fastify and multipart errors -> catalog errors; a broken body limit names the limit (http-body.ts). */
+export function translateHttpError(err: unknown, request: FastifyRequest, limits: BodyLimits): GatewayError {
   if (err instanceof GatewayError) return err;
+  const tooLarge = bodyLimitError(err, request, limits);
+  if (tooLarge) return tooLarge;
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-    case 'FST_REQ_FILE_TOO_LARGE':
-      return new GatewayError('PAYLOAD_TOO_LARGE', `request body too large: ${what} limited to ${bodyLimit} bytes`, { cause: err });
-    case 'FST_PARTS_LIMIT':
-    case 'FST_FILES_LIMIT':
-    case 'FST_FIELDS_LIMIT':
-      return new GatewayError('PAYLOAD_TOO_LARGE', `${e.message ?? 'request body too large'}`, { cause: err });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new GatewayError('UNSUPPORTED_MEDIA_TYPE', `${e.message ?? 'unsupported content type'}; send image/* bytes, multipart/form-data with an "image" file, or JSON`, { cause: err });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -8,27 +8,21 @@ import type { KServeService, V2InferRequest, V2InferResponse, V2Input, V2Request
 import { encodeJsonData, encodeRaw } from './kserve-codec.js';
 import { parseShape } from './kserve-tensors.js';
 import type { TensorData } from './kserve-tensors.js';
-import { httpContext, parseJsonBody, translateHttpError } from './http-common.js';
+import { type BodyLimits, readJsonHeaderBody, registerV2BodyParser, routeBodyLimit } from './http-body.js';
+import { httpContext, translateHttpError } from './http-common.js';
 import { FORM_SCHEMAS, type V2InferJson } from './http-schemas.js';
 import { validateFields } from './http-validation.js';
 import type { CallContext } from './call.js';
 
-export interface KServeHttpOptions {
-  /** Largest request body (JSON, or JSON header plus binary tensors), bytes. */
-  readonly bodyLimit: number;
-}
-
 const HEADER_LENGTH = 'inference-header-content-length';
 
 /** The /v2 routes as a fastify plugin; register as `app.register(kserveRoutes(kserve, logOnce, options), { prefix: '/v2' })`. */
-export function kserveRoutes(kserve: KServeService, logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void, options: KServeHttpOptions) {
+export function kserveRoutes(kserve: KServeService, logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void, limits: BodyLimits) {
   return async (v2: FastifyInstance): Promise<void> => {
-    // Any body (JSON, octet-stream, or none named, as tritonclient sends) arrives as one Buffer.
-    v2.removeAllContentTypeParsers();
-    v2.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_req, body, done) => done(null, body));
+    registerV2BodyParser(v2, limits);
 
     v2.setErrorHandler((err, request, reply) => {
-      const error = translateHttpError(err, options.bodyLimit, 'v2 requests are');
+      const error = translateHttpError(err, request, limits);
       logOnce(error, { protocol: 'http-v2', requestId: request.id });
       return sendV2Error(reply, error, request.id);
     });
@@ -60,8 +54,8 @@ export function kserveRoutes(kserve: KServeService, logOnce: (error: GatewayErro
       const response = await kserve.infer({ ...parsed.request, model: p.name, version: p.version }, ctx(request, reply));
       return sendInferResponse(reply, response, parsed.binaryOutput, parsed.request.id || request.id);
     };
-    v2.post('/models/:name/infer', infer);
-    v2.post('/models/:name/versions/:version/infer', infer);
+    v2.post('/models/:name/infer', routeBodyLimit(limits.v2BodyBytes), infer);
+    v2.post('/models/:name/versions/:version/infer', routeBodyLimit(limits.v2BodyBytes), infer);
   };
 }
 
@@ -73,21 +67,11 @@ function sendV2Error(reply: FastifyReply, error: GatewayError, requestId: string
 
 /** The inference request of a JSON body, or of a binary-extension body (JSON header, then tensors). */
 function parseInferBody(request: FastifyRequest): { request: Omit<V2InferRequest, 'model' | 'version'>; binaryOutput: (name: string) => boolean } {
-  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-  const headerValue = request.headers[HEADER_LENGTH];
-  let headerLength = body.length;
-  if (headerValue !== undefined) {
-    headerLength = Number(headerValue);
-    if (!Number.isSafeInteger(headerLength) || headerLength < 1 || headerLength > body.length) {
-      throw new GatewayError('INVALID_ARGUMENT', `${HEADER_LENGTH} is "${String(headerValue).slice(0, 32)}"; it must be the byte length of the JSON header, from 1 to the body length ${body.length}`);
-    }
-  }
-  if (body.length === 0) throw new GatewayError('INVALID_ARGUMENT', 'request body is empty; send the inference request JSON object');
-  const json = parseJsonBody(body.subarray(0, headerLength).toString('utf8'));
+  const { json, binary: tensors } = readJsonHeaderBody(request, HEADER_LENGTH);
   // The wire body is not JSON alone (binary tensors may follow), so the schema is checked here rather than by the route.
   validateFields(request, FORM_SCHEMAS.v2Infer, json);
   const header = json as V2InferJson;
-  let binary = body.subarray(headerLength);
+  let binary = tensors;
 
   const inputs = header.inputs.map((t): V2Input => {
     const where = `input "${t.name.slice(0, 64)}"`;

@@ -3,6 +3,7 @@
 // adapter to the label-set service; `?model=` (or "model" in JSON) names the clip model.
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
+import { routeBodyLimit } from './http-body.js';
 import { headerTimeout } from './http-common.js';
 import { type LabelSetPutJson, ROUTE_SCHEMAS } from './http-schemas.js';
 import type { LabelSetService, LabelSetSummary } from './labelset-service.js';
@@ -21,7 +22,7 @@ export function addLabelSetRoutes(app: FastifyInstance, labelSets: LabelSetServi
 
   if (!options.adminApi) return;
 
-  app.put('/v1/label-sets/:name', { schema: ROUTE_SCHEMAS.labelSetPut, bodyLimit: options.bodyLimit }, async (request) => {
+  app.put('/v1/label-sets/:name', { schema: ROUTE_SCHEMAS.labelSetPut, ...routeBodyLimit(options.bodyLimit) }, async (request) => {
     const startedAtMs = performance.now();
     const { name } = request.params as { name: string };
     const query = request.query as { model?: string };

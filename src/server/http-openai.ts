@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type GatewayError, GatewayError as GatewayErrorClass } from '../errors.js';
 import type { CallContext } from './call.js';
-import { type BodyLimits, decodeImageField, httpContext, translateHttpError } from './http-common.js';
+import { type BodyLimits, decodeImageField } from './http-body.js';
+import { httpContext, translateHttpError } from './http-common.js';
 import { type OpenAiEmbeddingsJson, ROUTE_SCHEMAS } from './http-schemas.js';
 import type { ZeroShotService } from './zeroshot-service.js';
 
@@ -14,11 +15,11 @@ import type { ZeroShotService } from './zeroshot-service.js';
 export function openAiRoutes(
   zeroShot: ZeroShotService,
   logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void,
-  options: BodyLimits,
+  limits: BodyLimits,
 ): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
     app.setErrorHandler((err, request, reply) => {
-      const error = translateHttpError(err, options.maxImageBytes);
+      const error = translateHttpError(err, request, limits);
       logOnce(error, { protocol: 'http', requestId: request.id });
       return sendOpenAiError(reply, error);
     });
@@ -31,7 +32,7 @@ export function openAiRoutes(
       let promptTokens = 0;
       let model: string;
       if (body.modality === 'image') {
-        const images = inputs.map((text, i) => decodeImage(text, i, options.maxImageBytes));
+        const images = inputs.map((text, i) => decodeImage(text, i, limits.maxImageBytes));
         // One embed call per image: concurrent calls meet in the model's image batcher.
         const answers = await Promise.all(images.map((image) => zeroShot.embed({ model: body.model, image }, ctx)));
         vectors = answers.map((a) => a.imageEmbedding!);

@@ -4,7 +4,8 @@
 // this file calls the zero-shot service.
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.js';
-import { type BodyLimits, httpContext, list, readBody } from './http-common.js';
+import { type BodyLimits, readBody } from './http-body.js';
+import { httpContext, list } from './http-common.js';
 import { type EmbedFields, FORM_SCHEMAS, ROUTE_SCHEMAS, type ZeroShotFields, toFlag, toInteger, toVersion } from './http-schemas.js';
 import type { EmbedResponse, ZeroShotResponse, ZeroShotService } from './zeroshot-service.js';
 

@@ -1,18 +1,18 @@
 // HTTP transport (fastify): composes the server from the features' routes (http-classify.ts,
 // http-models.ts, http-zeroshot.ts, http-labelsets.ts, and the OpenAI and KServe v2 plugins in
-// http-openai.ts and http-kserve.ts), with the body parsers and limits from config, the error
+// http-openai.ts and http-kserve.ts), with the body parsers and limits from config (http-body.ts), the error
 // handlers (catalog format, logged once), health, readiness, Prometheus metrics, the OpenAPI
 // document and the playground, and owns its graceful close. Shared helpers live in
 // http-common.ts; this file holds no feature route.
 import { randomUUID } from 'node:crypto';
-import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { TlsMaterial } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { addClassifyRoutes } from './http-classify.js';
 import { trackConnections } from './http-close.js';
-import { parseJsonBody, sendError, translateHttpError } from './http-common.js';
+import { bodyLimits, registerBodyParsers } from './http-body.js';
+import { sendError, translateHttpError } from './http-common.js';
 import { kserveRoutes } from './http-kserve.js';
 import { addLabelSetRoutes } from './http-labelsets.js';
 import { addModelRoutes } from './http-models.js';
@@ -81,31 +81,15 @@ export async function startHttpServer(services: Services, metrics: Metrics, opti
     return503OnClosing: false,
   });
 
-  // Raw image bodies: any image/* type or octet-stream arrives as one Buffer, bounded by bodyLimit.
-  const rawImage = (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void): void => done(null, body);
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
-  app.addContentTypeParser(/^image\/.*/, { parseAs: 'buffer', bodyLimit: options.maxImageBytes }, rawImage);
-  // JSON bodies carry base64 images (4/3 larger) plus a few fields.
-  // A base64 image plus some framing; zero-shot JSON also carries labels and templates at their limits.
-  const imageJsonLimit = Math.ceil((options.maxImageBytes * 4) / 3) + 64 * 1024;
-  const jsonBodyLimit = imageJsonLimit + options.maxTextBytes;
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: jsonBodyLimit }, (_req, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
-  // Labels arrive repeated (one field each) or comma-separated (one long field): room for both at their limits.
-  const fields = options.maxTextFields + 16;
-  await app.register(multipart, { limits: { fileSize: options.maxImageBytes, files: 1, fields, fieldSize: Math.max(64 * 1024, options.maxTextBytes), parts: fields + 1 } });
+  const limits = bodyLimits(options);
+  await registerBodyParsers(app, limits);
 
   app.addHook('onSend', async (_request, reply) => {
     if (scope.draining) void reply.header('connection', 'close');
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const error = translateHttpError(err, options.maxImageBytes);
+    const error = translateHttpError(err, request, limits);
     // Errors raised before a request reached the service (validation, body limits) are logged here, once.
     scope.logOnce(error, { protocol: 'http', requestId: request.id });
     return sendError(reply, error, request.id);
@@ -117,14 +101,12 @@ export async function startHttpServer(services: Services, metrics: Metrics, opti
     await registerOpenApi(app, { auth: scope.auth, requireKey: options.apiDocsRequireKey, metricsRequireKey: options.metricsRequireKey, version: services.kserve.serverMetadata().version });
   }
 
-  const limits = { maxImageBytes: options.maxImageBytes };
   addClassifyRoutes(app, services.classify, limits);
   addZeroShotRoutes(app, services.zeroShot, limits);
-  addLabelSetRoutes(app, services.labelSets, { adminApi: options.adminApi, bodyLimit: options.labelSetBodyBytes });
+  addLabelSetRoutes(app, services.labelSets, { adminApi: options.adminApi, bodyLimit: limits.labelSetBodyBytes });
   await app.register(openAiRoutes(services.zeroShot, (error, ctx) => scope.logOnce(error, ctx), limits));
   addModelRoutes(app, services.models, { adminApi: options.adminApi });
-  // KServe v2 / Open Inference Protocol: JSON tensors are verbose, so they get the JSON body limit.
-  await app.register(kserveRoutes(services.kserve, (error, ctx) => scope.logOnce(error, ctx), { bodyLimit: imageJsonLimit }), { prefix: '/v2' });
+  await app.register(kserveRoutes(services.kserve, (error, ctx) => scope.logOnce(error, ctx), limits), { prefix: '/v2' });
 
   await registerPlayground(app);
 

@@ -33,7 +33,7 @@ const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'seconds to
 /** A plausible message per code, for the examples of the error answers. */
 const EXAMPLE_MESSAGES: Partial<Record<ErrorCode, string>> = {
   INVALID_ARGUMENT: 'parameter "top_k" must be a positive integer (a number or a string of digits), got "0"',
-  PAYLOAD_TOO_LARGE: 'request body too large: images are limited to 10485760 bytes',
+  PAYLOAD_TOO_LARGE: 'request body is larger than the limit of 10485760 bytes',
   UNSUPPORTED_MEDIA_TYPE: 'content type "text/plain" is not accepted; send image/* bytes, multipart/form-data with an "image" file, or JSON',
   MODEL_NOT_FOUND: 'model "nope" not found; available models: shapes-mobilenetv3',
   MODEL_UNAVAILABLE: 'model "shapes-mobilenetv3" has no ready version',

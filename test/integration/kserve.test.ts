@@ -384,7 +384,7 @@ describe('KServe v2 protocol with API keys and a small body limit', () => {
 
     const tooBig = await v2(gw.http, `/v2/models/${MODEL}/infer`, { inputs: [{ name: 'input', shape: [8, 3, 64, 64], datatype: 'FP32', data: new Array<number>(8 * 12288).fill(0) }] }, auth);
     assert.equal(tooBig.status, 413);
-    assert.match(tooBig.json['error'] as string, /v2 requests are limited to 152918 bytes/);
+    assert.match(tooBig.json['error'] as string, /request body is larger than the limit of 152918 bytes/);
 
     const client = kserveClient(`127.0.0.1:${gw.gateway.grpcPort}`);
     try {

@@ -79,6 +79,7 @@ const SERVER_LEAVES = new Set([
   'server/grpc-common.ts',
   'server/grpc-decode.ts',
   'server/host-port.ts',
+  'server/http-body.ts',
   'server/http-close.ts',
   'server/http-common.ts',
   'server/http-schemas.ts',
