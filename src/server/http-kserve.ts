@@ -16,7 +16,7 @@ import type { CallContext } from './call.js';
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
-/** The /v2 routes as a fastify plugin; register as `app.register(kserveRoutes(kserve, logOnce, options), { prefix: '/v2' })`. */
+/** The /v2 routes as a fastify plugin; register as `app.register(kserveRoutes(kserve, logOnce, limits), { prefix: '/v2' })`. */
 export function kserveRoutes(kserve: KServeService, logOnce: (error: GatewayError, ctx: Pick<CallContext, 'protocol' | 'requestId'>) => void, limits: BodyLimits) {
   return async (v2: FastifyInstance): Promise<void> => {
     registerV2BodyParser(v2, limits);
