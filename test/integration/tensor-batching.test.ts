@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { FIXTURE_MODELS, type TestGateway, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
 import { solidImage } from '../helpers/images.js';
 import { type KServeClient, type Tensor, batches, infer, kserveClient } from '../helpers/kserve.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** Deterministic float32 values (exactly representable), different per seed. */
 function values(n: number, seed: number): number[] {
@@ -52,9 +53,11 @@ describe('kind tensor: batching, cache and serving policy', () => {
       { from: join(FIXTURE_MODELS, 'matmul') },
       { from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'classifier-cached', patch: { responseCache: { maxEntries: 16, maxBytes: 1 << 20 } } },
       { from: join(FIXTURE_MODELS, 'slow-dynamic'), as: 'slow-tensor' },
+      { from: join(FIXTURE_MODELS, 'tiny-dynamic'), as: 'patient-tensor' },
     ]);
     // An image classifier's graph served as plain tensors: slow enough to hold an instance busy.
     await writeFile(join(root, 'slow-tensor', 'model.json'), JSON.stringify({ kind: 'tensor', batching: { maxBatchSize: 1, maxQueueSize: 4, policy: 'fixed', maxQueueDelayMs: 0 } }));
+    await writeFile(join(root, 'patient-tensor', 'model.json'), JSON.stringify({ kind: 'tensor', batching: { maxBatchSize: 8, policy: 'fixed', maxQueueDelayMs: 10_000 } }));
     gw = await startTestGateway(root);
     grpcClient = kserveClient(`127.0.0.1:${gw.gateway.grpcPort}`);
     target = { http: gw.http, grpc: grpcClient };
@@ -240,28 +243,23 @@ describe('kind tensor: batching, cache and serving policy', () => {
 
     it('a cancelled call leaves the queue before inference', async () => {
       const before = await gw.metrics();
-      // Three ahead: one running, two queued, so the call below waits at least two inferences.
-      const busy = Promise.all([5, 6, 7].map((seed) => infer('grpc-raw', target, 'slow-tensor', [image(seed)])));
-      const pending = async (): Promise<number> => metricValue(await gw.metrics(), 'gateway_pending_requests', { model: 'slow-tensor' });
-      for (let i = 0; i < 200 && (await pending()) < 3; i++) await new Promise((r) => setTimeout(r, 10));
-      const request = { model_name: 'slow-tensor', inputs: [{ name: 'input', datatype: 'FP32', shape: ['1', '3', '128', '128'] }], raw_input_contents: [Buffer.alloc(3 * 128 * 128 * 4)] };
+      // The patient model holds a lone request for 10 s waiting for batch-mates, so the call
+      // surely waits in the queue when it is cancelled, however loaded the machine is.
+      const pending = (): number => gw.gateway.repository.resolve('patient-tensor').pending;
+      const request = { model_name: 'patient-tensor', inputs: [{ name: 'input', datatype: 'FP32', shape: ['1', '3', '32', '32'] }], raw_input_contents: [Buffer.alloc(3 * 32 * 32 * 4)] };
       let call: grpc.ClientUnaryCall | undefined;
       const cancelled = new Promise<grpc.ServiceError>((resolve) => {
         call = grpcClient['ModelInfer']!(request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null) => resolve(err!)) as grpc.ClientUnaryCall;
       });
-      // Cancel once it waits in the queue behind them.
-      for (let i = 0; i < 200 && (await pending()) < 4; i++) await new Promise((r) => setTimeout(r, 5));
+      await waitUntil(() => pending() === 1, 'the call to be queued');
       call!.cancel();
       assert.equal((await cancelled).code, grpc.status.CANCELLED);
-      await busy;
-      // The gateway noticed: the request was shed as cancelled, and ran no batch of its own.
-      let shed = 0;
-      for (let i = 0; i < 50 && shed === 0; i++) {
-        shed = metricValue(await gw.metrics(), 'gateway_shed_requests_total', { model: 'slow-tensor', reason: 'cancelled' }) - metricValue(before, 'gateway_shed_requests_total', { model: 'slow-tensor', reason: 'cancelled' });
-        if (shed === 0) await new Promise((r) => setTimeout(r, 20));
-      }
-      assert.equal(shed, 1);
-      assert.equal(batches(await gw.metrics(), 'slow-tensor') - batches(before, 'slow-tensor'), 3);
+      // The gateway noticed: the request left the queue, was shed as cancelled, and ran no batch.
+      await waitUntil(() => pending() === 0, 'the cancelled call to leave the queue');
+      const after = await gw.metrics();
+      const shed = (text: string): number => metricValue(text, 'gateway_shed_requests_total', { model: 'patient-tensor', reason: 'cancelled' });
+      assert.equal(shed(after) - shed(before), 1);
+      assert.equal(batches(after, 'patient-tensor') - batches(before, 'patient-tensor'), 0);
     });
   });
 });
