@@ -1,12 +1,16 @@
-// Benchmark (not a test): the gateway with batching off (maxBatchSize 1) and on (maxBatchSize 32),
-// each started once as its own process on the same model, driven by 32 concurrent gRPC clients for
-// a fixed number of requests, in --repeats rounds (order rotating per round). With >= 2 CPUs the
-// gateways run on one half of them and this load generator on the other (lib/pinning.ts). Prints
-// throughput, p50/p99, the gateway's CPU per request and the batched/unbatched ratio per round,
-// then the median and spread (min-max) of each.
-//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin]
+// Benchmark (not a test): two gateways side by side, each started once as its own process on the
+// same model, driven by 32 concurrent gRPC clients for a fixed number of requests, in --repeats
+// rounds (order rotating per round, so drift in the machine's speed favours neither). With >= 2 CPUs
+// the gateways run on one half of them and this load generator on the other (lib/pinning.ts).
+// Prints throughput, p50/p99 and the gateway's CPU per request per round, the B/A ratios, then the
+// median and spread (min-max) of each.
+//   A/B by default: batching off (maxBatchSize 1) / on (maxBatchSize 32) of this checkout.
+//   --checkouts DIR_A,DIR_B: the gateway of each checkout (its own src/ and node_modules, after
+//   `npm ci` there), same model and batching: a before/after comparison of two commits.
+//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin] [--checkouts A,B]
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
@@ -30,6 +34,7 @@ const { values } = parseArgs({
     policy: { type: 'string', default: 'adaptive' },
     repeats: { type: 'string', default: '3' },
     'no-pin': { type: 'boolean', default: false },
+    checkouts: { type: 'string' },
   },
 });
 const model = values.model;
@@ -60,15 +65,20 @@ async function main(): Promise<void> {
     ),
   );
   const repeats = Math.max(1, Number(values.repeats));
-  const sizes = [1, Number(values['max-batch'])];
-  const gateways = await Promise.all(sizes.map((maxBatchSize) => start(maxBatchSize, images)));
-  const results = new Map<number, Result[]>(sizes.map((size) => [size, []]));
+  const maxBatch = Number(values['max-batch']);
+  const checkouts = values.checkouts?.split(',').map((dir) => resolve(dir));
+  if (checkouts && checkouts.length !== 2) throw new Error('--checkouts takes two directories: A,B');
+  const variants: Variant[] = checkouts
+    ? checkouts.map((root) => ({ label: `${basename(root)} @ ${commitOf(root)}`, root, maxBatchSize: maxBatch }))
+    : [1, maxBatch].map((maxBatchSize) => ({ label: `maxBatchSize ${maxBatchSize}`, root: ROOT, maxBatchSize }));
+  const gateways = await Promise.all(variants.map((v) => start(v, images)));
+  const results = new Map<string, Result[]>(variants.map((v) => [v.label, []]));
   const loads: number[] = [];
   try {
     for (const g of gateways) await drive(g.client, g.frames, Math.min(200, requests)); // warm-up
     for (let round = 1; round <= repeats; round++) {
       loads.push(Math.round(loadavg()[0]! * 100) / 100);
-      for (const g of rotated(gateways, round)) results.get(g.maxBatchSize)!.push(await measure(g, round));
+      for (const g of rotated(gateways, round)) results.get(g.variant.label)!.push(await measure(g, round));
     }
   } finally {
     for (const g of gateways) {
@@ -76,38 +86,52 @@ async function main(): Promise<void> {
       await g.gateway.stop();
     }
   }
-  const off = results.get(sizes[0]!)!;
-  const on = results.get(sizes[1]!)!;
+  const [a, b] = variants.map((v) => results.get(v.label)!) as [Result[], Result[]];
   const spread = (xs: readonly number[], digits = 2): string => `**${median(xs).toFixed(digits)}** (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
   console.log(`\nmodel ${model}, ${requests} requests per run, ${concurrency} concurrent gRPC clients, CPU; ${pinned}; load average at each round's start: ${loads.join(', ')}`);
-  console.log('| round | batching | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
+  console.log(`A = ${variants[0]!.label}, B = ${variants[1]!.label}`);
+  console.log('| round | gateway | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (let i = 0; i < repeats; i++) {
-    for (const r of [off[i]!, on[i]!]) {
+    for (const r of [a[i]!, b[i]!]) {
       console.log(`| ${i + 1} | ${r.label} | ${r.throughput.toFixed(1)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.meanBatch.toFixed(2)} | ${r.gatewayCpuMs.toFixed(3)} | ${r.clientCpuMs.toFixed(3)} |`);
     }
   }
-  const ratios = on.map((r, i) => r.throughput / off[i]!.throughput);
+  const throughputRatios = b.map((r, i) => r.throughput / a[i]!.throughput);
+  const cpuRatios = b.map((r, i) => r.gatewayCpuMs / a[i]!.gatewayCpuMs);
   console.log(`\nmedian (min-max) over ${repeats} rounds:`);
-  console.log(`- batched/unbatched throughput ratio: ${spread(ratios)}x (rounds: ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
-  for (const [label, rs] of [['maxBatchSize 1', off], [`maxBatchSize ${sizes[1]}`, on]] as const) {
-    console.log(`- ${label}: ${spread(rs.map((r) => r.throughput), 1)} req/s, gateway CPU ${spread(rs.map((r) => r.gatewayCpuMs), 3)} ms/request, mean batch ${spread(rs.map((r) => r.meanBatch))}`);
+  console.log(`- B/A throughput ratio: ${spread(throughputRatios)}x (rounds: ${throughputRatios.map((r) => r.toFixed(2)).join(', ')})`);
+  console.log(`- B/A gateway CPU per request: ${spread(cpuRatios)}x (rounds: ${cpuRatios.map((r) => r.toFixed(2)).join(', ')})`);
+  for (const [v, rs] of [[variants[0]!, a], [variants[1]!, b]] as const) {
+    console.log(`- ${v.label}: ${spread(rs.map((r) => r.throughput), 1)} req/s, gateway CPU ${spread(rs.map((r) => r.gatewayCpuMs), 3)} ms/request, p50 ${spread(rs.map((r) => r.p50))} ms, mean batch ${spread(rs.map((r) => r.meanBatch))}`);
   }
 }
 
-interface Started {
+/** One gateway of the comparison: which checkout runs it and its batch size. */
+interface Variant {
+  readonly label: string;
+  readonly root: string;
   readonly maxBatchSize: number;
+}
+
+function commitOf(root: string): string {
+  return execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+}
+
+interface Started {
+  readonly variant: Variant;
   readonly gateway: ServerProcess;
   readonly client: H2UnaryCaller;
   readonly frames: Buffer[];
 }
 
-async function start(maxBatchSize: number, images: Buffer[]): Promise<Started> {
-  const gateway = await startGatewayWith(join(values['models-dir'], model), { maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy });
+async function start(variant: Variant, images: Buffer[]): Promise<Started> {
+  const batching = { maxBatchSize: variant.maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy };
+  const gateway = await startGatewayWith(join(values['models-dir'], model), batching, [], variant.root);
   // Requests serialized once and sent through the lean HTTP/2 caller: @grpc/grpc-js as a client
   // costs about twice its CPU per call.
   const frames = images.map((image) => H2UnaryCaller.frame(serializeRequest('Classify', { model, image, top_k: 1 })));
-  return { maxBatchSize, gateway, client: new H2UnaryCaller(`127.0.0.1:${gateway.grpcPort!}`, '/gateway.v1.InferenceGateway/Classify'), frames };
+  return { variant, gateway, client: new H2UnaryCaller(`127.0.0.1:${gateway.grpcPort!}`, '/gateway.v1.InferenceGateway/Classify'), frames };
 }
 
 async function measure(g: Started, round: number): Promise<Result> {
@@ -123,7 +147,7 @@ async function measure(g: Started, round: number): Promise<Result> {
   const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / requests;
   const batchesAfter = await batchStats(gateway.httpPort);
   const meanBatch = (batchesAfter.sum - batchesBefore.sum) / Math.max(1, batchesAfter.count - batchesBefore.count);
-  const result = { label: `maxBatchSize ${g.maxBatchSize}`, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch, gatewayCpuMs, clientCpuMs };
+  const result = { label: g.variant.label, throughput: requests / seconds, p50: hist.getValueAtPercentile(50) / 1000, p99: hist.getValueAtPercentile(99) / 1000, meanBatch, gatewayCpuMs, clientCpuMs };
   hist.destroy();
   console.log(`round ${round}, ${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}, CPU per request: gateway ${gatewayCpuMs.toFixed(3)} ms, load generator ${clientCpuMs.toFixed(3)} ms`);
   return result;

@@ -37,14 +37,16 @@ interface LogLine {
  * `server ready`); ports come from the `gateway listening` / `server ready` lines. Rejects if the
  * process exits first or a model is unavailable.
  */
-export async function startServer(script: string, args: readonly string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+export async function startServer(script: string, args: readonly string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv; root?: string } = {}): Promise<ServerProcess> {
   // BENCH_SERVER_NODE_ARGS passes flags to the server's node only (e.g. "--cpu-prof --cpu-prof-dir=prof");
   // BENCH_SERVER_CWD runs it in another directory (where a profiler writes its files).
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const cwd = process.env.BENCH_SERVER_CWD ?? ROOT;
+  // `root` runs another checkout's server (its own src/ and node_modules) under this harness.
+  const root = options.root ?? ROOT;
+  const cwd = process.env.BENCH_SERVER_CWD ?? root;
   // taskset execs node in place, so the child's pid is the server's.
   const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
-  const child = spawn(command, [...prefixArgs, ...nodeArgs, '--import', import.meta.resolve('tsx'), join(ROOT, script), ...args], {
+  const child = spawn(command, [...prefixArgs, ...nodeArgs, '--import', import.meta.resolve('tsx'), join(root, script), ...args], {
     cwd,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: options.env ?? process.env,
@@ -108,9 +110,9 @@ export function benchExecutionProvider(): 'cpu' | 'cuda' {
   return executionProvider;
 }
 
-/** Starts the real gateway (src/main.ts) on ephemeral loopback ports over `modelsDir` (CPU provider unless set). */
-export function startGatewayProcess(modelsDir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
-  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', executionProvider, ...extraArgs]);
+/** Starts the real gateway (`root`/src/main.ts) on ephemeral loopback ports over `modelsDir` (CPU provider unless set). */
+export function startGatewayProcess(modelsDir: string, extraArgs: readonly string[] = [], root = ROOT): Promise<ServerProcess> {
+  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', executionProvider, ...extraArgs], { root });
 }
 
 /** A temporary model repository holding one model folder; `remove` deletes it. */
@@ -133,10 +135,10 @@ export async function makeModelRepository(modelDir: string, batching: Record<str
 }
 
 /** Starts a gateway over a temporary copy of `modelDir` with `batching` edits; stopping it also removes the copy. */
-export async function startGatewayWith(modelDir: string, batching: Record<string, unknown>, extraArgs: readonly string[] = []): Promise<ServerProcess & { repository: TempRepository }> {
+export async function startGatewayWith(modelDir: string, batching: Record<string, unknown>, extraArgs: readonly string[] = [], root = ROOT): Promise<ServerProcess & { repository: TempRepository }> {
   const repository = await makeModelRepository(modelDir, batching);
   try {
-    const server = await startGatewayProcess(repository.root, extraArgs);
+    const server = await startGatewayProcess(repository.root, extraArgs, root);
     return {
       ...server,
       repository,
