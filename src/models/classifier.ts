@@ -11,7 +11,7 @@ import type { AdmissionHooks } from '../batching/admission.js';
 import { checkClassifierGraph } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
-import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
+import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { readLabels } from './labels.js';
 import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
@@ -227,11 +227,8 @@ export class ClassifierVersion implements ServedVersion {
   }
 
   /** Waits until no request is inside (queued, running or still preprocessing), then releases the sessions. */
-  async close(): Promise<void> {
-    await this.active.idle();
-    await this.batcher.drain();
-    this.cache?.clear();
-    await releaseAll(this.sessions);
+  close(): Promise<void> {
+    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget: () => this.cache?.clear() });
   }
 }
 

@@ -17,7 +17,7 @@ import { checkClipGraphs } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js';
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
-import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
+import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
@@ -302,11 +302,8 @@ export class ClipVersion implements ServedVersion {
   }
 
   /** Waits for queued and running work, releases both towers and forgets the cached prompts. */
-  async close(): Promise<void> {
-    await this.active.idle();
-    await Promise.all([this.imageBatcher.drain(), this.textBatcher.drain()]);
-    await releaseAll(this.sessions);
-    this.cache.forget(this.info.model, this.info.version);
+  close(): Promise<void> {
+    return closeVersion({ active: this.active, batchers: [this.imageBatcher, this.textBatcher], sessions: this.sessions, forget: () => this.cache.forget(this.info.model, this.info.version) });
   }
 }
 

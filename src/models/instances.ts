@@ -43,6 +43,23 @@ export async function releaseAll(sessions: readonly ModelSession[]): Promise<voi
   await Promise.allSettled(sessions.map((s) => s.release()));
 }
 
+/** What a version holds until it closes (`ActiveRequests` and `Batcher` have these shapes). */
+export interface VersionParts {
+  readonly active: { idle(): Promise<void> };
+  readonly batchers: readonly { drain(): Promise<void> }[];
+  readonly sessions: readonly ModelSession[];
+  /** Drops what the version cached (answers, prompt embeddings). */
+  readonly forget?: () => void;
+}
+
+/** Closes a version of any kind: waits until no request is inside, drains its batchers, forgets its caches, releases its sessions. */
+export async function closeVersion(parts: VersionParts): Promise<void> {
+  await parts.active.idle();
+  await Promise.all(parts.batchers.map((b) => b.drain()));
+  parts.forget?.();
+  await releaseAll(parts.sessions);
+}
+
 /** Throws unless every name the manifest declares exists in the real graph. */
 export function validateIo(session: ModelSession, inputs: readonly string[], outputs: readonly string[]): void {
   const missingIn = inputs.filter((n) => !session.inputNames.includes(n));

@@ -14,7 +14,7 @@ import type { TensorManifest } from './manifest.js';
 import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
-import { graphBatching, openInstances, releaseAll, warmUp } from './instances.js';
+import { closeVersion, graphBatching, openInstances, releaseAll, warmUp } from './instances.js';
 import type { ModelSession, TensorData } from './session.js';
 import { type InputHead, type TensorModelIo, type TensorSpec, checkInputs, readTensorIo } from './tensor-io.js';
 
@@ -137,11 +137,8 @@ export class TensorVersion implements ServedVersion {
   }
 
   /** Waits until no request is inside, then releases the sessions and the cache. */
-  async close(): Promise<void> {
-    await this.active.idle();
-    await this.batcher.drain();
-    this.cache?.clear();
-    await releaseAll(this.sessions);
+  close(): Promise<void> {
+    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget: () => this.cache?.clear() });
   }
 }
 
