@@ -1,7 +1,7 @@
 // Procedural benchmark images from a fixed seed: a coloured shape (disc or box) on a noisy
 // background, encoded alternately as PNG and JPEG, so every run and every server sees the same bytes.
 import sharp from 'sharp';
-import { seededRandom } from './random.js';
+import seedrandom from 'seedrandom';
 
 /** A named set of encoded images of one size. */
 export interface ImageSet {
@@ -18,7 +18,7 @@ export interface ImageSet {
 
 /** Makes `count` images of `size` x `size` from `seed`; even indices PNG, odd JPEG (quality 90). */
 export async function makeImageSet(size: number, count: number, seed: number): Promise<ImageSet> {
-  const random = seededRandom(seed * 7919 + size);
+  const random = seedrandom(String(seed * 7919 + size));
   const images: Buffer[] = [];
   const contentTypes: string[] = [];
   for (let i = 0; i < count; i++) {

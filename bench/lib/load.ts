@@ -6,7 +6,7 @@
 // Latencies are recorded in HDR histograms (microseconds, 3 significant digits), answers OK only.
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { seededRandom } from './random.js';
+import seedrandom from 'seedrandom';
 import { ProgressBar } from './progress.js';
 import type { Outcome, Target } from './targets.js';
 
@@ -191,7 +191,7 @@ export async function openLoop(options: StageOptions & { readonly ratePerSec: nu
   const { target, ratePerSec, durationMs, deadlineMs } = options;
   const warmupMs = options.warmupMs ?? 0;
   const arrivals = options.arrivals ?? 'poisson';
-  const random = seededRandom(options.seed ?? 1);
+  const random = seedrandom(String(options.seed ?? 1));
   const gapMs = (): number => (arrivals === 'poisson' ? (-Math.log(1 - random()) * 1000) / ratePerSec : 1000 / ratePerSec);
   const rec = newRecorder();
   const bar = new ProgressBar(options.label ?? `open loop ${ratePerSec.toFixed(0)}/s`);
