@@ -4,26 +4,7 @@
 // (LimitJobResult) on stdout. Progress goes to stderr.
 import { readFile } from 'node:fs/promises';
 import { makeImageSet } from './images.js';
-import { type LimitResult, type SingleLatency, measureLimit, measureSingleLatency } from './limit.js';
-
-export interface LimitJob {
-  readonly modelDir: string;
-  readonly provider: 'cpu' | 'cuda';
-  readonly seed: number;
-  readonly stageMs: number;
-  /** One limit search per image size. */
-  readonly sets: readonly { readonly size: number; readonly batchSizes: readonly number[] }[];
-  /** Single-request latency on the first set, once per intra-op thread setting (0 = onnxruntime's default). */
-  readonly single?: { readonly iterations: number; readonly intraOpThreads: readonly number[] };
-}
-
-export interface LimitJobResult {
-  readonly limits: LimitResult[];
-  readonly singles: SingleLatency[];
-  /** Cpus_allowed_list of this process (Linux): where it actually ran. */
-  readonly cpus?: string;
-  readonly pid: number;
-}
+import { type LimitJob, type LimitJobResult, measureLimit, measureSingleLatency } from './limit.js';
 
 const job = JSON.parse(process.argv[2] ?? '{}') as LimitJob;
 const status = await readFile('/proc/self/status', 'utf8').catch(() => '');

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type ClassifierManifest, parseManifest } from '../../src/models/manifest.js';
 import type { ImageSet } from './images.js';
-import type { LimitJob, LimitJobResult } from './limit-process.js';
 import type { LimitReply, LimitRequest, LimitWorkerData } from './limit-worker.js';
 import { currentPinning, parseCpuList, serverCommandPrefix } from './pinning.js';
 import { ProgressBar } from './progress.js';
@@ -155,6 +154,26 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** What limit-process.ts measures, given as its one JSON argument. */
+export interface LimitJob {
+  readonly modelDir: string;
+  readonly provider: 'cpu' | 'cuda';
+  readonly seed: number;
+  readonly stageMs: number;
+  /** One limit search per image size. */
+  readonly sets: readonly { readonly size: number; readonly batchSizes: readonly number[] }[];
+  /** Single-request latency on the first set, once per intra-op thread setting (0 = onnxruntime's default). */
+  readonly single?: { readonly iterations: number; readonly intraOpThreads: readonly number[] };
+}
+
+export interface LimitJobResult {
+  readonly limits: LimitResult[];
+  readonly singles: SingleLatency[];
+  /** Cpus_allowed_list of this process (Linux): where it actually ran. */
+  readonly cpus?: string;
+  readonly pid: number;
 }
 
 /**
