@@ -24,6 +24,9 @@ describe('zero-shot requests at every limit at once', () => {
   let gw: TestGateway;
   let image: Buffer;
   let labels: string[];
+  // 256 labels x 4 templates is 1,024 text-tower runs: on a loaded 2-core machine that outlasts the
+  // default 10 s request timeout, and this test is about size limits, not time: the longest deadline.
+  const patient = { 'x-request-timeout-ms': '60000' };
   const templates = Array.from({ length: 4 }, (_, i) => `${'a picture '.repeat(98)}of a {} (${i}).`.slice(-MAX_LABEL_CHARS));
 
   before(async () => {
@@ -49,7 +52,7 @@ describe('zero-shot requests at every limit at once', () => {
   it('JSON with a base64 image', async () => {
     const res = await fetch(`${gw.http}/v1/zero-shot`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...patient },
       body: JSON.stringify({ model: 'clip', image: image.toString('base64'), labels, templates }),
     });
     check(res.status, (await res.json()) as ZeroShotJson);
@@ -61,7 +64,7 @@ describe('zero-shot requests at every limit at once', () => {
     form.set('model', 'clip');
     for (const label of labels) form.append('labels', label);
     for (const template of templates) form.append('template', template);
-    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', body: form });
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: patient, body: form });
     check(res.status, (await res.json()) as ZeroShotJson);
   });
 
@@ -70,13 +73,13 @@ describe('zero-shot requests at every limit at once', () => {
     form.set('image', new Blob([new Uint8Array(image)], { type: 'image/png' }), 'max.png');
     form.set('model', 'clip');
     form.set('labels', labels.join(','));
-    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', body: form });
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: patient, body: form });
     check(res.status, (await res.json()) as ZeroShotJson);
   });
 
   it('gRPC ZeroShotClassify', async () => {
     const reply = await new Promise<ZeroShotJson>((resolve, reject) =>
-      gw.client.raw['ZeroShotClassify']!({ model: 'clip', image, labels, templates }, new grpc.Metadata(), {}, (err: grpc.ServiceError | null, r: ZeroShotJson) => (err ? reject(err) : resolve(r))),
+      gw.client.raw['ZeroShotClassify']!({ model: 'clip', image, labels, templates }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, r: ZeroShotJson) => (err ? reject(err) : resolve(r))),
     );
     assert.equal(reply.labels.length, MAX_LABELS);
   });
