@@ -84,6 +84,21 @@ def export_onnx(model: torch.nn.Module, path: Path, size: List[int], opset: int 
     return onnx_export(_ExportWrapper(model.eval()), torch.zeros(1, 3, *size), path, "input", "logits", opset)
 
 
+def export_crossmodal_onnx(model: torch.nn.Module, input_ids: torch.Tensor, path: Path, size: List[int],
+                           opset: int = 17) -> onnx.ModelProto:
+    """The cross-modal classifier (training/models/cross_modal.py): inputs `pixel_values`
+    [batch, 3, H, W] and `input_ids` [candidates, L] (int64 CLIP BPE ids, L fixed), output
+    `logits` [batch, candidates]; both leading axes dynamic, checked by onnx.checker."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(model.eval(), (torch.zeros(1, 3, *size), input_ids), str(path), opset_version=opset,
+                      input_names=["pixel_values", "input_ids"], output_names=["logits"],
+                      dynamic_axes={"pixel_values": {0: "batch"}, "input_ids": {0: "candidates"},
+                                    "logits": {0: "batch", 1: "candidates"}}, do_constant_folding=True)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
 def parity(proto: onnx.ModelProto, model: torch.nn.Module, inputs: np.ndarray) -> float:
     """Max |ONNX - PyTorch| over `inputs` (a batch > 1 also exercises the dynamic axis)."""
     with torch.no_grad():

@@ -100,3 +100,33 @@ def run_graph(onnx_path: Path, input_name: str, output_name: str, x, node_module
             raise RuntimeError(f"onnxruntime-node run failed: {proc.stderr.strip()[-2000:]}")
         y = np.fromfile(out, "<f4")
     return y.reshape(x.shape[0], -1)
+
+
+FEEDS_SCRIPT = Path(__file__).resolve().with_name("ort_feeds.cjs")
+
+
+def run_feeds(onnx_path: Path, feeds: Dict[str, "object"], output_name: str, node_modules: Optional[str] = None,
+              timeout_s: int = 600):
+    """Output `output_name` of `onnx_path` on several named inputs (NumPy arrays: float ->
+    float32, integer -> int64), one onnxruntime-node run, as a float32 array of its shape."""
+    import tempfile
+
+    import numpy as np
+
+    node, nm = preflight(node_modules)
+    with tempfile.TemporaryDirectory() as d:
+        spec = {"inputs": {}, "output": output_name}
+        for k, (name, x) in enumerate(feeds.items()):
+            x = np.asarray(x)
+            dtype = "int64" if x.dtype.kind in "iu" else "float32"
+            f = Path(d) / f"in{k}.bin"
+            np.ascontiguousarray(x, dtype="<i8" if dtype == "int64" else "<f4").tofile(f)
+            spec["inputs"][name] = {"file": str(f), "dims": list(x.shape), "dtype": dtype}
+        (Path(d) / "spec.json").write_text(json.dumps(spec))
+        out = Path(d) / "out.f32"
+        proc = subprocess.run([node, str(FEEDS_SCRIPT), str(nm), str(onnx_path), str(Path(d) / "spec.json"), str(out)],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode != 0:
+            raise RuntimeError(f"onnxruntime-node run failed: {proc.stderr.strip()[-2000:]}")
+        dims = json.loads(proc.stdout.strip().splitlines()[-1])["dims"]
+        return np.fromfile(out, "<f4").reshape(dims)

@@ -1,0 +1,215 @@
+"""`crossmodal`: cross-modal attention (training/models/cross_modal.py) on the benchmark's
+fine-grained classes (hard difficulty, task "fine": 4 pairs that differ in one small
+detail), against the image-only student (the same MobileNetV3-small with its own
+classifier head) trained the same steps with the same recipe, and the shipped MiniCLIP's
+zero-shot cosine score on the same descriptions (run by onnxruntime-node). Writes
+`crossmodal.md` / `crossmodal.json` (test top-1 over all 8 classes and per pair, mean ± sd
+over seeds) after every seed, and each trained model beside them."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.data.loaders import ImageFolderTensors
+from training.data.shapes import FINE_DESCRIPTIONS, ShapesConfig, class_names, generate, hard_config
+from training.data.tokenizer import get_tokenizer
+from training.data.transforms import PreprocessConfig, normalize
+from training.models import create_model
+from training.models.cross_modal import CrossModalClassifier, CrossModalConfig, description_ids
+from training.steps import index_batches, optimize, summary
+from training.train import augment
+
+PAIRS = [("circle", "ring"), ("star", "star6"), ("square", "notched_square"), ("triangle", "dotted_triangle")]
+
+
+@dataclass
+class CrossModalRunConfig:
+    out_dir: str = "training/runs/crossmodal"
+    data_root: str = ""            # an existing task=fine dataset root; empty: generate `data` into <out>/data
+    data: ShapesConfig = field(default_factory=lambda: hard_config(task="fine", train_per_class=256,
+                                                                   val_per_class=32, test_per_class=64))
+    model: CrossModalConfig = field(default_factory=CrossModalConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    template: str = "a photo of {}"
+    seeds: tuple = (0, 1, 2)
+    steps: int = 300               # the same for both trained rows
+    lr: float = 4e-3
+    batch_size: int = 64
+    weight_decay: float = 0.05
+    warmup_steps: int = 30
+    label_smoothing: float = 0.1
+    channels_last: bool = True
+    threads: int = 1
+    log_every_steps: int = 50
+    miniclip: str = "models/miniclip-shapes"   # exported MiniCLIP for the cosine row; empty: skip it
+    export_onnx: bool = True       # export the first seed's model (images + token ids) and check it with onnxruntime-node
+
+
+def descriptions(classes: List[str], template: str) -> List[str]:
+    return [template.format(FINE_DESCRIPTIONS[c]) for c in classes]
+
+
+def _train(cfg: CrossModalRunConfig, model: nn.Module, logits_of, images, labels, seed: int, log, tag: str) -> None:
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=fmt).train()
+    gen, aug = (torch.Generator().manual_seed(seed * 1000 + k) for k in (11, 12))
+    batches = index_batches(len(labels), cfg.batch_size, gen)
+
+    def loss_at(step):
+        idx = next(batches)
+        x = normalize(augment(images[idx], aug), cfg.preprocess).contiguous(memory_format=fmt)
+        return F.cross_entropy(logits_of(x), labels[idx], label_smoothing=cfg.label_smoothing)
+
+    optimize([p for p in model.parameters() if p.requires_grad], cfg.steps, cfg.lr, cfg.weight_decay,
+             cfg.warmup_steps, loss_at, log, tag, cfg.batch_size, cfg.log_every_steps)
+    model.to(memory_format=torch.contiguous_format).eval()
+
+
+@torch.no_grad()
+def predict(logits_of, images: torch.Tensor, pp: PreprocessConfig) -> torch.Tensor:
+    return torch.cat([logits_of(normalize(images[i:i + 256], pp)).argmax(1) for i in range(0, len(images), 256)])
+
+
+def scores(preds: torch.Tensor, labels: torch.Tensor, classes: List[str]) -> Dict[str, float]:
+    """top-1 over all classes, and per fine-grained pair (images of the pair's two classes)."""
+    out = {"all": float((preds == labels).float().mean())}
+    for a, b in PAIRS:
+        m = (labels == classes.index(a)) | (labels == classes.index(b))
+        out[f"{a} / {b}"] = float((preds[m] == labels[m]).float().mean())
+    return out
+
+
+def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) -> torch.Tensor:
+    """Zero-shot argmax of an exported MiniCLIP's cosine scores, both towers run by onnxruntime-node."""
+    from training import ort_parity
+    from training.data.transforms import PreprocessConfig as PP
+
+    manifest = json.loads((model_dir / "model.json").read_text())
+    c = manifest["clip"]
+    vdir = sorted((d for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))[-1]
+    pp = PP.from_manifest(manifest["preprocessing"])
+    img = ort_parity.run_graph(vdir / c["imageEncoder"]["file"], c["imageEncoder"]["input"], c["imageEncoder"]["output"],
+                               normalize(images, pp).numpy())
+    ids = get_tokenizer(pad_id=c["padTokenId"])(texts, c["contextLength"]).numpy()
+    txt = ort_parity.run_graph(vdir / c["textEncoder"]["file"], c["textEncoder"]["input"], c["textEncoder"]["output"], ids)
+    img = img / np.linalg.norm(img, axis=1, keepdims=True)
+    txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    return torch.from_numpy((img @ txt.T).argmax(1))
+
+
+def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
+    out = Path(cfg.out_dir)
+    rd = RunDir(out, cfg, name="crossmodal")
+    log = log or rd.info
+    set_threads(cfg.threads)
+    t0 = time.perf_counter()
+    if cfg.data.task != "fine":
+        raise ValueError("crossmodal runs on the fine-grained classes: data.task must be 'fine'")
+    root = Path(cfg.data_root) if cfg.data_root else out / "data"
+    if not cfg.data_root:
+        generate(replace(cfg.data, root=str(root)), log=log)
+    classes = class_names("fine")
+    texts = descriptions(classes, cfg.template)
+    ids = description_ids(texts, cfg.model.context_length)
+    mcfg = replace(cfg.model, backbone=replace(cfg.model.backbone, num_classes=len(classes)),
+                   token_ids=sorted(set(ids.flatten().tolist())))
+    train = ImageFolderTensors(root / "train", cfg.preprocess, classes)
+    val = ImageFolderTensors(root / "val", cfg.preprocess, classes)
+    test = ImageFolderTensors(root / "test", cfg.preprocess, classes)
+    log(f"crossmodal: {len(train)} train / {len(val)} val / {len(test)} test images; descriptions: {texts}")
+    results: Dict[str, Dict[str, List[float]]] = {}
+    val_top1: Dict[str, List[float]] = {}
+
+    def record(row: str, logits_of) -> None:
+        for k, v in scores(predict(logits_of, test.images, cfg.preprocess), test.labels, classes).items():
+            results.setdefault(row, {}).setdefault(k, []).append(v)
+        val_top1.setdefault(row, []).append(scores(predict(logits_of, val.images, cfg.preprocess), val.labels, classes)["all"])
+        log(f"crossmodal: {row}: test top-1 {results[row]['all'][-1]:.4f} (val {val_top1[row][-1]:.4f})")
+
+    if cfg.miniclip:
+        try:
+            preds = miniclip_predict(Path(cfg.miniclip), test.images, [t + "." for t in texts])
+            results["MiniCLIP cosine (zero-shot, " + Path(cfg.miniclip).name + ")"] = {
+                k: [v] for k, v in scores(preds, test.labels, classes).items()}
+        except Exception as e:  # noqa: BLE001 - the trained rows stand without it; the table says why
+            log(f"crossmodal: MiniCLIP row skipped: {e}")
+    res: Dict = {}
+    onnx_res: Dict = {}
+    for seed in cfg.seeds:
+        sdir = out / f"seed{seed}"
+        seed_everything(seed)
+        student = create_model(mcfg.backbone)
+        _train(cfg, student, student, train.images, train.labels, seed, log, f"image-only seed {seed}")
+        record("image-only student (MobileNetV3-small)", student)
+        seed_everything(seed)
+        xm = CrossModalClassifier(mcfg)
+        _train(cfg, xm, lambda x: xm(x, ids), train.images, train.labels, seed, log, f"cross-modal seed {seed}")
+        record("cross-modal attention (same backbone)", lambda x: xm(x, ids))
+        sdir.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": to_dict(mcfg.backbone), "state_dict": student.state_dict(), "classes": classes,
+                    "preprocess": to_dict(cfg.preprocess), "train_config": to_dict(cfg)}, sdir / "student.pt")
+        torch.save({"crossmodal": to_dict(mcfg), "state_dict": xm.state_dict(), "classes": classes, "texts": texts,
+                    "input_ids": ids, "preprocess": to_dict(cfg.preprocess), "train_config": to_dict(cfg)},
+                   sdir / "crossmodal.pt")
+        if seed == cfg.seeds[0] and cfg.export_onnx:
+            from training.ort_parity import OrtParityUnavailable
+
+            try:
+                onnx_res = _export_and_check(xm, ids, test.images[:6], cfg, out / "onnx" / "crossmodal.onnx", log)
+            except OrtParityUnavailable as e:  # the measured rows stand; the export is not declared checked
+                onnx_res = {"skipped": str(e)}
+                log(f"crossmodal: ONNX export not checked: {e}")
+        res = _write(cfg, out, results, val_top1, t0)
+        res["onnx"] = onnx_res
+    rd.update_metrics(**{k: v for k, v in res.items() if k != "config"})
+    log((out / "crossmodal.md").read_text())
+    rd.close()
+    return res
+
+
+def _export_and_check(model: nn.Module, ids: torch.Tensor, images: torch.Tensor, cfg: CrossModalRunConfig,
+                      path: Path, log) -> Dict:
+    """ONNX export, then onnxruntime-node against PyTorch: all candidates, and 3 of them in
+    another order (the candidates axis is dynamic, as a reranker of a cosine top-k needs)."""
+    from training import ort_parity
+    from training.export import export_crossmodal_onnx
+
+    export_crossmodal_onnx(model, ids, path, cfg.preprocess.size)
+    x = normalize(images, cfg.preprocess)
+    worst = 0.0
+    for cand in (ids, ids[[5, 0, 3]]):
+        with torch.no_grad():
+            ref = model(x, cand).numpy()
+        got = ort_parity.run_feeds(path, {"pixel_values": x.numpy(), "input_ids": cand.numpy()}, "logits")
+        if got.shape != ref.shape:
+            raise RuntimeError(f"cross-modal ONNX output {got.shape} != PyTorch {ref.shape}")
+        worst = max(worst, float(np.abs(got - ref).max()))
+    log(f"crossmodal: exported {path} ({path.stat().st_size} bytes); onnxruntime-node vs PyTorch max abs diff {worst:.2e}")
+    return {"file": str(path), "bytes": path.stat().st_size, "parity": worst, "runtime": "onnxruntime-node"}
+
+
+def _write(cfg: CrossModalRunConfig, out: Path, results: Dict[str, Dict[str, List[float]]],
+           val_top1: Dict[str, List[float]], t0: float) -> Dict:
+    table = {row: {k: summary(v) for k, v in cols.items()} for row, cols in results.items()}
+    cols = ["all"] + [f"{a} / {b}" for a, b in PAIRS]
+    lines = [f"Test top-1 on the 8 fine-grained classes (hard benchmark), mean ± sd over seeds; trained rows "
+             f"{cfg.steps} steps of batch {cfg.batch_size} each.", "",
+             "| row | all 8 classes | " + " | ".join(cols[1:]) + " | seeds | val top-1 |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    for row, st in table.items():
+        cells = [f"{100 * st[c]['mean']:.1f} ± {100 * st[c]['sd']:.1f}" for c in cols]
+        v = f"{100 * sum(val_top1[row]) / len(val_top1[row]):.1f}" if row in val_top1 else "-"
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {len(st['all']['runs'])} | {v} |")
+    (out / "crossmodal.md").write_text("\n".join(lines) + "\n")
+    res = {"table": table, "val_top1": val_top1, "seconds": round(time.perf_counter() - t0, 1), "config": to_dict(cfg)}
+    (out / "crossmodal.json").write_text(json.dumps(res, indent=2) + "\n")
+    return res

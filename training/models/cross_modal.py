@@ -1,0 +1,139 @@
+"""Cross-modal attention for fine-grained classification: the image's spatial tokens are
+the queries, the text tokens of each candidate label's description are the keys and
+values (multi-head, padded text positions masked out), a residual connection keeps the
+image tokens, and a scoring head turns the attended tokens into one logit per candidate.
+
+Shapes (B images, N = h x w spatial tokens, C candidate labels, L text positions, H heads,
+d = D / H): queries [B, N, H, d], keys/values [C, L, H, d], attention [B, C, H, N, L] (softmax
+over L), output [B, C, N, D]. The backbone is the student classifier's feature extractor
+(`split` in simmim.py), so "without it" is the same network with its own classifier head.
+The text side is a small transformer over CLIP BPE ids mapped to a compact table (as
+MiniCLIP's text tower), so the exported graph takes the gateway's tokenizer output."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Sequence
+
+import torch
+import torch.nn as nn
+
+from training.data.tokenizer import EOT_ID, SOT_ID, VOCAB_SIZE, get_tokenizer
+from training.models.clip import _Block
+from training.models.factory import ModelConfig, create_model
+from training.models.simmim import split
+
+
+@dataclass
+class CrossModalConfig:
+    backbone: ModelConfig = field(default_factory=lambda: ModelConfig(num_classes=8))
+    dim: int = 64
+    heads: int = 4
+    text_layers: int = 1
+    context_length: int = 24      # description tokens incl. start/end (the longest fine description has 14)
+    token_ids: List[int] = field(default_factory=list)   # BPE ids with their own embedding row; others -> UNK
+
+
+class CrossModalAttention(nn.Module):
+    """Image tokens [B, N, D] attend to the tokens [C, L, D] of C texts; `pad` [C, L] is True
+    at padded text positions, which get no attention. Returns [B, C, N, D] (residual added)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not a multiple of heads {heads}")
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def _attend(self, img: torch.Tensor, txt: torch.Tensor, pad: torch.Tensor):
+        b, n, d = img.shape
+        c, l, _ = txt.shape
+        h = self.heads
+        q = self.q(self.norm_q(img)).view(b, n, h, d // h)
+        k, v = self.kv(self.norm_kv(txt)).view(c, l, 2, h, d // h).unbind(2)
+        scores = torch.einsum("bnhd,clhd->bchnl", q, k) * self.scale
+        scores = scores.masked_fill(pad[None, :, None, None, :], float("-inf"))
+        return scores.softmax(dim=-1), v
+
+    def attention(self, img: torch.Tensor, txt: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """The weights [B, C, H, N, L]."""
+        return self._attend(img, txt, pad)[0]
+
+    def forward(self, img: torch.Tensor, txt: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        b, n, d = img.shape
+        attn, v = self._attend(img, txt, pad)
+        out = torch.einsum("bchnl,clhd->bcnhd", attn, v).reshape(b, -1, n, d)
+        return img[:, None] + self.proj(out)
+
+
+class TextTokens(nn.Module):
+    """CLIP BPE ids [C, L] -> token features [C, L, D] and the pad mask [C, L] (True after the
+    first end-of-text token, whatever the pad id). Ids outside `token_ids` share one UNK row."""
+
+    def __init__(self, token_ids: Sequence[int], dim: int, heads: int, layers: int, context_length: int):
+        super().__init__()
+        kept = sorted(set(token_ids) | {SOT_ID, EOT_ID})
+        id_map = torch.full((VOCAB_SIZE,), len(kept), dtype=torch.long)
+        id_map[torch.tensor(kept)] = torch.arange(len(kept))
+        self.register_buffer("id_map", id_map, persistent=True)
+        self.embedding = nn.Embedding(len(kept) + 1, dim)
+        self.positional = nn.Parameter(torch.randn(context_length, dim) * 0.01)
+        self.blocks = nn.ModuleList([_Block(dim, heads, 2.0) for _ in range(layers)])
+        self.norm = nn.LayerNorm(dim)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+
+    @staticmethod
+    def pad_mask(ids: torch.Tensor) -> torch.Tensor:
+        eot = (ids == EOT_ID).float().argmax(dim=1, keepdim=True)
+        return torch.arange(ids.shape[1], device=ids.device)[None] > eot
+
+    def forward(self, ids: torch.Tensor):
+        pad = self.pad_mask(ids)
+        x = self.embedding(self.id_map[ids]) + self.positional[: ids.shape[1]]
+        bias = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float("-inf"))
+        for blk in self.blocks:
+            x = blk(x, bias[:, None, None, :])  # bidirectional, padded keys masked
+        return self.norm(x), pad
+
+
+class CrossModalClassifier(nn.Module):
+    """logits [B, C] = score(mean over N of CrossModalAttention(image tokens, text tokens of
+    candidate c)). forward(images, ids) scores any candidate set given as token ids."""
+
+    def __init__(self, cfg: CrossModalConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = create_model(cfg.backbone)
+        parts = split(self.backbone)
+        self.backbone.eval()
+        with torch.no_grad():
+            z = parts.body(parts.stem(torch.zeros(1, 3, 64, 64)))
+        self.backbone.train()
+        self.to_tokens = nn.Conv2d(z.shape[1], cfg.dim, 1)
+        self.img_positional = nn.Parameter(torch.randn(z.shape[2] * z.shape[3], cfg.dim) * 0.02)
+        self.text = TextTokens(cfg.token_ids, cfg.dim, cfg.heads, cfg.text_layers, cfg.context_length)
+        self.cross = CrossModalAttention(cfg.dim, cfg.heads)
+        self.score = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, 1))
+        split(self.backbone).head_module.requires_grad_(False)  # the classifier head is not used here
+
+    def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        parts = split(self.backbone)
+        z = self.to_tokens(parts.body(parts.stem(images)))
+        return z.flatten(2).transpose(1, 2) + self.img_positional
+
+    def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        txt, pad = self.text(ids)
+        out = self.cross(self.image_tokens(images), txt, pad)   # [B, C, N, D]
+        return self.score(out.mean(dim=2)).squeeze(-1)
+
+
+def description_ids(texts: Sequence[str], context_length: int) -> torch.Tensor:
+    """CLIP BPE ids [C, context_length] of the descriptions, padded with 0 after the end token."""
+    tok = get_tokenizer(pad_id=0)
+    for t in texts:
+        if len(tok.encode_with_specials(t)) > context_length:
+            raise ValueError(f"description {t!r} is longer than context_length={context_length} tokens")
+    return tok(list(texts), context_length)

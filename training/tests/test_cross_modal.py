@@ -1,0 +1,101 @@
+# Cross-modal attention (training/models/cross_modal.py): the einsum shapes against an
+# explicit per-image, per-candidate, per-head loop; padded text tokens get no weight and
+# cannot change the output; the classifier scores any candidate set in the order given;
+# the `crossmodal` run at toy size writes its table.
+import math
+
+import pytest
+import torch
+
+from training.crossmodal_run import CrossModalRunConfig, descriptions, run_crossmodal
+from training.data.shapes import FINE_SHAPES, hard_config
+from training.data.tokenizer import EOT_ID
+from training.models.cross_modal import (CrossModalAttention, CrossModalClassifier, CrossModalConfig, TextTokens,
+                                         description_ids)
+
+B, N, C, L, D, H = 2, 4, 3, 5, 8, 2   # all different, so a swapped subscript cannot go unnoticed
+
+
+def _inputs():
+    torch.manual_seed(0)
+    img, txt = torch.randn(B, N, D), torch.randn(C, L, D)
+    pad = torch.tensor([[False] * 5, [False] * 3 + [True] * 2, [False] * 2 + [True] * 3])
+    return img, txt, pad
+
+
+def test_shapes_and_values_match_an_explicit_loop():
+    img, txt, pad = _inputs()
+    m = CrossModalAttention(D, H).eval()
+    with torch.no_grad():
+        out = m(img, txt, pad)
+        attn = m.attention(img, txt, pad)
+        assert out.shape == (B, C, N, D) and attn.shape == (B, C, H, N, L)
+        q = m.q(m.norm_q(img))
+        kv = m.kv(m.norm_kv(txt))
+        k, v = kv[..., :D], kv[..., D:]
+        dh = D // H
+        ref = torch.zeros(B, C, N, D)
+        for b in range(B):
+            for c in range(C):
+                keep = ~pad[c]
+                heads = []
+                for h in range(H):
+                    sl = slice(h * dh, (h + 1) * dh)
+                    w = (q[b, :, sl] @ k[c][keep][:, sl].T / math.sqrt(dh)).softmax(-1)   # [N, L_c]
+                    assert torch.allclose(attn[b, c, h][:, keep], w, atol=1e-6)
+                    heads.append(w @ v[c][keep][:, sl])
+                ref[b, c] = img[b] + m.proj(torch.cat(heads, dim=1))
+        assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_padded_text_tokens_get_no_attention_and_change_nothing():
+    img, txt, pad = _inputs()
+    m = CrossModalAttention(D, H).eval()
+    with torch.no_grad():
+        attn = m.attention(img, txt, pad)
+        assert float(attn.masked_select(pad[None, :, None, None, :].expand_as(attn)).abs().max()) == 0.0
+        assert torch.allclose(attn.sum(-1), torch.ones(B, C, H, N), atol=1e-6)
+        other = torch.where(pad[..., None], torch.randn_like(txt) * 10, txt)
+        assert torch.allclose(m(img, other, pad), m(img, txt, pad), atol=1e-6)
+        assert not torch.allclose(m(img, torch.randn_like(txt), pad), m(img, txt, pad), atol=1e-3)
+
+
+def test_pad_mask_follows_the_end_token_whatever_the_pad_id():
+    ids = description_ids(["a photo of a plain filled circle", "a photo of a star with six points"], 24)
+    pad0 = TextTokens.pad_mask(ids)
+    ids_hf = torch.where(pad0, torch.full_like(ids, EOT_ID), ids)  # Hugging Face pads with the end token
+    assert torch.equal(TextTokens.pad_mask(ids_hf), pad0)
+    assert int((~pad0[0]).sum()) == int((ids[0] != 0).sum())
+    with pytest.raises(ValueError, match="context_length"):
+        description_ids(["a photo of " + "very " * 30 + "long"], 24)
+
+
+def test_classifier_scores_candidates_in_the_order_given():
+    texts = descriptions(FINE_SHAPES, "a photo of {}")
+    ids = description_ids(texts, 24)
+    torch.manual_seed(0)
+    model = CrossModalClassifier(CrossModalConfig(token_ids=sorted(set(ids.flatten().tolist())))).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        logits = model(x, ids)
+        perm = torch.tensor([5, 2, 7, 0, 1, 6, 3, 4])
+        assert logits.shape == (3, 8)
+        assert torch.allclose(model(x, ids[perm]), logits[:, perm], atol=1e-5)
+        assert model(x, ids[:3]).shape == (3, 3)   # any number of candidates
+
+
+def test_crossmodal_run_at_toy_size(tmp_path):
+    cfg = CrossModalRunConfig(out_dir=str(tmp_path), seeds=(0, 1), steps=2, batch_size=8, warmup_steps=1,
+                              log_every_steps=1, miniclip="",
+                              data=hard_config(task="fine", train_per_class=2, val_per_class=1, test_per_class=1,
+                                               workers=1))
+    res = run_crossmodal(cfg)
+    assert list(res["table"]) == ["image-only student (MobileNetV3-small)", "cross-modal attention (same backbone)"]
+    assert all(len(r["all"]["runs"]) == 2 and len(r) == 5 for r in res["table"].values())
+    md = (tmp_path / "crossmodal.md").read_text()
+    assert [l.split(" |")[0] for l in md.splitlines() if l.startswith("| ") and "±" in l] == [
+        "| image-only student (MobileNetV3-small)", "| cross-modal attention (same backbone)"]
+    assert (tmp_path / "seed1" / "crossmodal.pt").is_file()
+    # exported with image and token-id inputs; onnxruntime-node agrees with PyTorch, also on
+    # a reordered subset of the candidates
+    assert res["onnx"]["parity"] <= 1e-4 and (tmp_path / "onnx" / "crossmodal.onnx").is_file()
