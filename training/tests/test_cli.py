@@ -24,6 +24,8 @@ def test_top_level_help_names_every_command(capsys):
     ("clip", ["train.teacher.steps = ", "train.loss = "]),
     ("zoo", ["teacher.model.arch = ", "data.image_size = "]),
     ("export", ["node_modules = \"\"  (where onnxruntime-node lives"]),
+    ("simmim", ["mask_ratio = 0.6  (share of patches masked", "model.arch = ", "data.task = \"fine\""]),
+    ("crossmodal", ["model.heads = 4", "model.backbone.arch = ", "steps = "]),
 ])
 def test_command_help_lists_set_keys(capsys, command, keys):
     out = _help([command, "--help"], capsys)
