@@ -165,9 +165,10 @@ class Timer:
         return time.perf_counter() - self.t0
 
 
-def describe_keys(cls: type, prefix: str = "") -> List[str]:
+def describe_keys(cls: type, prefix: str = "", inst: Any = None) -> List[str]:
     """Every `--set` key of dataclass `cls` (nested ones dotted) with its default and the
-    comment its definition carries, for `--help`."""
+    comment its definition carries, for `--help`. Nested defaults are the parent's (a
+    default_factory may differ from the nested class's own defaults)."""
     import inspect
     import re
     import typing
@@ -178,12 +179,12 @@ def describe_keys(cls: type, prefix: str = "") -> List[str]:
         src = ""
     comments = {m.group(1): m.group(2).strip() for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", src, re.M)}
     hints = typing.get_type_hints(cls)
-    inst = cls()
+    inst = cls() if inst is None else inst
     lines: List[str] = []
     for f in dataclasses.fields(cls):
         key = prefix + f.name
         if dataclasses.is_dataclass(hints.get(f.name)):
-            lines.extend(describe_keys(hints[f.name], key + "."))
+            lines.extend(describe_keys(hints[f.name], key + ".", getattr(inst, f.name)))
             continue
         default = json.dumps(to_dict(getattr(inst, f.name)))
         note = comments.get(f.name, "")
