@@ -14,7 +14,7 @@ export const ApiKeySchema = z
     models: z.array(z.string().min(1)).min(1).default(['*']),
     requestsPerSecond: z.number().min(0).default(0),
     burst: z.number().int().min(1).default(10),
-    /** May register and delete label sets (PUT/DELETE /v1/label-sets/:name, served with --admin-api). */
+    /** May register and delete label sets (PUT/DELETE /v1/label-sets/:name, gRPC PutLabelSet/DeleteLabelSet; served with --admin-api). */
     admin: z.boolean().optional(),
   })
   .strict();
@@ -68,7 +68,7 @@ export const ConfigSchema = z
     apiDocs: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
     /** /openapi.json and /docs need an API key too (when keys are configured). */
     apiDocsRequireKey: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
-    /** Serve POST /v1/admin/reload (off by default; needs an API key when keys are configured). */
+    /** Serve POST /v1/admin/reload and the label-set changes (HTTP PUT/DELETE, gRPC PutLabelSet/DeleteLabelSet); off by default; needs an API key when keys are configured. */
     adminApi: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Reload the repository when files under --models-dir change (fs.watch, debounced). */
     watchModels: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),

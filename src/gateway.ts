@@ -60,7 +60,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     // The gRPC limit leaves room for the other fields of a request beside the image.
     const tls = readTls(config);
     const textBytes = maxTextBytes(config);
-    grpcServer = await startGrpcServer(services, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, tls });
+    grpcServer = await startGrpcServer(services, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, adminApi: config.adminApi, tls });
     httpServer = await startHttpServer(services, metrics, {
       host: config.host,
       port: config.httpPort,

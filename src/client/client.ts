@@ -11,11 +11,16 @@ import type {
   Attempt,
   ClassifyInput,
   ClassifyResponse,
+  DeleteLabelSetResponse,
   EmbedInput,
   EmbedResponse,
   InferInput,
   InferResult,
+  LabelSet,
+  LabelSetRef,
+  ListLabelSetsResponse,
   ListModelsResponse,
+  PutLabelSetInput,
   ServingStatus,
   Transport,
   ZeroShotInput,
@@ -84,6 +89,35 @@ export class GatewayClient {
   /** Every model with its versions, state and serving settings. */
   listModels(options?: CallOptions): Promise<ListModelsResponse> {
     return this.#run(options, (a) => this.#impl.listModels(a));
+  }
+
+  /** The label sets of every clip model the caller may call, and the label-set files the gateway refused. */
+  listLabelSets(options?: CallOptions): Promise<ListLabelSetsResponse> {
+    return this.#run(options, (a) => this.#impl.listLabelSets(a));
+  }
+
+  /** One label set, with its labels. */
+  getLabelSet(input: LabelSetRef, options?: CallOptions): Promise<LabelSet> {
+    if (!input.name) return Promise.reject(new TypeError('a label set name is required'));
+    return this.#run(options, (a) => this.#impl.getLabelSet(input, a));
+  }
+
+  /**
+   * Registers or replaces a label set; resolves once it serves (its labels encoded for every served
+   * version). Needs the gateway's admin API, and an admin key when keys are on.
+   */
+  putLabelSet(input: PutLabelSetInput, options?: CallOptions): Promise<LabelSet> {
+    if (!input.name) return Promise.reject(new TypeError('a label set name is required'));
+    if (input.text !== undefined && (input.labels !== undefined || input.templates !== undefined)) {
+      return Promise.reject(new TypeError('putLabelSet takes labels (and templates) or text, not both'));
+    }
+    return this.#run(options, (a) => this.#impl.putLabelSet(input, a));
+  }
+
+  /** Deletes a label set; the same conditions as putLabelSet. */
+  deleteLabelSet(input: LabelSetRef, options?: CallOptions): Promise<DeleteLabelSetResponse> {
+    if (!input.name) return Promise.reject(new TypeError('a label set name is required'));
+    return this.#run(options, (a) => this.#impl.deleteLabelSet(input, a));
   }
 
   /** Readiness: grpc.health.v1 Check of `service` ('' = the server), or /readyz over HTTP. Not retried. */

@@ -80,7 +80,10 @@ export function codeOfGrpcStatus(status: number): ClientErrorCode {
       return 'DEADLINE_EXCEEDED';
     case 'CANCELLED':
       return 'CANCELLED';
+    // UNIMPLEMENTED: a method the gateway does not serve (e.g. PutLabelSet without the admin API);
+    // over HTTP the same call finds no route, 404 NOT_FOUND.
     case 'NOT_FOUND':
+    case 'UNIMPLEMENTED':
       return 'NOT_FOUND';
     case 'UNAUTHENTICATED':
       return 'UNAUTHENTICATED';

@@ -7,7 +7,17 @@ import { type DescMessage, type DescService, type MessageShape, create, fromBina
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { GatewayClientError, codeOfGrpcStatus, isCatalogCode, parseRetryAfter, statusesOf } from './errors.js';
-import { EmbedRequestSchema, InferenceGateway, ListModelsRequestSchema, ClassifyRequestSchema, ZeroShotRequestSchema } from './gen/gateway/v1/gateway_pb.js';
+import {
+  ClassifyRequestSchema,
+  DeleteLabelSetRequestSchema,
+  EmbedRequestSchema,
+  GetLabelSetRequestSchema,
+  InferenceGateway,
+  ListLabelSetsRequestSchema,
+  ListModelsRequestSchema,
+  PutLabelSetRequestSchema,
+  ZeroShotRequestSchema,
+} from './gen/gateway/v1/gateway_pb.js';
 import { GRPCInferenceService, ModelInferRequestSchema, ModelInferRequest_InferInputTensorSchema, ModelInferRequest_InferRequestedOutputTensorSchema } from './gen/kserve/grpc_predict_v2_pb.js';
 import { outputsToJson, toContents } from './kserve-tensors.js';
 import type { Attempt, ServingStatus, Transport } from './types.js';
@@ -93,6 +103,20 @@ export class GrpcTransport implements Transport {
     this.#unary(this.#gateway, 'Embed', create(EmbedRequestSchema, { model: input.model, version: input.version ?? '', image: input.image ?? new Uint8Array(), texts: [...(input.texts ?? [])] }), attempt);
 
   listModels: Transport['listModels'] = (attempt) => this.#unary(this.#gateway, 'ListModels', create(ListModelsRequestSchema), attempt);
+
+  listLabelSets: Transport['listLabelSets'] = (attempt) => this.#unary(this.#gateway, 'ListLabelSets', create(ListLabelSetsRequestSchema), attempt);
+
+  getLabelSet: Transport['getLabelSet'] = (input, attempt) => this.#unary(this.#gateway, 'GetLabelSet', create(GetLabelSetRequestSchema, { model: input.model ?? '', name: input.name }), attempt);
+
+  putLabelSet: Transport['putLabelSet'] = (input, attempt) =>
+    this.#unary(
+      this.#gateway,
+      'PutLabelSet',
+      create(PutLabelSetRequestSchema, { model: input.model ?? '', name: input.name, labels: [...(input.labels ?? [])], templates: [...(input.templates ?? [])], text: input.text ?? '' }),
+      attempt,
+    );
+
+  deleteLabelSet: Transport['deleteLabelSet'] = (input, attempt) => this.#unary(this.#gateway, 'DeleteLabelSet', create(DeleteLabelSetRequestSchema, { model: input.model ?? '', name: input.name }), attempt);
 
   health = async (service: string, attempt: Attempt): Promise<ServingStatus> => {
     const reply = await this.#unary<{ status: ServingStatus }>(this.#health, 'Check', { service }, attempt);

@@ -6,9 +6,17 @@
 import { type DescMessage, type MessageShape, fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { Agent, type Dispatcher, errors as undiciErrors, request } from 'undici';
 import { GatewayClientError, isCatalogCode, parseRetryAfter, statusesOf } from './errors.js';
-import { ClassifyResponseSchema, EmbedResponseSchema, ListModelsResponseSchema, ZeroShotResponseSchema } from './gen/gateway/v1/gateway_pb.js';
+import {
+  ClassifyResponseSchema,
+  DeleteLabelSetResponseSchema,
+  EmbedResponseSchema,
+  LabelSetSchema,
+  ListLabelSetsResponseSchema,
+  ListModelsResponseSchema,
+  ZeroShotResponseSchema,
+} from './gen/gateway/v1/gateway_pb.js';
 import type { TlsOptions } from './grpc-transport.js';
-import type { Attempt, InferResult, JsonTensor, ServingStatus, Transport } from './types.js';
+import type { Attempt, InferResult, JsonTensor, LabelSetRef, ServingStatus, Transport } from './types.js';
 
 const READ = { ignoreUnknownFields: true } as const;
 
@@ -60,6 +68,21 @@ export class HttpTransport implements Transport {
     const json = (await this.#call('GET', '/v1/models', attempt)) as { models: RestModel[] };
     return this.#decode(ListModelsResponseSchema, { models: json.models.map(modelMessage) });
   };
+
+  listLabelSets: Transport['listLabelSets'] = async (attempt) => this.#decode(ListLabelSetsResponseSchema, await this.#call('GET', '/v1/label-sets', attempt));
+
+  getLabelSet: Transport['getLabelSet'] = async (input, attempt) => this.#decode(LabelSetSchema, await this.#call('GET', labelSetPath(input), attempt));
+
+  putLabelSet: Transport['putLabelSet'] = async (input, attempt) => {
+    // The file format goes as text/plain, so the gateway refuses a bad line by its number.
+    const payload =
+      input.text !== undefined
+        ? { type: 'text/plain; charset=utf-8', body: input.text }
+        : { type: 'application/json', body: JSON.stringify({ labels: input.labels ?? [], ...(input.templates ? { templates: input.templates } : {}) }) };
+    return this.#decode(LabelSetSchema, await this.#call('PUT', labelSetPath(input), attempt, payload));
+  };
+
+  deleteLabelSet: Transport['deleteLabelSet'] = async (input, attempt) => this.#decode(DeleteLabelSetResponseSchema, await this.#call('DELETE', labelSetPath(input), attempt));
 
   health = async (service: string, attempt: Attempt): Promise<ServingStatus> => {
     if (service !== '') throw new GatewayClientError({ code: 'INVALID_ARGUMENT', message: 'health of one service is a gRPC check; over HTTP the gateway answers for itself (/readyz)', ...statusesOf('INVALID_ARGUMENT') });
@@ -119,6 +142,11 @@ export class HttpTransport implements Transport {
     if (res.statusCode < 400 && json !== undefined) return json;
     throw errorFromResponse(res.statusCode, res.headers, json, text);
   }
+}
+
+/** /v1/label-sets/:name, with the model as the query when one is named. */
+function labelSetPath(input: LabelSetRef): string {
+  return `/v1/label-sets/${encodeURIComponent(input.name)}${input.model ? `?${new URLSearchParams({ model: input.model })}` : ''}`;
 }
 
 function deadlineError(cause?: unknown): GatewayClientError {

@@ -5,8 +5,12 @@
 export type {
   BatchingConfig,
   ClassifyResponse,
+  DeleteLabelSetResponse,
   EmbedResponse,
   Embedding,
+  LabelSet,
+  LabelSetFileError,
+  ListLabelSetsResponse,
   ListModelsResponse,
   Model,
   ModelVersion,
@@ -50,6 +54,23 @@ export interface EmbedInput {
   readonly image?: Uint8Array | undefined;
   /** Texts to embed, as given (no template). */
   readonly texts?: readonly string[] | undefined;
+}
+
+/** A registered label set: its name, and the clip model it belongs to. */
+export interface LabelSetRef {
+  /** A clip model; empty or absent = the only clip model, if there is one. */
+  readonly model?: string | undefined;
+  /** Letters, digits, ".", "_" or "-", at most 128 characters. */
+  readonly name: string;
+}
+
+/** A label set to register (or replace): `labels` (with `templates`), or `text` in the label-set file format. */
+export interface PutLabelSetInput extends LabelSetRef {
+  readonly labels?: readonly string[] | undefined;
+  /** Prompt templates with "{}" ("a photo of a {}."); none = the model's. */
+  readonly templates?: readonly string[] | undefined;
+  /** One label per line, "#template: ..." lines, "#" comments (a labelsets/<name>.txt file's contents). */
+  readonly text?: string | undefined;
 }
 
 /** A KServe v2 tensor as JSON: `data` is flat, row-major, with as many values as `shape` holds. */
@@ -96,6 +117,10 @@ export interface Transport {
   zeroShot(input: ZeroShotInput, attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').ZeroShotResponse>;
   embed(input: EmbedInput, attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').EmbedResponse>;
   listModels(attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').ListModelsResponse>;
+  listLabelSets(attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').ListLabelSetsResponse>;
+  getLabelSet(input: LabelSetRef, attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').LabelSet>;
+  putLabelSet(input: PutLabelSetInput, attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').LabelSet>;
+  deleteLabelSet(input: LabelSetRef, attempt: Attempt): Promise<import('./gen/gateway/v1/gateway_pb.js').DeleteLabelSetResponse>;
   health(service: string, attempt: Attempt): Promise<ServingStatus>;
   infer(input: InferInput, attempt: Attempt): Promise<InferResult>;
   close(): void;

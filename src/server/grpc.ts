@@ -1,5 +1,5 @@
 // gRPC transport: composes the server from the features' handlers (gateway.v1 from
-// grpc-classify.ts and grpc-zeroshot.ts, KServe v2 from grpc-kserve.ts), grpc.health.v1 and
+// grpc-classify.ts, grpc-zeroshot.ts and grpc-labelsets.ts, KServe v2 from grpc-kserve.ts), grpc.health.v1 and
 // reflection, binds it, and owns its serving state and graceful close. Shared helpers live in
 // grpc-common.ts; this file holds no handler.
 import { dirname, relative } from 'node:path';
@@ -12,6 +12,7 @@ import { classifyHandlers } from './grpc-classify.js';
 import { PROTO_LOADER_OPTIONS, SERVICE_NAME, callStatus, loadGatewayProto } from './grpc-common.js';
 import { DecodeCheckedServer } from './grpc-decode.js';
 import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
+import { labelSetHandlers } from './grpc-labelsets.js';
 import { zeroShotHandlers } from './grpc-zeroshot.js';
 import { hostPort } from './host-port.js';
 import type { Services } from './services.js';
@@ -28,7 +29,17 @@ export interface GrpcServerHandle {
   close(graceMs: number): Promise<void>;
 }
 
-export async function startGrpcServer(services: Services, options: { host: string; port: number; maxMessageBytes: number; tls?: TlsMaterial | undefined }): Promise<GrpcServerHandle> {
+export interface GrpcOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Largest request message, bytes (an image plus the zero-shot text limits). */
+  readonly maxMessageBytes: number;
+  /** Serve PutLabelSet and DeleteLabelSet (else UNIMPLEMENTED). */
+  readonly adminApi: boolean;
+  readonly tls?: TlsMaterial | undefined;
+}
+
+export async function startGrpcServer(services: Services, options: GrpcOptions): Promise<GrpcServerHandle> {
   const { packageDefinition, grpcObject } = loadGatewayProto();
   const server = new DecodeCheckedServer(
     {
@@ -42,7 +53,11 @@ export async function startGrpcServer(services: Services, options: { host: strin
   const definition = (pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service;
 
   // gateway.v1 is one proto service: each feature contributes its methods.
-  server.addService(definition, { ...classifyHandlers(services.classify, services.models), ...zeroShotHandlers(services.zeroShot) });
+  server.addService(definition, {
+    ...classifyHandlers(services.classify, services.models),
+    ...zeroShotHandlers(services.zeroShot),
+    ...labelSetHandlers(services.labelSets, { adminApi: options.adminApi }),
+  });
 
   // KServe v2 / Open Inference Protocol on the same server and port.
   const kserveDefinition = addKServeService(server, services.kserve);

@@ -1,4 +1,5 @@
-// The label-set calls the HTTP routes adapt (GET/PUT/DELETE /v1/label-sets[/:name]): authenticate,
+// The label-set calls the HTTP routes (GET/PUT/DELETE /v1/label-sets[/:name]) and the gRPC
+// handlers (ListLabelSets, GetLabelSet, PutLabelSet, DeleteLabelSet) adapt: authenticate,
 // authorize the model (and, to change a set, require an admin key), resolve the clip model (an
 // empty name = the only clip model), and hand the definition to the registry.
 import { GatewayError } from '../errors.js';
@@ -17,7 +18,7 @@ export interface LabelSetSummary {
   readonly matrixBytes: number;
 }
 
-/** The body of a PUT: the text format, or JSON arrays. */
+/** The body of a PUT: the text format, or the labels and templates as lists. */
 export type LabelSetBody = { readonly text: string } | { readonly labels: readonly string[]; readonly templates: readonly string[] };
 
 export class LabelSetService {

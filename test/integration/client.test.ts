@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { GatewayClient, GatewayClientError } from '../../src/client/index.js';
 import { hashApiKey } from '../../src/server/auth.js';
 import { type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
@@ -84,6 +85,23 @@ describe('typed client', () => {
       assert.equal(answer.model, MODEL);
       // Waited for retry-after, not the 1 ms backoff (the bucket refills one token per second).
       assert.ok(performance.now() - startedMs >= 500, `answered after ${Math.round(performance.now() - startedMs)} ms`);
+    }
+  });
+
+  it('label-set changes without the admin API: gRPC UNIMPLEMENTED naming the setting, NOT_FOUND from the client on both transports; listing still answers', async () => {
+    const unimplemented = await new Promise<grpc.ServiceError>((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${KEY}`);
+      gw.client.raw['PutLabelSet']!({ name: 'x', labels: ['a'] }, metadata, {}, (err: grpc.ServiceError | null) => (err ? resolve(err) : reject(new Error('PutLabelSet answered without the admin API'))));
+    });
+    assert.equal(unimplemented.code, grpc.status.UNIMPLEMENTED);
+    assert.match(unimplemented.details, /PutLabelSet is served only with the admin API on \(--admin-api/);
+    for (const transport of ['grpc', 'http'] as const) {
+      const client = make(transport);
+      await assert.rejects(client.putLabelSet({ name: 'x', labels: ['a'] }), { code: 'NOT_FOUND' });
+      await assert.rejects(client.deleteLabelSet({ name: 'x' }), { code: 'NOT_FOUND' });
+      const { labelSets, errors } = await client.listLabelSets();
+      assert.deepEqual([labelSets, errors], [[], []], transport);
     }
   });
 
