@@ -10,13 +10,14 @@ import { classifyCommand } from './commands/classify.js';
 import { embedCommand } from './commands/embed.js';
 import { healthCommand } from './commands/health.js';
 import { inferCommand } from './commands/infer.js';
+import { labelSetCommand } from './commands/label-set.js';
 import { modelsCommand } from './commands/models.js';
 import { zeroShotCommand } from './commands/zero-shot.js';
 import { describeError } from './json.js';
 import { OUTPUT_FORMATS, Output, type OutputFormat } from './output.js';
 
 export const PROGRAM = 'gateway-cli';
-const COMMANDS: readonly Command[] = [classifyCommand, zeroShotCommand, embedCommand, inferCommand, modelsCommand, healthCommand];
+const COMMANDS: readonly Command[] = [classifyCommand, zeroShotCommand, labelSetCommand, embedCommand, inferCommand, modelsCommand, healthCommand];
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_RETRIES = 3;
@@ -37,12 +38,12 @@ const GLOBAL_OPTIONS: OptionSpec = {
 };
 
 function help(): string {
-  const width = Math.max(...COMMANDS.map((c) => `${c.name} ${c.usage}`.length));
   return [
     `Usage: ${PROGRAM} [options] <command> [arguments]`,
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${`${c.name} ${c.usage}`.padEnd(width)}  ${c.summary}`),
+    // Usage lines are long: each command's summary goes on the line below it.
+    ...COMMANDS.flatMap((c) => [`  ${c.name} ${c.usage}`.trimEnd(), `      ${c.summary}`]),
     '',
     'Options:',
     `  -a, --address HOST:PORT  the gateway's gRPC address (env GATEWAY_ADDRESS; default ${DEFAULT_GRPC_ADDRESS}; IPv6 as [::1]:50051)`,

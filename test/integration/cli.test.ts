@@ -1,5 +1,6 @@
 // gateway-cli (src/cli/) as a user runs it: a child process speaking gRPC or HTTP to a real
-// gateway (API keys on), checked on its JSON Lines and table output, its stderr and its exit codes.
+// gateway (API keys and the admin API on), checked on its JSON Lines and table output, its stderr
+// and its exit codes.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, copyFile, writeFile, mkdir } from 'node:fs/promises';
@@ -11,6 +12,8 @@ import { hashApiKey } from '../../src/server/auth.js';
 import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
 
 const KEY = 'cli-test-key-0123456789abcdef';
+/** A key that is not an admin key: it may read label sets, not change them. */
+const READER_KEY = 'cli-test-reader-key-0123456789';
 const CLASSIFIER = 'shapes-mobilenetv3';
 const CLIP = 'miniclip-shapes';
 const GOLDEN = join(ZOO_MODELS, CLASSIFIER, '1', 'golden');
@@ -45,7 +48,11 @@ describe('gateway-cli', () => {
   const auth = { authorization: `Bearer ${KEY}` };
   before(async () => {
     gw = await startTestGateway(await makeRepository([{ from: join(ZOO_MODELS, CLASSIFIER) }, { from: join(ZOO_MODELS, CLIP) }]), {
-      apiKeys: [{ name: 'cli', sha256: hashApiKey(KEY), models: ['*'], requestsPerSecond: 0, burst: 100 }],
+      adminApi: true,
+      apiKeys: [
+        { name: 'cli', sha256: hashApiKey(KEY), models: ['*'], requestsPerSecond: 0, burst: 100, admin: true },
+        { name: 'reader', sha256: hashApiKey(READER_KEY), models: ['*'], requestsPerSecond: 0, burst: 100 },
+      ],
     });
     address = `127.0.0.1:${gw.gateway.grpcPort}`;
     dir = await mkdtemp(join(tmpdir(), 'cli-images-'));
@@ -155,6 +162,56 @@ describe('gateway-cli', () => {
     }
   });
 
+  it('label-set put FILE | --labels, list, get, zero-shot --label-set and delete, over gRPC and HTTP', async () => {
+    const labels = ['a red cross', 'a blue star', 'a green triangle', 'a yellow circle'];
+    const file = join(dir, 'shapes.txt');
+    await writeFile(file, `#template: a drawing of {}.\n${labels.join('\n')}\n`);
+    const put = await cli(['-a', address, '--api-key', KEY, 'label-set', 'put', 'shapes', file, '--model', CLIP]);
+    assert.equal(put.code, 0, put.stderr);
+    const [registered] = lines(put.stdout) as { name: string; source: string; labels_count: number; templates: string[] }[];
+    assert.deepEqual([registered!.name, registered!.source, registered!.labels_count, registered!.templates], ['shapes', 'api', 4, ['a drawing of {}.']]);
+    const byLabels = await cli(['--url', gw.http, '--api-key', KEY, 'label-set', 'put', 'pair', '--labels', 'a red cross,a blue star']);
+    assert.equal(byLabels.code, 0, byLabels.stderr);
+
+    const table = await cli(['--url', gw.http, '--api-key', READER_KEY, '-o', 'table', 'label-set', 'list']);
+    assert.equal(table.code, 0, table.stderr);
+    const rows = table.stdout.trimEnd().split('\n');
+    assert.deepEqual(rows[0]!.split(/\s+/), ['MODEL', 'NAME', 'SOURCE', 'LABELS', 'TEMPLATES', 'VERSIONS']);
+    assert.deepEqual(rows.slice(1).map((r) => r.split(/\s+/)).sort(), [
+      [CLIP, 'pair', 'api', '2', '0', '1'],
+      [CLIP, 'shapes', 'api', '4', '1', '1'],
+    ]);
+    const got = await cli(['-a', address, '--api-key', READER_KEY, 'label-set', 'get', 'shapes']);
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual((lines(got.stdout)[0] as { labels: string[] }).labels, labels);
+
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: CLIP, image: readFileSync(IMAGE).toString('base64'), label_set: 'shapes' }) });
+    const expected = ((await res.json()) as { labels: Labels }).labels.map((l) => l.label);
+    assert.equal(expected.length, 4);
+    for (const target of [['-a', address], ['--url', gw.http]]) {
+      const run = await cli([...target, '--api-key', READER_KEY, 'zero-shot', IMAGE, '--model', CLIP, '--label-set', 'shapes']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual((lines(run.stdout)[0] as { labels: Labels }).labels.map((l) => l.label), expected);
+    }
+
+    const denied = await cli(['-a', address, '--api-key', READER_KEY, 'label-set', 'delete', 'shapes']);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /^gateway-cli: PERMISSION_DENIED: key "reader" is not an admin key/);
+    for (const [target, name] of [[['-a', address], 'shapes'], [['--url', gw.http], 'pair']] as const) {
+      const deleted = await cli([...target, '--api-key', KEY, 'label-set', 'delete', name]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.deepEqual(lines(deleted.stdout), [{ model: '', name, deleted: true }]);
+    }
+    const gone = await cli(['--url', gw.http, '--api-key', KEY, 'label-set', 'get', 'shapes']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /NOT_FOUND: label set "shapes" is not registered for model "miniclip-shapes"/);
+    const bad = join(dir, 'bad.txt');
+    await writeFile(bad, 'a red cross\n\na blue star\n');
+    const refused = await cli(['-a', address, '--api-key', KEY, 'label-set', 'put', 'bad', bad]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /INVALID_ARGUMENT: line 2 is empty/);
+  });
+
   it('embed: the same vectors over gRPC and HTTP, L2-normalized', async () => {
     const args = ['--api-key', KEY, 'embed', '--model', CLIP, '--image', IMAGE, '--text', 'a red circle', '--text', 'a blue square'];
     const viaGrpc = await cli(['-a', address, ...args]);
@@ -229,7 +286,16 @@ describe('gateway-cli', () => {
       [['classify', '--model', 'm'], /classify needs at least one image file or folder/],
       [['classify', join(REPO_ROOT, 'no-such.png'), '--model', 'm'], /cannot read .*no-such\.png/],
       [['classify', IMAGE, '--model', 'm', '--top-k', 'three'], /--top-k "three"/],
-      [['zero-shot', IMAGE], /zero-shot needs --labels/],
+      [['zero-shot', IMAGE], /zero-shot needs --labels \(comma-separated, or repeated\) or --label-set NAME/],
+      [['zero-shot', IMAGE, '--label-set', 'shapes', '--labels', 'a,b'], /--label-set goes without --labels and --template/],
+      [['label-set'], /label-set needs an action: list, get, put, delete/],
+      [['label-set', 'show', 'x'], /label-set needs an action: .* \(got "show"\)/],
+      [['label-set', 'get'], /label-set get needs the set's NAME/],
+      [['label-set', 'put', 'x'], /label-set put needs a FILE \(one label per line\) or --labels/],
+      [['label-set', 'put', 'x', join(REPO_ROOT, 'no-such.txt')], /cannot read .*no-such\.txt/],
+      [['label-set', 'put', 'x', IMAGE, '--labels', 'a'], /a FILE or --labels \(with --template\), not both/],
+      [['label-set', 'delete', 'x', 'y'], /label-set delete takes one NAME/],
+      [['label-set', 'list', '--top-k', '3'], /label-set has no option --top-k/],
       [['embed', '--model', 'm'], /embed needs --image FILE and\/or --text T/],
       [['infer', '--model', 'm', '--input', '{"inputs": []}'], /--input needs at least one tensor/],
       [['models', '--model', 'm'], /models has no option --model/],
@@ -243,7 +309,7 @@ describe('gateway-cli', () => {
     }
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
-    for (const command of ['classify', 'zero-shot', 'embed', 'infer', 'models', 'health']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['classify', 'zero-shot', 'label-set', 'embed', 'infer', 'models', 'health']) assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('package.json: the bin is the compiled entry point, npm run cli runs the source, and the client is exported', () => {

@@ -1,4 +1,5 @@
-// `zero-shot FILE... | DIR --labels a,b,c`: a clip model scores each image against the labels.
+// `zero-shot FILE... | DIR (--labels a,b,c | --label-set NAME)`: a clip model scores each image
+// against labels written as text, or against a label set registered on the gateway.
 import { ZeroShotResponseSchema } from '../../client/gen/gateway/v1/gateway_pb.js';
 import { type Command, UsageError, integer, list } from '../command.js';
 import { plain } from '../json.js';
@@ -6,24 +7,32 @@ import { runOverImages } from './images.js';
 
 export const zeroShotCommand: Command = {
   name: 'zero-shot',
-  usage: 'FILE... | DIR --labels A,B,... [--model NAME] [--template T]... [--top-k K] [--multi-label]',
-  summary: 'score images against labels written as text (clip models)',
+  usage: 'FILE... | DIR (--labels A,B,... [--template T]... | --label-set NAME) [--model NAME] [--top-k K] [--multi-label]',
+  summary: 'score images against labels written as text, or a registered label set (clip models)',
   options: {
     model: { type: 'string', short: 'm' },
     version: { type: 'string' },
     labels: { type: 'string', multiple: true },
+    'label-set': { type: 'string' },
     template: { type: 'string', multiple: true },
     'top-k': { type: 'string' },
     'multi-label': { type: 'boolean' },
   },
   async run(input) {
     const labels = list(input.values, 'labels', true);
-    if (labels.length === 0) throw new UsageError('zero-shot needs --labels (comma-separated, or repeated)');
+    const labelSet = input.values['label-set'];
+    const templates = list(input.values, 'template');
+    if (typeof labelSet === 'string') {
+      if (labelSet === '') throw new UsageError('--label-set needs a name; see the `label-set list` command');
+      // A set carries its own templates, fixed when it was registered.
+      if (labels.length > 0 || templates.length > 0) throw new UsageError('--label-set goes without --labels and --template (the set has its own)');
+    } else if (labels.length === 0) {
+      throw new UsageError('zero-shot needs --labels (comma-separated, or repeated) or --label-set NAME');
+    }
     const request = {
       model: input.values['model'] as string | undefined,
       version: input.values['version'] as string | undefined,
-      labels,
-      templates: list(input.values, 'template'),
+      ...(typeof labelSet === 'string' ? { labelSet } : { labels, templates }),
       topK: integer(input.values, 'top-k', 0),
       multiLabel: input.values['multi-label'] === true,
     };
