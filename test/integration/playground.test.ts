@@ -1,11 +1,12 @@
 // The playground page in a real browser (Debian chromium via playwright-core) against a real
 // gateway serving a classifier and a clip model of the zoo: a golden image classified with the top
-// label shown, zero-shot with typed labels drawn in the API's order, a non-image file answered with
-// the API's error message, the "copy as curl" command run for real, and the models panel.
+// label shown, zero-shot with typed labels and with a registered label set drawn in the API's
+// order, a non-image file answered with the API's error message, the "copy as curl" command run for
+// real, and the models panel.
 // Screenshots go to the test's temp dir (set PLAYGROUND_SCREENSHOTS=DIR to keep them elsewhere).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,9 @@ const CLASSIFIER = 'shapes-mobilenetv3';
 const CLIP = 'miniclip-shapes';
 const GOLDEN = join(ZOO_MODELS, CLASSIFIER, '1', 'golden', '0.png');
 const STEP_TIMEOUT_MS = 30_000;
+/** A label set registered from a file in the clip model's folder: the page offers it. */
+const LABEL_SET = 'shapes';
+const LABEL_SET_LABELS = ['a blue star', 'a green triangle', 'a red cross', 'a yellow circle'];
 
 type Scored = { labels: { label: string; score: number }[] };
 
@@ -33,7 +37,10 @@ describe('playground page in chromium', () => {
 
   before(async () => {
     shots = process.env['PLAYGROUND_SCREENSHOTS'] ?? (await mkdtemp(join(tmpdir(), 'playground-shots-')));
-    gw = await startTestGateway(await makeRepository([{ from: join(ZOO_MODELS, CLASSIFIER) }, { from: join(ZOO_MODELS, CLIP) }]));
+    const repo = await makeRepository([{ from: join(ZOO_MODELS, CLASSIFIER) }, { from: join(ZOO_MODELS, CLIP) }]);
+    await mkdir(join(repo, CLIP, 'labelsets'));
+    await writeFile(join(repo, CLIP, 'labelsets', `${LABEL_SET}.txt`), `#template: a drawing of {}.\n${LABEL_SET_LABELS.join('\n')}\n`);
+    gw = await startTestGateway(repo);
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);
@@ -123,7 +130,8 @@ describe('playground page in chromium', () => {
     assert.equal(await page.isVisible('#top-k'), false, 'a clip model hides the classifier\'s top_k');
     assert.equal(await page.isVisible('#templates'), true);
     assert.equal(await page.isVisible('#multi-label'), true);
-    assert.equal(await page.isVisible('#label-set'), false, 'no label sets offered by this model');
+    assert.equal(await page.isVisible('#label-set'), true, 'the model\'s label set is offered');
+    assert.equal(await page.inputValue('#label-set'), '', 'typed labels until a set is picked');
     await page.fill('#labels', labels);
     await page.click('#run');
     await page.waitForFunction((model) => document.querySelector('#result-title')?.textContent?.startsWith(model), CLIP);
@@ -134,6 +142,41 @@ describe('playground page in chromium', () => {
     assert.ok(await page.isVisible('#timing [data-stage="text"]'), 'zero-shot shows the text-encoding time');
     assert.match((await page.textContent('#grpc')) ?? '', /ZeroShotClassify/);
     await page.screenshot({ path: join(shots, 'zero-shot.png'), fullPage: true });
+  });
+
+  it('offers the clip model\'s label set and draws its scores in the API\'s order; the commands name the set', async () => {
+    const png = await readFile(GOLDEN);
+    const form = new FormData();
+    form.append('image', new Blob([new Uint8Array(png)]), '0.png');
+    form.append('model', CLIP);
+    form.append('label_set', LABEL_SET);
+    const expected = await expectedOrder('/v1/zero-shot', form);
+    assert.deepEqual([...expected].sort(), [...LABEL_SET_LABELS].sort());
+
+    await page.selectOption('#model', CLIP);
+    const offered = await page.locator('#label-set option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    assert.deepEqual(offered, ['', LABEL_SET]);
+    await page.selectOption('#label-set', LABEL_SET);
+    assert.equal(await page.isVisible('#labels'), false, 'a label set brings its own labels');
+    assert.equal(await page.isVisible('#templates'), false, 'and its own templates');
+    // The typed-labels answer is still shown: wait for this request's answer (a new request id).
+    const previous = await page.textContent('#meta');
+    await page.click('#run');
+    await page.waitForFunction((before) => document.querySelector('#meta')?.textContent !== before && !document.querySelector<HTMLElement>('#result')?.hidden, previous);
+    assert.deepEqual(await shownLabels(), expected);
+
+    const curl = (await page.textContent('#curl')) ?? '';
+    assert.match(curl, /--form-string label_set=shapes/);
+    assert.doesNotMatch(curl, /labels=|templates=/);
+    const { stdout } = await promisify(execFile)('bash', ['-c', curl], { cwd: join(ZOO_MODELS, CLASSIFIER, '1', 'golden') });
+    assert.deepEqual((JSON.parse(stdout) as Scored).labels.map((l) => l.label), expected);
+    const grpc = (await page.textContent('#grpc')) ?? '';
+    assert.match(grpc, /gateway-cli --address 127\.0\.0\.1:50051 zero-shot 0\.png --model miniclip-shapes --label-set shapes/);
+    assert.match(grpc, /"label_set":"shapes"/);
+    await page.screenshot({ path: join(shots, 'label-set.png'), fullPage: true });
+    // Back to typed labels for the next steps.
+    await page.selectOption('#label-set', '');
+    assert.equal(await page.isVisible('#labels'), true);
   });
 
   it('shows the API\'s error message for a file that is not an image', async () => {

@@ -1,7 +1,7 @@
 // The playground's behaviour: image input (drop, pick, samples), a model picker whose fields follow
-// the model's kind, the call to the HTTP API, and the answer drawn as bars, a timing split and the
-// same request as commands. The sample images are the model zoo's golden files
-// (models/shapes-mobilenetv3/1/golden/), procedural shapes this project renders itself.
+// the model's kind (with its registered label sets), the call to the HTTP API, and the answer drawn
+// as bars, a timing split and the same request as commands. The sample images are the model zoo's
+// golden files (models/shapes-mobilenetv3/1/golden/), procedural shapes this project renders itself.
 import { renderBars, renderModels, renderTiming } from './render.js';
 import { cliCommand, curlCommand, grpcurlCommand } from './snippets.js';
 
@@ -17,7 +17,7 @@ const SAMPLES = [
 const KIND_CALLS = { 'image-classifier': 'classify', clip: 'zero-shot' };
 const GRPC_PORT = 50051;
 
-const state = { models: [], image: undefined, imageName: '', imagePath: '' };
+const state = { models: [], labelSets: [], image: undefined, imageName: '', imagePath: '' };
 
 function apiKey() {
   return $('api-key').value.trim();
@@ -53,10 +53,15 @@ function clearError() {
 
 // ---- models
 
-/** Label sets a model offers (issue #17's label_set): read where the model list may carry them. */
+/** The names of the label sets registered for `model` (GET /v1/label-sets), sorted. */
 function labelSetsOf(model) {
-  const sets = model.labelSets ?? model.label_sets ?? [];
-  return sets.map((s) => (typeof s === 'string' ? s : s.name)).filter(Boolean);
+  return state.labelSets.filter((s) => s.model === model.name).map((s) => s.name).sort();
+}
+
+/** The label sets the caller may use; none when the list cannot be read (the typed labels still work). */
+async function loadLabelSets() {
+  const res = await fetch('v1/label-sets', { headers: headers() });
+  state.labelSets = res.ok ? ((await res.json()).label_sets ?? []) : [];
 }
 
 async function loadModels() {
@@ -67,6 +72,7 @@ async function loadModels() {
   }
   const previous = $('model').value;
   state.models = (await res.json()).models ?? [];
+  await loadLabelSets();
   const select = $('model');
   select.replaceChildren();
   for (const m of state.models) {
@@ -91,9 +97,17 @@ function onModelChange() {
   $('classifier-fields').hidden = clip;
   $('clip-fields').hidden = !clip;
   $('model-note').textContent = model ? model.description : 'no model ready';
-  const sets = model ? labelSetsOf(model) : [];
+  const sets = clip ? labelSetsOf(model) : [];
+  const picked = $('label-set').value;
   $('label-set-row').hidden = sets.length === 0;
   $('label-set').replaceChildren(new Option('(the labels typed below)', ''), ...sets.map((s) => new Option(s, s)));
+  if (sets.includes(picked)) $('label-set').value = picked;
+  onLabelSetChange();
+}
+
+/** A label set brings its own labels and templates: the typed ones hide while one is picked. */
+function onLabelSetChange() {
+  $('typed-labels').hidden = $('label-set').value !== '';
   updateRunButton();
 }
 
@@ -158,9 +172,12 @@ function requestFields(model) {
   const fields = [['model', model.name]];
   if (model.kind === 'clip') {
     const set = $('label-set').value;
-    if (set) fields.push(['label_set', set]);
-    else fields.push(['labels', $('labels').value]);
-    for (const t of $('templates').value.split('\n').map((l) => l.trim()).filter(Boolean)) fields.push(['templates', t]);
+    if (set) {
+      fields.push(['label_set', set]);
+    } else {
+      fields.push(['labels', $('labels').value]);
+      for (const t of $('templates').value.split('\n').map((l) => l.trim()).filter(Boolean)) fields.push(['templates', t]);
+    }
     if ($('multi-label').checked) fields.push(['multi_label', 'true']);
     if ($('zs-top-k').value) fields.push(['top_k', $('zs-top-k').value]);
   } else if ($('top-k').value) {
@@ -241,6 +258,7 @@ function start() {
     void loadModels();
   });
   $('model').addEventListener('change', onModelChange);
+  $('label-set').addEventListener('change', onLabelSetChange);
   $('run').addEventListener('click', () => void run());
   $('refresh-models').addEventListener('click', () => void loadModels());
   for (const button of document.querySelectorAll('[data-copy]')) {

@@ -47,6 +47,7 @@ export function cliCommand(request, grpcAddress) {
   if (request.withKey) words.push('--api-key', '"$GATEWAY_API_KEY"');
   words.push(request.call, shellQuote(request.file), '--model', shellQuote(m.model ?? ''));
   if (m.version) words.push('--version', shellQuote(m.version));
+  if (m.label_set) words.push('--label-set', shellQuote(m.label_set));
   if (m.labels) words.push('--labels', shellQuote(m.labels.join(',')));
   for (const t of m.templates ?? []) words.push('--template', shellQuote(t));
   if (m.top_k) words.push('--top-k', String(m.top_k));
