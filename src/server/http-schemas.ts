@@ -61,13 +61,18 @@ export const labelSetParams = z.strictObject({ name: z.string().min(1).max(128).
 /** The query of the label-set routes: the clip model (default: the only one). */
 export const labelSetQuery = z.strictObject({ model: modelName.optional() });
 /** The JSON body of PUT /v1/label-sets/:name (the text/plain body is the label-set file format). */
-export const labelSetPutJson = z.strictObject({
-  model: modelName.optional(),
-  labels: z.array(z.string()).min(1).meta({ description: 'a non-empty array of labels' }),
-  templates: z.array(z.string()).meta({ description: 'prompt templates with "{}" where the label goes' }).optional(),
-});
+export const labelSetPutJson = z
+  .strictObject({
+    model: modelName.optional(),
+    labels: z.array(z.string()).min(1).meta({ description: 'a non-empty array of labels' }),
+    templates: z.array(z.string()).meta({ description: 'prompt templates with "{}" where the label goes' }).optional(),
+  })
+  .meta({ examples: [{ model: 'miniclip-shapes', labels: ['red circle', 'blue star', 'green square'], templates: ['a drawing of a {}.'] }] });
 /** The text/plain body of PUT /v1/label-sets/:name: one label per line, "#template: ..." lines, "#" comments. */
-export const labelSetText = z.string().meta({ description: 'one label per line; "#template: a photo of a {}." lines give templates; other "#" lines are comments' });
+export const labelSetText = z.string().meta({
+  description: 'one label per line; "#template: a photo of a {}." lines give templates; other "#" lines are comments',
+  examples: ['# shapes\n#template: a drawing of a {}.\nred circle\nblue star\ngreen square\n'],
+});
 
 /** POST /v1/admin/reload takes no fields. */
 export const noFields = z.strictObject({});

@@ -164,6 +164,9 @@ describe('OpenAPI document', () => {
       ['POST /v1/classify', (h) => fetch(`${h}/v1/classify?model=tiny-dynamic`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'not an image' }), 400],
       ['POST /v1/classify', (h) => fetch(`${h}/v1/classify?model=tiny-dynamic`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }), 415],
       ['POST /v2/models/{name}/infer', (h) => fetch(`${h}/v2/models/nope/infer`, json({ inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['x'] }] })), 404],
+      ['GET /v1/label-sets/{name}', (h) => fetch(`${h}/v1/label-sets/nope?model=tiny-clip`), 404],
+      ['PUT /v1/label-sets/{name}', (h) => fetch(`${h}/v1/label-sets/bad?model=tiny-clip`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'a red square\n\n' }), 400],
+      ['DELETE /v1/label-sets/{name}', (h) => fetch(`${h}/v1/label-sets/nope?model=tiny-clip`, { method: 'DELETE' }), 404],
     ];
     for (const [key, send, status] of cases) {
       const res = await send(gw.http);
@@ -172,6 +175,27 @@ describe('OpenAPI document', () => {
       const validate = ajv.compile(declaredSchema(doc, key, status, res.headers.get('content-type') ?? ''));
       assert.ok(validate(body), `${key} ${status}: ${ajv.errorsText(validate.errors)} ${JSON.stringify(body)}`);
     }
+  });
+
+  it('describes the label-set routes: both PUT bodies with examples, the name parameter, answers with examples', () => {
+    type Op = Operation & { parameters?: { name: string; in: string }[]; requestBody?: { content: Record<string, { schema?: Json; example?: unknown }> } };
+    const put = doc.paths['/v1/label-sets/{name}']!['put'] as Op;
+    const ajv = new Ajv2020({ strict: false });
+    for (const type of ['application/json', 'text/plain']) {
+      const media = put.requestBody?.content[type];
+      assert.ok(media?.schema, `PUT /v1/label-sets/{name} declares no ${type} body`);
+      assert.ok(media.example !== undefined, `the ${type} body has no example`);
+      assert.ok(ajv.validate(media.schema, media.example), `the ${type} example does not match its schema: ${ajv.errorsText()}`);
+    }
+    for (const [path, method] of [['/v1/label-sets/{name}', 'get'], ['/v1/label-sets/{name}', 'put'], ['/v1/label-sets/{name}', 'delete']] as const) {
+      const op = doc.paths[path]![method] as Op;
+      assert.deepEqual(op.parameters?.filter((p) => p.in === 'path').map((p) => p.name), ['name'], `${method} ${path}`);
+      assert.ok(op.parameters?.some((p) => p.in === 'query' && p.name === 'model'), `${method} ${path} has no model query parameter`);
+      assert.ok((op.responses['200']!.content!['application/json'] as Json)['example'], `${method} ${path}: no example answer`);
+      assert.ok(op.responses['404'], `${method} ${path} does not declare 404`);
+    }
+    assert.ok((doc.paths['/v1/label-sets']!['get']!.responses['200']!.content!['application/json'] as Json)['example']);
+    for (const status of ['400', '403', '413', '504']) assert.ok(put.responses[status], `PUT does not declare ${status}`);
   });
 
   it('serves Swagger UI at /docs from the package (no CDN)', async () => {
