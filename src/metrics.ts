@@ -1,6 +1,8 @@
 // Every Prometheus metric of the gateway, declared in one place with fixed label sets. Names
 // follow Prometheus conventions: base units (seconds), `_total` counters, no per-request labels.
-// Model names are bounded by the repository; unknown names are folded into one value.
+// Model names are bounded by the repository; unknown names are folded into one value. Gauges of
+// what a model version holds right now are read from its live counts when scraped (`trackLoad`),
+// not set on every request.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Label value used for a model name that is not in the repository (keeps cardinality bounded). */
@@ -12,9 +14,28 @@ export type ModelState = (typeof MODEL_STATES)[number];
 const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_SIZE_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256];
 
+/**
+ * What one served version holds right now, kept current by its batcher and admission hooks and
+ * read by the gauges at scrape time. Several loads of one model version (a reload's old and new
+ * instances) are summed.
+ */
+export interface VersionLoad {
+  readonly model: string;
+  readonly version: string;
+  /** Requests waiting in the batch queue. */
+  queueLength: number;
+  /** Requests queued or in a running batch. */
+  inBatcher: number;
+  /** Requests decoding their image (holding a decode place). */
+  decoding: number;
+  /** Requests waiting for a decode place. */
+  waiting: number;
+}
+
 /** The gateway's metrics; one instance per process (tests may create more, each with its own registry). */
 export class Metrics {
   readonly registry = new Registry();
+  private readonly loads = new Set<VersionLoad>();
 
   readonly requests = new Counter({
     name: 'gateway_requests_total',
@@ -68,6 +89,9 @@ export class Metrics {
     help: 'Requests a model version holds: decoding or waiting to decode, queued, or in a running batch.',
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const t of this.loadTotals()) this.pendingRequests.set({ model: t.model, version: t.version }, t.inBatcher + t.decoding + t.waiting);
+    },
   });
 
   readonly preprocessing = new Gauge({
@@ -75,6 +99,12 @@ export class Metrics {
     help: 'Requests in front of the batch queue, per model version: decoding their image (state="decoding", at most the decode places) or waiting for a decode place (state="waiting").',
     labelNames: ['model', 'version', 'state'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const t of this.loadTotals()) {
+        this.preprocessing.set({ model: t.model, version: t.version, state: 'decoding' }, t.decoding);
+        this.preprocessing.set({ model: t.model, version: t.version, state: 'waiting' }, t.waiting);
+      }
+    },
   });
 
   readonly queueLength = new Gauge({
@@ -82,6 +112,9 @@ export class Metrics {
     help: 'Requests waiting in the batch queue, per model version.',
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const t of this.loadTotals()) this.queueLength.set({ model: t.model, version: t.version }, t.queueLength);
+    },
   });
 
   readonly shed = new Counter({
@@ -204,8 +237,35 @@ export class Metrics {
     for (const s of MODEL_STATES) this.modelState.set({ model, version, state: s }, s === state ? 1 : 0);
   }
 
+  /** Publishes `load` in the pending, queue-length and preprocessing gauges until `untrackLoad` or `forgetModelVersion`. */
+  trackLoad(load: VersionLoad): void {
+    this.loads.add(load);
+  }
+
+  untrackLoad(load: VersionLoad): void {
+    this.loads.delete(load);
+  }
+
+  /** The tracked loads summed per model version. */
+  private loadTotals(): VersionLoad[] {
+    const totals = new Map<string, VersionLoad>();
+    for (const l of this.loads) {
+      const key = `${l.model}\0${l.version}`;
+      const t = totals.get(key);
+      if (t === undefined) totals.set(key, { ...l });
+      else {
+        t.queueLength += l.queueLength;
+        t.inBatcher += l.inBatcher;
+        t.decoding += l.decoding;
+        t.waiting += l.waiting;
+      }
+    }
+    return [...totals.values()];
+  }
+
   /** Drops every series of a model version that was unloaded. */
   forgetModelVersion(model: string, version: string): void {
+    for (const l of this.loads) if (l.model === model && l.version === version) this.loads.delete(l);
     for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
     const labels = { model, version };
     this.pendingRequests.remove(labels);

@@ -7,7 +7,6 @@ import { performance } from 'node:perf_hooks';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
-import type { AdmissionHooks } from '../batching/admission.js';
 import { checkClassifierGraph } from './kind-checks.js';
 import { ImagePreprocessor } from './preprocess.js';
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
@@ -15,7 +14,7 @@ import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, war
 import { readLabels } from './labels.js';
 import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
+import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
 
 export interface ScoredLabel {
@@ -70,7 +69,7 @@ export class ClassifierVersion implements ServedVersion {
     readonly batcher: Batcher<Float32Array, Float32Array>,
     readonly health: VersionHealth,
     readonly io: TensorIo,
-    hooks: AdmissionHooks,
+    private readonly hooks: VersionHooks,
     /** Top-k answers by image bytes and k, when the manifest opts in. */
     private readonly cache: ResponseCache<ClassifyResult> | undefined,
   ) {
@@ -80,6 +79,7 @@ export class ClassifierVersion implements ServedVersion {
   static async load(manifest: ClassifierManifest, version: string, dir: string, ctx: LoadContext): Promise<ClassifierVersion> {
     const labels = await readLabels(manifest.labels, dir, ctx.modelDir);
     const sessions = await openInstances(`${dir}/${manifest.file}`, manifest.batching.instances, ctx);
+    let hooks: VersionHooks | undefined;
     try {
       const first = sessions[0]!;
       const input = manifest.inputs[0]!;
@@ -120,7 +120,7 @@ export class ClassifierVersion implements ServedVersion {
         outputs: [output.name],
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
       const batcher = new Batcher(batching, runner, { hooks });
       const sizeOf = (r: ClassifyResult): number => r.labels.reduce((n, l) => n + 32 + Buffer.byteLength(l.label), 64);
       const cache = manifest.responseCache ? new ResponseCache(manifest.responseCache, sizeOf, ctx.metrics, ctx.modelName, version) : undefined;
@@ -128,6 +128,7 @@ export class ClassifierVersion implements ServedVersion {
       if (ctx.warmup) await warmUp(runner, sessions.length, batcher.latency, maxBatchSize, () => new Float32Array(slot));
       return served;
     } catch (err) {
+      hooks?.release();
       await releaseAll(sessions);
       throw err;
     }
@@ -228,7 +229,11 @@ export class ClassifierVersion implements ServedVersion {
 
   /** Waits until no request is inside (queued, running or still preprocessing), then releases the sessions. */
   close(): Promise<void> {
-    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget: () => this.cache?.clear() });
+    const forget = (): void => {
+      this.hooks.release();
+      this.cache?.clear();
+    };
+    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget });
   }
 }
 

@@ -4,7 +4,7 @@
 // prompt-embedding cache. Zero-shot = one image encode + cached prompt embeddings + a dot product.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AdmissionHooks, Deadline } from '../batching/admission.js';
+import type { Deadline } from '../batching/admission.js';
 import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
@@ -19,7 +19,7 @@ import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js'
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
 import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
+import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 
@@ -74,7 +74,7 @@ export class ClipVersion implements ServedVersion {
     readonly textBatcher: Batcher<TextItem, Float32Array>,
     private readonly cache: PromptCache,
     readonly health: VersionHealth,
-    hooks: AdmissionHooks,
+    private readonly hooks: VersionHooks,
   ) {
     this.images = new ImagePipeline(preprocessor, imageBatcher, hooks);
   }
@@ -85,6 +85,7 @@ export class ClipVersion implements ServedVersion {
     const instances = manifest.batching.instances;
     const imageSessions = await openInstances(join(dir, plainFile(clip.imageEncoder.file)), instances, ctx);
     let textSessions: ModelSession[] = [];
+    let hooks: VersionHooks | undefined;
     try {
       textSessions = await openInstances(join(dir, plainFile(clip.textEncoder.file)), instances, ctx);
       const image = imageSessions[0]!;
@@ -145,7 +146,7 @@ export class ClipVersion implements ServedVersion {
         outputs: [clip.imageEncoder.output, clip.textEncoder.output],
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
       const imageBatcher = new Batcher(batching, imageRunner, { hooks });
       const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
       const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
@@ -157,6 +158,7 @@ export class ClipVersion implements ServedVersion {
       }
       return served;
     } catch (err) {
+      hooks?.release();
       await releaseAll([...imageSessions, ...textSessions]);
       throw err;
     }
@@ -303,7 +305,11 @@ export class ClipVersion implements ServedVersion {
 
   /** Waits for queued and running work, releases both towers and forgets the cached prompts. */
   close(): Promise<void> {
-    return closeVersion({ active: this.active, batchers: [this.imageBatcher, this.textBatcher], sessions: this.sessions, forget: () => this.cache.forget(this.info.model, this.info.version) });
+    const forget = (): void => {
+      this.hooks.release();
+      this.cache.forget(this.info.model, this.info.version);
+    };
+    return closeVersion({ active: this.active, batchers: [this.imageBatcher, this.textBatcher], sessions: this.sessions, forget });
   }
 }
 

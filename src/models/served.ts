@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AdmissionHooks } from '../batching/admission.js';
 import type { BatcherHooks } from '../batching/batcher.js';
 import type { BatchingConfig } from '../batching/policy.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, VersionLoad } from '../metrics.js';
 import type { ImageLimits } from './preprocess.js';
 import type { PromptCache } from './prompt-cache.js';
 import type { Provider, SessionOptions } from './session.js';
@@ -105,11 +105,14 @@ export class VersionHealth {
     return this.failuresInARow < VersionHealth.FAILURES_TO_UNHEALTHY;
   }
 
+  /** Called after every successful batch: touches the gauge only when the version was unhealthy (it is 1 otherwise). */
   succeeded(): void {
-    if (!this.healthy) this.logger.info({ model: this.model, version: this.version }, 'model version recovered');
+    if (!this.healthy) {
+      this.logger.info({ model: this.model, version: this.version }, 'model version recovered');
+      this.metrics.modelHealthy.set({ model: this.model, version: this.version }, 1);
+    }
     this.failuresInARow = 0;
     this.lastError = '';
-    this.metrics.modelHealthy.set({ model: this.model, version: this.version }, 1);
   }
 
   failed(error: Error): void {
@@ -154,34 +157,43 @@ export class ActiveRequests {
   }
 }
 
-/** Metrics and health wiring for one version's batcher and its admission. */
-export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks & AdmissionHooks {
-  const labels = { model, version };
+/** What a version's batcher and admission hooks add: `release` stops publishing its load (on close or a failed load). */
+export interface VersionHooks extends BatcherHooks, AdmissionHooks {
+  release(): void;
+}
+
+/**
+ * Metrics and health wiring for one version's batcher and its admission. The metric children are
+ * bound once here; the counts a version holds (gateway_pending_requests, _queue_length,
+ * _preprocessing_requests) are only stored on each change and published when scraped.
+ */
+export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): VersionHooks {
   // gateway_pending_requests counts every request the version holds: decoding or waiting to
   // (on a CPU host the standing queue forms there, in front of the batch queue), queued, running.
-  let inBatcher = 0;
-  let upstream = 0;
+  const load: VersionLoad = { model, version, queueLength: 0, inBatcher: 0, decoding: 0, waiting: 0 };
+  metrics.trackLoad(load);
+  const batchSize = metrics.batchSize.labels(model, version);
+  const inferenceSeconds = metrics.inferenceDuration.labels(model, version);
+  const queueSeconds = metrics.queueDuration.labels(model, version);
   return {
     // Empty while tracing is off: the batcher then makes no trace calls at all.
     ...batchTraceHooks(model, version),
     onBatch: (size, durationMs) => {
-      metrics.batchSize.observe(labels, size);
-      metrics.inferenceDuration.observe(labels, durationMs / 1000);
+      batchSize.observe(size);
+      inferenceSeconds.observe(durationMs / 1000);
       health.succeeded();
     },
     onBatchFailed: (_size, error) => health.failed(error),
-    onQueued: (queueMs) => metrics.queueDuration.observe(labels, queueMs / 1000),
-    onShed: (reason, count) => metrics.shed.inc({ ...labels, reason }, count),
+    onQueued: (queueMs) => queueSeconds.observe(queueMs / 1000),
+    onShed: (reason, count) => metrics.shed.inc({ model, version, reason }, count),
     onDepth: (queueLength, pending) => {
-      metrics.queueLength.set(labels, queueLength);
-      inBatcher = pending;
-      metrics.pendingRequests.set(labels, inBatcher + upstream);
+      load.queueLength = queueLength;
+      load.inBatcher = pending;
     },
     onUpstream: (decoding, waiting) => {
-      metrics.preprocessing.set({ ...labels, state: 'decoding' }, decoding);
-      metrics.preprocessing.set({ ...labels, state: 'waiting' }, waiting);
-      upstream = decoding + waiting;
-      metrics.pendingRequests.set(labels, inBatcher + upstream);
+      load.decoding = decoding;
+      load.waiting = waiting;
     },
+    release: () => metrics.untrackLoad(load),
   };
 }

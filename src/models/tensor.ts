@@ -13,7 +13,7 @@ import { DATATYPE_SPECS, type HostTensor, type TensorValues, copyValues, sliceVa
 import type { TensorManifest } from './manifest.js';
 import { ResponseCache } from './response-cache.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, batcherHooks } from './served.js';
+import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
 import { closeVersion, graphBatching, openInstances, releaseAll, warmUp } from './instances.js';
 import type { ModelSession, TensorData } from './session.js';
 import { type InputHead, type TensorModelIo, type TensorSpec, checkInputs, readTensorIo } from './tensor-io.js';
@@ -59,13 +59,14 @@ export class TensorVersion implements ServedVersion {
     readonly batcher: Batcher<TensorItem, ItemResult>,
     readonly health: VersionHealth,
     private readonly cache: ResponseCache<HostTensor[]> | undefined,
-    hooks: ReturnType<typeof batcherHooks>,
+    private readonly hooks: VersionHooks,
   ) {
     this.admission = new Admission(batcher, { places: 1, hooks });
   }
 
   static async load(manifest: TensorManifest, version: string, dir: string, ctx: LoadContext): Promise<TensorVersion> {
     const sessions = await openInstances(`${dir}/${manifest.file}`, manifest.batching.instances, ctx);
+    let hooks: VersionHooks | undefined;
     try {
       const first = sessions[0]!;
       const io = readTensorIo(first.inputs, first.outputs, { inputs: manifest.inputs, outputs: manifest.outputs, batchAxis: manifest.batchAxis });
@@ -86,12 +87,13 @@ export class TensorVersion implements ServedVersion {
         tensors: { inputs: io.inputs, outputs: io.outputs, batchAxis: mode.kind === 'fixed' ? `fixed ${mode.size}` : mode.kind },
       };
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
-      const hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
+      hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
       const batcher = new Batcher(batching, runner, { hooks, groupOf: (item) => item.key });
       const cache = manifest.responseCache ? new ResponseCache<HostTensor[]>(manifest.responseCache, (v) => v.reduce((n, t) => n + valuesByteLength(t.values), 0), ctx.metrics, ctx.modelName, version) : undefined;
       if (ctx.warmup) await warmTensors(runner, sessions.length, batcher, io, ctx);
       return new TensorVersion(info, io, sessions, batcher, health, cache, hooks);
     } catch (err) {
+      hooks?.release();
       await releaseAll(sessions);
       throw err;
     }
@@ -138,7 +140,11 @@ export class TensorVersion implements ServedVersion {
 
   /** Waits until no request is inside, then releases the sessions and the cache. */
   close(): Promise<void> {
-    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget: () => this.cache?.clear() });
+    const forget = (): void => {
+      this.hooks.release();
+      this.cache?.clear();
+    };
+    return closeVersion({ active: this.active, batchers: [this.batcher], sessions: this.sessions, forget });
   }
 }
 
