@@ -21,7 +21,8 @@ import * as ort from 'onnxruntime-node';
 import { parseConfig } from '../src/config.js';
 import { startGateway } from '../src/gateway.js';
 import { LabelSetGemm } from '../src/models/label-set-gemm.js';
-import { matVec, topKIndices } from '../src/models/label-set-scores.js';
+import { matVec } from '../src/models/label-set-scores.js';
+import { topKIndices } from '../src/models/top-k.js';
 import { GatewayGrpcClient } from './lib/grpc-client.js';
 import type { HfZeroShot } from './zero-shot-hf.js';
 

@@ -13,6 +13,7 @@ import { ImageBatches, ImagePipeline } from './image-pipeline.js';
 import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { readLabels } from './labels.js';
 import { ResponseCache } from './response-cache.js';
+import { topKIndices } from './top-k.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
@@ -154,7 +155,7 @@ export class ClassifierVersion implements ServedVersion {
 
   private async classifyInside(image: Uint8Array, options: ClassifyOptions, startedAtMs: number): Promise<ClassifyResult> {
     const { batched, preprocessMs } = await this.images.run(image, options, startedAtMs);
-    const scores = this.manifest.postprocessing === 'softmax' ? softmax(batched.result) : batched.result;
+    const scores = this.manifest.postprocessing === 'softmax' ? softmaxInPlace(batched.result) : batched.result;
     return {
       labels: topK(scores, options.topK, this.labels),
       batchSize: batched.batchSize,
@@ -237,24 +238,24 @@ export class ClassifierVersion implements ServedVersion {
   }
 }
 
-/** Numerically stable softmax into a new array. */
-export function softmax(logits: Float32Array): Float32Array {
+/**
+ * Numerically stable softmax, in place: `logits` is the request's own copy of its output row, so
+ * no second array is needed. Returns `logits`.
+ */
+export function softmaxInPlace(logits: Float32Array): Float32Array {
   let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  const out = new Float32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) {
     const e = Math.exp(logits[i]! - max);
-    out[i] = e;
+    logits[i] = e;
     sum += e;
   }
-  for (let i = 0; i < out.length; i++) out[i]! /= sum;
-  return out;
+  for (let i = 0; i < logits.length; i++) logits[i]! /= sum;
+  return logits;
 }
 
-/** The k highest scores with their label and index, best first. */
+/** The k highest scores with their label and index, best first (ties: lower index first). */
 export function topK(scores: Float32Array, k: number, labels: readonly string[]): ScoredLabel[] {
-  const indices = Array.from(scores.keys());
-  indices.sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return indices.slice(0, Math.min(k, scores.length)).map((index) => ({ label: labels[index] ?? String(index), score: scores[index]!, index }));
+  return topKIndices(scores, Math.min(k, scores.length)).map((index) => ({ label: labels[index] ?? String(index), score: scores[index]!, index }));
 }

@@ -4,6 +4,7 @@
 // or the calibrated per-label sigmoid (as for ad-hoc labels, clip-scores.ts), and the best top_k
 // are picked with a k-sized min-heap, O(n log k), without sorting every label.
 import type { MultiLabelCalibration } from './clip-scores.js';
+import { topKIndices } from './top-k.js';
 
 /** A label set's text side: `rows` unit vectors of `width` floats, row-major. */
 export interface LabelMatrix {
@@ -49,40 +50,4 @@ export function scoreSimilarities(sims: Float32Array, k: number, logitScale: num
   let sum = 0;
   for (let i = 0; i < sims.length; i++) sum += Math.exp((sims[i]! - max) * logitScale);
   return top.map((i) => ({ index: i, similarity: sims[i]!, score: Math.exp((sims[i]! - max) * logitScale) / sum }));
-}
-
-/** Indices of the `k` largest values, largest first (ties: lower index first), via a k-sized min-heap. */
-export function topKIndices(values: Float32Array | readonly number[], k: number): number[] {
-  if (k <= 0) return [];
-  // heap[0] is the worst kept entry; "worse" = smaller value, or equal value and higher index.
-  const heap: number[] = [];
-  const worse = (a: number, b: number): boolean => values[a]! < values[b]! || (values[a] === values[b] && a > b);
-  const siftDown = (at: number): void => {
-    for (;;) {
-      const l = 2 * at + 1;
-      const r = l + 1;
-      let m = at;
-      if (l < heap.length && worse(heap[l]!, heap[m]!)) m = l;
-      if (r < heap.length && worse(heap[r]!, heap[m]!)) m = r;
-      if (m === at) return;
-      [heap[at], heap[m]] = [heap[m]!, heap[at]!];
-      at = m;
-    }
-  };
-  for (let i = 0; i < values.length; i++) {
-    if (heap.length < k) {
-      heap.push(i);
-      for (let c = heap.length - 1; c > 0; ) {
-        const p = (c - 1) >> 1;
-        if (!worse(heap[c]!, heap[p]!)) break;
-        [heap[c], heap[p]] = [heap[p]!, heap[c]!];
-        c = p;
-      }
-    } else if (worse(heap[0]!, i)) {
-      heap[0] = i;
-      siftDown(0);
-    }
-  }
-  // k entries only: sorting them is O(k log k).
-  return heap.sort((a, b) => values[b]! - values[a]! || a - b);
 }

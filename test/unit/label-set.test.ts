@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { zeroShotScores } from '../../src/models/clip-scores.js';
 import { parseLabelSetText } from '../../src/models/label-set-file.js';
 import { LabelSetGemm } from '../../src/models/label-set-gemm.js';
-import { matVec, scoreLabelSet, topKIndices } from '../../src/models/label-set-scores.js';
+import { matVec, scoreLabelSet } from '../../src/models/label-set-scores.js';
+import { topKIndices } from '../../src/models/top-k.js';
 import seedrandom from 'seedrandom';
 
 const LIMITS = { maxLabels: 5, maxLabelChars: 20, maxTemplates: 2, maxTemplateChars: 30 };
