@@ -104,9 +104,12 @@ export function checkTurn(s: TurnSnapshot, nowMs: number): AdmitDecision {
   const { deadline } = s;
   if (deadline === undefined) return ADMIT;
   const deadlineMs = deadline.startedAtMs + deadline.timeoutMs;
-  const needMs: Record<string, number> = s.policy === 'adaptive' ? { preparing: s.prepareMs, queued: Number.isFinite(s.queuedWaitMs) ? s.queuedWaitMs : 0, inference: s.runMs } : {};
-  const finishMs = nowMs + Object.values(needMs).reduce((sum: number, ms: number) => sum + ms, 0);
+  const adaptive = s.policy === 'adaptive';
+  const queuedMs = Number.isFinite(s.queuedWaitMs) ? s.queuedWaitMs : 0;
+  // Runs for every request that gets a place: the parts are named only for a refusal.
+  const finishMs = adaptive ? nowMs + (s.prepareMs + queuedMs + s.runMs) : nowMs;
   if (finishMs < deadlineMs) return ADMIT;
+  const needMs: Record<string, number> = adaptive ? { preparing: s.prepareMs, queued: queuedMs, inference: s.runMs } : {};
   return { action: 'refuse', reason: 'deadline', stage: 'preprocess turn', timeoutMs: deadline.timeoutMs, elapsedMs: nowMs - deadline.startedAtMs, needMs };
 }
 

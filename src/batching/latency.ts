@@ -13,8 +13,15 @@ export class LatencyModel {
   private interceptMs = 0;
   /** Low quantile of duration / fitted duration over the window (1 until there is a fit). */
   private fastRatio = 1;
+  private readonly residuals: Float64Array;
+  private readonly sorted: Float64Array;
+  private readonly kept: Uint8Array;
 
-  constructor(private readonly windowSize = 64) {}
+  constructor(private readonly windowSize = 64) {
+    this.residuals = new Float64Array(windowSize);
+    this.sorted = new Float64Array(windowSize);
+    this.kept = new Uint8Array(windowSize);
+  }
 
   /** Records one executed batch of `batchSize` requests that ran for `durationMs`. */
   observe(batchSize: number, durationMs: number): void {
@@ -45,35 +52,51 @@ export class LatencyModel {
     return this.sizes.length;
   }
 
+  // Runs once per batch: scratch arrays sized to the window are reused, nothing is allocated.
   private fit(): void {
     const n = this.sizes.length;
-    const all = Array.from({ length: n }, (_, i) => i);
-    this.fitOn(all);
+    this.fitOn(n, undefined);
     if (n < 8) return;
     // A GC pause or a moment of CPU contention makes one batch take many times its usual time; one
     // such batch would lift the whole line and shed requests that could still make it. Refit
     // without the batches whose duration sits far above the first line (trimmed least squares).
-    const residuals = all.map((i) => this.durationsMs[i]! - this.estimateMs(this.sizes[i]!));
-    const spread = median(residuals.map(Math.abs));
-    const kept = all.filter((i) => residuals[i]! <= OUTLIER_SPREADS * spread + 1e-9);
-    if (kept.length >= Math.max(4, n / 2) && kept.length < n) this.fitOn(kept);
-    const ratios = all.map((i) => this.durationsMs[i]! / Math.max(1e-6, this.estimateMs(this.sizes[i]!))).sort((a, b) => a - b);
-    this.fastRatio = Math.min(1, Math.max(0, ratios[Math.floor(ratios.length * FAST_QUANTILE)]!));
+    const residuals = this.residuals;
+    const sorted = this.sorted;
+    for (let i = 0; i < n; i++) {
+      const r = this.durationsMs[i]! - this.estimateMs(this.sizes[i]!);
+      residuals[i] = r;
+      sorted[i] = Math.abs(r);
+    }
+    const spread = medianOfFirst(sorted, n);
+    const kept = this.kept;
+    let keptCount = 0;
+    for (let i = 0; i < n; i++) {
+      kept[i] = residuals[i]! <= OUTLIER_SPREADS * spread + 1e-9 ? 1 : 0;
+      keptCount += kept[i]!;
+    }
+    if (keptCount >= Math.max(4, n / 2) && keptCount < n) this.fitOn(n, kept);
+    for (let i = 0; i < n; i++) sorted[i] = this.durationsMs[i]! / Math.max(1e-6, this.estimateMs(this.sizes[i]!));
+    const ratios = sorted.subarray(0, n).sort();
+    this.fastRatio = Math.min(1, Math.max(0, ratios[Math.floor(n * FAST_QUANTILE)]!));
   }
 
-  private fitOn(points: readonly number[]): void {
-    const n = points.length;
+  /** Least squares over the first `n` batches, or over those marked in `kept`. */
+  private fitOn(n: number, kept: Uint8Array | undefined): void {
+    let count = 0;
     let sx = 0;
     let sy = 0;
-    for (const i of points) {
+    for (let i = 0; i < n; i++) {
+      if (kept !== undefined && kept[i] === 0) continue;
+      count++;
       sx += this.sizes[i]!;
       sy += this.durationsMs[i]!;
     }
-    const mx = sx / n;
-    const my = sy / n;
+    const mx = sx / count;
+    const my = sy / count;
     let sxx = 0;
     let sxy = 0;
-    for (const i of points) {
+    for (let i = 0; i < n; i++) {
+      if (kept !== undefined && kept[i] === 0) continue;
       const dx = this.sizes[i]! - mx;
       sxx += dx * dx;
       sxy += dx * (this.durationsMs[i]! - my);
@@ -100,8 +123,9 @@ const FAST_QUANTILE = 0.1;
 /** Batches whose duration exceeds the fit by more than this many median absolute residuals are left out. */
 const OUTLIER_SPREADS = 4;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** Median of the first `n` values of `values`, which it sorts in place. */
+function medianOfFirst(values: Float64Array, n: number): number {
+  const sorted = values.subarray(0, n).sort();
+  const mid = n >> 1;
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
