@@ -7,6 +7,7 @@
 // The decisions are pure functions of a snapshot and the clock (`admit`, `checkTurn`), tested
 // table-driven; `Admission` gathers the snapshot, owns the gate and the estimates, and turns a
 // refusal into the catalog's error. It knows what "preparing" costs, not what is prepared (images).
+import type { Cancellation } from '../cancellation.js';
 import type { GatewayError } from '../errors.js';
 import { cancelledBy, deadlineExceeded, queueFull } from '../errors.js';
 import { ConcurrencyGate } from './gate.js';
@@ -195,7 +196,7 @@ export class Admission {
    * Runs `work` (the preparation of one item) once a place is free and the turn check passes, then
    * gives the place back. While it waits for a place, aborting `signal` rejects with CANCELLED.
    */
-  async prepare<T>(deadline: Deadline | undefined, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  async prepare<T>(deadline: Deadline | undefined, signal: Cancellation | undefined, work: () => Promise<T>): Promise<T> {
     try {
       const place = this.gate.enter(() => this.turn(deadline), {
         signal,

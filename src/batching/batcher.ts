@@ -3,6 +3,7 @@
 // and answers every waiter exactly once. Whether a request may enter at all is admission.ts's
 // decision; this file knows nothing of images, sessions or preparation.
 import { performance } from 'node:perf_hooks';
+import type { Cancellation } from '../cancellation.js';
 import { GatewayError, cancelledBy, deadlineExceeded } from '../errors.js';
 import { LatencyModel } from './latency.js';
 import { type BatchingConfig, type DispatchReason, decide } from './policy.js';
@@ -27,7 +28,7 @@ export interface SubmitOptions {
   /** When the request arrived, on the batcher clock (work before submit counts against the deadline); default now. */
   readonly startedAtMs?: number;
   /** Aborting removes the request from the queue (client went away). */
-  readonly signal?: AbortSignal;
+  readonly signal?: Cancellation;
 }
 
 /** Observers for metrics; all optional, all synchronous and cheap. */

@@ -6,6 +6,7 @@
 // hopeless one is answered before any CPU is spent on it, and a cancelled one just leaves. The
 // line's drain rate (places over their mean holding time) also predicts a newcomer's wait, so
 // admission can refuse it at once instead.
+import type { Cancellation } from '../cancellation.js';
 
 /** Answers whether a request whose turn has come is still worth running (undefined) or why not. */
 export type TurnCheck = () => Error | undefined;
@@ -63,7 +64,7 @@ export class ConcurrencyGate {
    * runs when the place is granted; an error from it rejects the call and frees the place for the
    * next in line. Aborting `signal` while waiting rejects with `onAbort()`.
    */
-  enter(check: TurnCheck, options: { readonly signal?: AbortSignal | undefined; readonly onAbort: () => Error }): Promise<void> {
+  enter(check: TurnCheck, options: { readonly signal?: Cancellation | undefined; readonly onAbort: () => Error }): Promise<void> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(options.onAbort());
     if (this.running < this.limit && this.line.length === 0) {

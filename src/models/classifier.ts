@@ -2,8 +2,8 @@
 // and the classify pipeline (preprocess per request -> batch -> session.run -> softmax/top-k
 // per request). A batch tensor is assembled by copying each request's slot into it (no
 // per-element work on the batch path) and is transferred to the instance's session thread.
-import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { CallCancellation, type Cancellation } from '../cancellation.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
@@ -27,7 +27,7 @@ export interface ScoredLabel {
 export interface ClassifyOptions {
   readonly topK: number;
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: Cancellation;
 }
 
 export interface ClassifyResult {
@@ -195,10 +195,9 @@ export class ClassifierVersion implements ServedVersion {
     count: number,
     options: TensorOptions,
     startedAtMs: number,
-    run: (index: number, signal: AbortSignal) => Promise<{ batched: Batched<Float32Array>; preprocessMs: number }>,
+    run: (index: number, signal: Cancellation) => Promise<{ batched: Batched<Float32Array>; preprocessMs: number }>,
   ): Promise<TensorResult> {
-    const abort = new AbortController();
-    setMaxListeners(count + 8, abort.signal);
+    const abort = new CallCancellation();
     const outer = options.signal;
     const onOuterAbort = (): void => abort.abort();
     if (outer?.aborted) abort.abort();
@@ -206,7 +205,7 @@ export class ClassifierVersion implements ServedVersion {
     try {
       const done = await Promise.all(
         Array.from({ length: count }, (_, i) =>
-          run(i, abort.signal).catch((err: unknown) => {
+          run(i, abort).catch((err: unknown) => {
             abort.abort();
             throw err;
           }),

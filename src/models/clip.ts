@@ -4,6 +4,7 @@
 // prompt-embedding cache. Zero-shot = one image encode + cached prompt embeddings + a dot product.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Cancellation } from '../cancellation.js';
 import type { Deadline } from '../batching/admission.js';
 import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
@@ -26,7 +27,7 @@ import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
 /** Per-request deadline and cancellation. */
 export interface EncodeOptions {
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: Cancellation | undefined;
 }
 
 export interface ZeroShotOptions extends EncodeOptions {

@@ -2,6 +2,7 @@
 // places; a bounded number decode at once), decoding into a slot, queueing the slot on the
 // version's image batcher, and assembling a batch tensor from the slots of one batch.
 import { performance } from 'node:perf_hooks';
+import type { Cancellation } from '../cancellation.js';
 import { Admission, type AdmissionHooks, type Deadline } from '../batching/admission.js';
 import type { Batched, Batcher } from '../batching/batcher.js';
 import { type Float32Pool, batchPool } from './buffer-pool.js';
@@ -41,7 +42,7 @@ export class ImagePipeline<R> {
   }
 
   /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
-  async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
+  async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: Cancellation | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
     const t0 = performance.now();
     const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
     const slot = await this.admission.prepare(deadline, options.signal, () => this.preprocessor.run(image));
@@ -51,7 +52,7 @@ export class ImagePipeline<R> {
   }
 
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */
-  submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }, startedAtMs: number): Promise<Batched<R>> {
+  submit(slot: Float32Array, options: { readonly timeoutMs: number; readonly signal?: Cancellation | undefined }, startedAtMs: number): Promise<Batched<R>> {
     return this.batcher.submit(slot, { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
   }
 }

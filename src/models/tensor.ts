@@ -4,8 +4,8 @@
 // one shape only (the batcher's groupOf) and never more than maxBatchSize rows; in padded batches
 // of a fixed first dimension (the padding rows are dropped from the answers); or one request per
 // session.run when the graph has no batch axis. Outputs are split back per request.
-import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { CallCancellation, type Cancellation } from '../cancellation.js';
 import { Admission } from '../batching/admission.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { GatewayError } from '../errors.js';
@@ -42,7 +42,7 @@ export interface TensorAnswer {
 
 export interface TensorInferOptions {
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: Cancellation | undefined;
 }
 
 /** A loaded, warmed-up `tensor` version. */
@@ -169,16 +169,15 @@ function splitRows(inputs: readonly HostTensor[], rows: number): TensorItem[] {
 }
 
 /** Submits every item at once; the first failure cancels the rest (they leave the queue) and is thrown. */
-async function eachItem<R>(items: readonly TensorItem[], submit: (item: TensorItem, signal: AbortSignal) => Promise<R>, outer: AbortSignal | undefined): Promise<R[]> {
-  const abort = new AbortController();
-  setMaxListeners(items.length + 8, abort.signal);
+async function eachItem<R>(items: readonly TensorItem[], submit: (item: TensorItem, signal: Cancellation) => Promise<R>, outer: Cancellation | undefined): Promise<R[]> {
+  const abort = new CallCancellation();
   const onOuterAbort = (): void => abort.abort();
   if (outer?.aborted) abort.abort();
   outer?.addEventListener('abort', onOuterAbort, { once: true });
   try {
     return await Promise.all(
       items.map((item) =>
-        submit(item, abort.signal).catch((err: unknown) => {
+        submit(item, abort).catch((err: unknown) => {
           abort.abort();
           throw err;
         }),

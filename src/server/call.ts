@@ -5,6 +5,7 @@
 // and the catalog, no feature and no transport.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Cancellation } from '../cancellation.js';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError, toGatewayError, wrongKind } from '../errors.js';
 import { type Metrics, UNKNOWN_MODEL } from '../metrics.js';
@@ -23,7 +24,7 @@ export interface CallContext {
   /** Client deadline, ms from now (gRPC deadline, x-request-timeout-ms). */
   readonly timeoutMs?: number | undefined;
   /** Aborts when the client goes away. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: Cancellation | undefined;
   /** The `authorization` header or metadata value, if any (never logged). */
   readonly authorization?: string | undefined;
   /** W3C trace context and operation name; set only while tracing is on. */

@@ -1,12 +1,12 @@
 // gRPC handlers of gateway.v1 Classify, ClassifyStream and ListModels: thin adapters from the proto
 // messages to the classify and models services, with the call's deadline, cancellation and
 // credentials. ClassifyStream answers each request in-band, tagged with its id, with flow control.
-import { setMaxListeners } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
+import { CallCancellation } from '../cancellation.js';
 import { toGatewayError } from '../errors.js';
 import type { ModelStatus } from '../models/repository.js';
 import type { ClassifyResponse, ClassifyService } from './classify-service.js';
-import { CALL_CANCELLED, authorization, requestId, timeoutMs, timingMsg, toServiceError, unaryContext } from './grpc-common.js';
+import { authorization, requestId, timeoutMs, timingMsg, toServiceError, unaryContext } from './grpc-common.js';
 import type { ModelsService } from './models-service.js';
 import { grpcTrace } from './trace-carrier.js';
 
@@ -36,9 +36,8 @@ export function classifyHandlers(classify: ClassifyService, models: ModelsServic
       );
     },
     ClassifyStream: (call: grpc.ServerDuplexStream<StreamRequestMsg, unknown>) => {
-      const abort = new AbortController();
-      // Every request of the stream listens on this one signal (at most STREAM_MAX_IN_FLIGHT at a time).
-      setMaxListeners(STREAM_MAX_IN_FLIGHT + 8, abort.signal);
+      // Every request of the stream (at most STREAM_MAX_IN_FLIGHT at a time) listens on this one.
+      const cancellation = new CallCancellation();
       call.setMaxListeners(STREAM_MAX_IN_FLIGHT + 8); // one 'drain' waiter per answer not yet accepted
       const baseId = requestId(call.metadata);
       let inFlight = 0;
@@ -47,8 +46,8 @@ export function classifyHandlers(classify: ClassifyService, models: ModelsServic
       const maybeEnd = (): void => {
         if (ended && inFlight === 0 && !call.cancelled) call.end();
       };
-      call.on('cancelled', () => abort.abort(CALL_CANCELLED));
-      call.on('error', () => abort.abort(CALL_CANCELLED));
+      call.on('cancelled', () => cancellation.abort());
+      call.on('error', () => cancellation.abort());
       call.on('end', () => {
         ended = true;
         maybeEnd();
@@ -59,7 +58,7 @@ export function classifyHandlers(classify: ClassifyService, models: ModelsServic
         // answers cannot pile up without bound (HTTP/2 windows then push back on the client).
         if (inFlight >= STREAM_MAX_IN_FLIGHT) call.pause();
         const id = msg.id;
-        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: abort.signal, authorization: authorization(call.metadata), trace: grpcTrace(call) };
+        const ctx = { protocol: 'grpc' as const, requestId: `${baseId}/${seq++}`, timeoutMs: timeoutMs(call), signal: cancellation, authorization: authorization(call.metadata), trace: grpcTrace(call) };
         const request = msg.request ? toRequest(msg.request) : { model: '', image: new Uint8Array(), topK: 0 };
         void classify.classify(request, ctx).then(
           (response) => ({ id, response: toResponseMsg(response) }),

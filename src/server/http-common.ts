@@ -3,6 +3,7 @@
 // fastify's and multipart's errors into the catalog (body limits through http-body.ts, which
 // reads every route's body).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CallCancellation, type Cancellation } from '../cancellation.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallContext, Protocol } from './call.js';
 import { type BodyLimits, bodyLimitError } from './http-body.js';
@@ -23,12 +24,12 @@ export function headerTimeout(request: FastifyRequest): number | undefined {
 }
 
 /** Aborts when the client closes the connection before the answer was written. */
-export function clientGone(reply: FastifyReply): AbortSignal {
-  const abort = new AbortController();
+export function clientGone(reply: FastifyReply): Cancellation {
+  const cancellation = new CallCancellation();
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) abort.abort();
+    if (!reply.raw.writableFinished) cancellation.abort();
   });
-  return abort.signal;
+  return cancellation;
 }
 
 /** The call context of one HTTP request; with `reply`, a client that goes away cancels it. */

@@ -7,6 +7,7 @@
 // images that are preprocessed exactly as /v1/classify does. Metrics and the failure log line are
 // recorded once per request.
 import { readFileSync } from 'node:fs';
+import type { Cancellation } from '../cancellation.js';
 import { GatewayError } from '../errors.js';
 import { ClassifierVersion, type TensorResult } from '../models/classifier.js';
 import type { Datatype, HostTensor, TensorValues } from '../models/dtypes.js';
@@ -158,7 +159,7 @@ export class KServeService {
    * A `tensor` model's request: outputs and input heads (names, datatypes, shapes) checked first,
    * then each input's data decoded and its length checked, all before the request is queued.
    */
-  private async inferTensor(served: TensorVersion, request: V2InferRequest, options: { timeoutMs: number; signal: AbortSignal | undefined }, startedAtMs: number): Promise<V2InferResponse> {
+  private async inferTensor(served: TensorVersion, request: V2InferRequest, options: { timeoutMs: number; signal: Cancellation | undefined }, startedAtMs: number): Promise<V2InferResponse> {
     const outputs = selectOutputs(served.io, served.info.model, request.outputs?.map((o) => o.name));
     served.check(request.inputs);
     const inputs: HostTensor[] = served.io.inputs.map((spec) => {
