@@ -48,6 +48,11 @@ class TrainConfig:
     log_every_steps: int = 20
     device: str = "auto"
     teacher: str = ""               # distill: path of the teacher's model.pt
+    # distill: file of the teacher's logits for every step's batch. The first run writes it;
+    # a run with the same data, seed and batch size reads it instead of running the teacher
+    # (the batches are the same, and each step's batch is checked against the file), so the
+    # KD rows of an ablation pay for one teacher pass instead of one each.
+    kd_cache: str = ""
     dynamic_temperature: tuple = (30.0, 1.0)   # dynamic conv softmax temperature: start, end (Chen et al. 2020)
     dynamic_anneal_fraction: float = 0.3       # fraction of the steps over which it anneals linearly
     kd: KDConfig = field(default_factory=KDConfig)
@@ -104,6 +109,34 @@ def _limit(ds, n: int):
     return Subset(ds, idx)
 
 
+def _open_kd_cache(cfg: TrainConfig, rd: RunDir):
+    """(cache to read, cache to fill): one of them, or neither without `kd_cache`."""
+    if not cfg.kd_cache:
+        return None, None
+    p = Path(cfg.kd_cache)
+    if p.exists():
+        rd.info(f"distill: teacher logits read from {p}")
+        return torch.load(str(p), map_location="cpu"), None
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return None, {"sums": [], "logits": []}
+
+
+def _teacher_logits(teacher: nn.Module, x: torch.Tensor, step: int, kd_in: Optional[Dict],
+                    kd_out: Optional[Dict]) -> torch.Tensor:
+    key = float(x.double().sum())  # identifies the augmented batch: same data, order and augmentation
+    if kd_in is not None:
+        if step >= len(kd_in["sums"]) or kd_in["sums"][step] != key:
+            raise RuntimeError(f"kd_cache: the batch of step {step} is not the one the cached teacher logits were "
+                               "computed on (different data, seed, batch size or augmentation); delete the file")
+        return kd_in["logits"][step].to(x.device)
+    with torch.no_grad():
+        t = teacher(x)
+    if kd_out is not None:
+        kd_out["sums"].append(key)
+        kd_out["logits"].append(t.detach().cpu())
+    return t
+
+
 def run(cfg: TrainConfig) -> Dict:
     info = init_distributed(cfg.device)
     set_threads(cfg.threads)
@@ -136,6 +169,7 @@ def run(cfg: TrainConfig) -> Dict:
             p.requires_grad_(False)
         rd.info(f"distill: teacher {cfg.teacher} T={cfg.kd.temperature} alpha={cfg.kd.alpha}")
     crit = KDLoss(cfg.kd.temperature, cfg.kd.alpha, cfg.label_smoothing)
+    kd_in, kd_out = _open_kd_cache(cfg, rd) if teacher is not None else (None, None)
 
     ddp_model = model
     if info.enabled:
@@ -192,8 +226,7 @@ def run(cfg: TrainConfig) -> Dict:
             logits = ddp_model(x)
             t_logits = None
             if teacher is not None:
-                with torch.no_grad():
-                    t_logits = teacher(x)
+                t_logits = _teacher_logits(teacher, x, step, kd_in, kd_out)
             terms = crit(logits, y, t_logits)
             loss = sum(terms.values())
             opt.zero_grad(set_to_none=True)
@@ -228,6 +261,10 @@ def run(cfg: TrainConfig) -> Dict:
         if done:
             break
     train_seconds = time.perf_counter() - t_start
+    if kd_out is not None and info.is_main and len(kd_out["sums"]) == step:  # complete from step 0 only
+        torch.save(kd_out, str(cfg.kd_cache) + ".tmp")
+        Path(str(cfg.kd_cache) + ".tmp").replace(cfg.kd_cache)
+        rd.info(f"distill: teacher logits of {step} steps saved to {cfg.kd_cache}")
     model.to(memory_format=torch.contiguous_format)  # checkpoints in NCHW, as export and users expect
     if info.is_main:
         torch.save({"model": to_dict(cfg.model), "state_dict": model.state_dict(), "classes": classes,
