@@ -125,6 +125,12 @@ def _cmd_clip(a) -> int:
     if a.no_export:
         ov.append("export=false")
     cfg = resolve(ClipRunConfig, a.config, ov, base=base)
+    if a.seeds:
+        from training.clip_run import run_seeds
+
+        res = run_seeds(cfg, [int(x) for x in a.seeds.split(",")])
+        print(json.dumps({k: res[k] for k in ("val", "test") if k in res}))
+        return 0
     res = run(cfg)
     print(json.dumps({k: res[k] for k in ("zeroShot", "logitScale", "seconds") if k in res} | {"export": res.get("export")}))
     return 0
@@ -209,10 +215,17 @@ def _cmd_calibrate(a) -> int:
 def _cmd_card(a) -> int:
     """Write (or rewrite) MODEL_CARD.md in an exported model folder from its model.json and
     newest eval.json: data, recipe, figures with their seed, known failures, limitations.
-    Export writes it too."""
-    from training.model_card import write
+    Export writes it too. --ablation / --zero-shot-seeds first store a measured result in
+    eval.json, so the card shows it."""
+    from training.model_card import attach, write
 
     for m in a.model:
+        for key, path, extra in (("dynamicConvAblation", a.ablation, {"decision": a.decision}),
+                                 ("zeroShotSeeds", a.zero_shot_seeds, {})):
+            if path:
+                data = json.loads(open(path).read())
+                data.pop("config", None)
+                attach(m, key, {**data, **{k: v for k, v in extra.items() if v}, "command": a.command_line or None})
         print(write(m))
     return 0
 
@@ -313,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--repo", help="model repository root to export into (default models)")
     c.add_argument("--no-export", action="store_true", help="train and evaluate only")
     c.add_argument("--smoke", action="store_true", help="tiny sizes and a few steps")
+    c.add_argument("--seeds", metavar="0,1,2", help="run the recipe once per seed (no export) and write every held-out "
+                                                   "pair's zero-shot top-1, mean ± sd, to <out>/zero_shot_seeds.md")
 
     z = _add(sub, "zoo")
     z.add_argument("--smoke", action="store_true", help="tiny sizes, a few steps, into a temp/--out folder")
@@ -338,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cd = _add(sub, "card")
     cd.add_argument("--model", required=True, action="append", help="exported model folder (repeatable)")
+    cd.add_argument("--ablation", metavar="ABLATION_JSON", help="add an `ablation` result (ablation.json) to the card")
+    cd.add_argument("--decision", help="with --ablation: the sentence saying what ships and why")
+    cd.add_argument("--zero-shot-seeds", metavar="JSON", help="add a `clip --seeds` result (zero_shot_seeds.json)")
+    cd.add_argument("--command-line", help="with --ablation / --zero-shot-seeds: the command that produced it")
     return p
 
 
@@ -346,7 +365,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.node_modules:
         os.environ[ENV_NODE_MODULES] = a.node_modules
     try:
-        if a.command in ("export", "zoo") or (a.command == "clip" and not a.no_export):
+        if a.command in ("export", "zoo") or (a.command == "clip" and not a.no_export and not a.seeds):
             preflight()
         return int(COMMANDS[a.command](a) or 0)
     except OrtParityUnavailable as e:

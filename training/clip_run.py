@@ -38,6 +38,7 @@ class ClipRunConfig:
     student_checkpoint: str = ""                   # a student.pt of an earlier run: skip distillation
     export_tower: str = "student"                  # image encoder of `name`: "student" (MobileNetV3-small) | "teacher"
     export_teacher: bool = True                    # also export `<name>-teacher` (teacher image tower), for comparison
+    distill: bool = True                           # false: no MobileNetV3 student (needs export_tower "teacher")
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     train: ClipTrainConfig = field(default_factory=ClipTrainConfig)
 
@@ -62,7 +63,7 @@ def _towers_summary(model_visual, student, text, pp: PreprocessConfig, text_len:
     ids[0, -1] = 49407
     return {
         "studentImageEncoder": {"arch": "mobilenetv3_small (torchvision)", "params": count_params(student),
-                                "flops": count_flops(student, x)},
+                                "flops": count_flops(student, x)} if student is not None else None,
         "teacherImageEncoder": {"arch": "resnet_small", "params": count_params(model_visual),
                                 "flops": count_flops(model_visual, x)},
         "textEncoder": {"params": count_params(text), "flops": count_flops(text, ids),
@@ -114,7 +115,11 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
     zs_teacher = zero_shot_eval(teacher.visual, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
     log(f"clip: teacher zero-shot {json.dumps(zs_teacher)}")
 
-    if cfg.student_checkpoint:
+    if not cfg.distill:
+        if cfg.export_tower != "teacher":
+            raise ValueError("distill=false leaves no student: set export_tower=teacher")
+        student, s_info = None, {"history": [], "train_seconds": None}
+    elif cfg.student_checkpoint:
         student = create_image_tower("mobilenetv3_small", cfg.train.model.embed_dim, se=cfg.train.student_se)
         student.load_state_dict(torch.load(cfg.student_checkpoint, map_location="cpu")["state_dict"])
         student.eval()
@@ -123,9 +128,11 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
         log(f"clip: student loaded from {cfg.student_checkpoint}")
     else:
         student, s_info = distill_student(cfg.train, teacher, train, pp, log)
-    torch.save({"state_dict": student.state_dict()}, Path(cfg.work_dir) / "student.pt")
-    zs_student = zero_shot_eval(student, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
-    log(f"clip: student zero-shot {json.dumps(zs_student)}")
+    zs_student = None
+    if student is not None:
+        torch.save({"state_dict": student.state_dict()}, Path(cfg.work_dir) / "student.pt")
+        zs_student = zero_shot_eval(student, teacher.encode_text, test, list(COLOURS), SHAPES, held, pp, cfg.train.pad_id)
+        log(f"clip: student zero-shot {json.dumps(zs_student)}")
     zs_val = calib = None
     visual = student if cfg.export_tower == "student" else teacher.visual
     if val is not None:
@@ -148,7 +155,8 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
             "heldoutCombinations": [f"{c}_{s}" for c, s in held],
             "student": zs_student, "teacher": zs_teacher,
             "validation": {"split": cfg.val_split, "tower": cfg.export_tower, **(zs_val or {})} if zs_val else None,
-            "studentMinusTeacherHeldoutTop1": round(zs_student["heldout_top1"] - zs_teacher["heldout_top1"], 4),
+            "studentMinusTeacherHeldoutTop1":
+                round(zs_student["heldout_top1"] - zs_teacher["heldout_top1"], 4) if zs_student else None,
         },
         **_towers_summary(teacher.visual, student, teacher.text, pp, cfg.train.model.text.context_length),
         "logitScale": logit_scale,
@@ -204,3 +212,73 @@ def build(data_root: str, repo: str, work_dir: str, smoke: bool = False, seed: i
     return {"heldoutTop1": res["zeroShot"]["student"]["heldout_top1"], "seenTop1": res["zeroShot"]["student"]["seen_top1"],
             "teacherHeldoutTop1": res["zeroShot"]["teacher"]["heldout_top1"], "seconds": res["seconds"],
             "parity": res.get("parity")}
+
+
+def _mean_sd(values) -> Dict:
+    vals = [v for v in values if v is not None]
+    mean = sum(vals) / len(vals)
+    sd = (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
+    return {"mean": round(mean, 4), "sd": round(sd, 4), "runs": vals}
+
+
+def _finished(cfg: ClipRunConfig) -> Optional[Dict]:
+    """The metrics of a finished run of exactly this config in its work_dir, else None."""
+    import yaml
+
+    d = Path(cfg.work_dir)
+    try:
+        if yaml.safe_load((d / "config.yaml").read_text()) != json.loads(json.dumps(to_dict(cfg))):
+            return None
+        m = json.loads((d / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return m if "zeroShot" in m and "seconds" in m else None
+
+
+def run_seeds(cfg: ClipRunConfig, seeds, min_pair: float = 0.60, min_mean: float = 0.85, log=None) -> Dict:
+    """The same recipe over several seeds (no export; `teacher_checkpoint` can export a
+    seed's teacher later; a seed whose finished run of the same config is in its folder is
+    reused): zero-shot top-1 of the exported tower on every held-out pair,
+    mean ± sd over the seeds, on the validation split (where recipes are chosen) and on the
+    test split, checked against the targets (every pair >= `min_pair`, mean >= `min_mean`).
+    Writes zero_shot_seeds.json and zero_shot_seeds.md into `work_dir`."""
+    import copy
+
+    out = Path(cfg.work_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    per_seed = []
+    for seed in seeds:
+        c = copy.deepcopy(cfg)  # training fills in the text tower's token ids: no seed may see another's
+        c.work_dir, c.export, c.train.seed = str(out / f"seed{seed}"), False, seed
+        res = _finished(c)
+        if res is None:
+            res = run(c, log)
+        zs = res["zeroShot"]
+        per_seed.append({"seed": seed, "val": zs["validation"], "test": zs[cfg.export_tower], "seconds": res["seconds"]})
+    summary: Dict = {"tower": cfg.export_tower, "seeds": list(seeds), "targets": {"pair": min_pair, "mean": min_mean}}
+    for split in ("val", "test"):
+        rows = [r[split] for r in per_seed if r[split]]
+        if not rows:
+            continue
+        pairs = {k: _mean_sd([r["heldout_per_pair"][k] for r in rows]) for k in rows[0]["heldout_per_pair"]}
+        held = _mean_sd([r["heldout_top1"] for r in rows])
+        summary[split] = {"heldoutPerPair": pairs, "heldoutTop1": held, "seenTop1": _mean_sd([r["seen_top1"] for r in rows]),
+                          "targetsMet": held["mean"] >= min_mean and all(v["mean"] >= min_pair for v in pairs.values())}
+    summary["seconds"] = [r["seconds"] for r in per_seed]
+    summary["config"] = to_dict(cfg)
+    (out / "zero_shot_seeds.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [f"Zero-shot top-1 of the {cfg.export_tower} image tower on the held-out pairs, seeds {list(seeds)}; "
+             f"targets: every pair >= {min_pair:.0%}, mean >= {min_mean:.0%}", "",
+             "| pair | " + " | ".join(f"{s} (mean ± sd; runs)" for s in ("val", "test") if s in summary) + " |",
+             "|---|" + "---|" * sum(s in summary for s in ("val", "test"))]
+
+    def fmt(st: Dict) -> str:
+        return f"{100 * st['mean']:.1f} ± {100 * st['sd']:.1f} % ({', '.join(f'{100 * v:.1f}' for v in st['runs'])})"
+    splits = [s for s in ("val", "test") if s in summary]
+    for pair in summary[splits[0]]["heldoutPerPair"]:
+        lines.append(f"| {pair} | " + " | ".join(fmt(summary[s]["heldoutPerPair"][pair]) for s in splits) + " |")
+    lines.append("| **held-out mean** | " + " | ".join(fmt(summary[s]["heldoutTop1"]) for s in splits) + " |")
+    lines.append("| seen pairs | " + " | ".join(fmt(summary[s]["seenTop1"]) for s in splits) + " |")
+    lines.append("| targets met | " + " | ".join(str(summary[s]["targetsMet"]) for s in splits) + " |")
+    (out / "zero_shot_seeds.md").write_text("\n".join(lines) + "\n")
+    return summary

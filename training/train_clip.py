@@ -43,6 +43,12 @@ class ClipTrainConfig:
     teacher: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1000, lr=3e-3))
     loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
     tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
+    label_smoothing: float = 0.0          # clip: targets mixed with uniform over the batch
+    # teacher: share of a batch's captions replaced by a partial caption naming only the colour
+    # ("a photo of a blue") or only the shape ("a photo of a circle"), true of every image of
+    # that colour or shape: shape evidence has to be the same whatever the colour (needs the
+    # records' "colour" and "shape" keys; the multi-label prompts are these texts)
+    partial_captions: float = 0.0
     # 600 steps left the student at 33 % held-out / 86 % seen; 2000 reach 70-83 % / 99.8 %: it was
     # under-trained, not unable to compose colour and shape
     student: OptimConfig = field(default_factory=lambda: OptimConfig(steps=2000, lr=3e-3))
@@ -150,6 +156,46 @@ class Progress:
             f"{k}={v}" for k, v in rec.items() if k != "step"))
 
 
+class _PartialCaptions:
+    """Caption bank for `partial_captions`: every training caption, every colour-only and
+    every shape-only caption (each as written and with a final period), with the colour and
+    shape each one names (-1: not named), so a batch's positives are the texts true of each
+    image rather than the one caption it came with."""
+
+    def __init__(self, data: CaptionSet, pad_id: int):
+        if not data.records or any("colour" not in r or "shape" not in r for r in data.records):
+            raise ValueError("partial_captions needs records with 'colour' and 'shape' keys")
+        from training.data.shapes import caption
+
+        colours = sorted({r["colour"] for r in data.records})
+        shapes = sorted({r["shape"] for r in data.records})
+        self.img_colour = torch.tensor([colours.index(r["colour"]) for r in data.records])
+        self.img_shape = torch.tensor([shapes.index(r["shape"]) for r in data.records])
+        pairs = sorted({(r["colour"], r["shape"]) for r in data.records})
+        self.full = {p: i for i, p in enumerate(pairs)}
+        texts = [caption(c, s) for c, s in pairs] + [f"a photo of a {c}" for c in colours] + \
+                [f"a photo of a {s}" for s in shapes]
+        self.colour_of = torch.tensor([colours.index(c) for c, _ in pairs] + list(range(len(colours))) + [-1] * len(shapes))
+        self.shape_of = torch.tensor([shapes.index(s) for _, s in pairs] + [-1] * len(colours) + list(range(len(shapes))))
+        self.n_pairs, self.n_colours = len(pairs), len(colours)
+        self.pair_index = torch.tensor([self.full[(r["colour"], r["shape"])] for r in data.records])
+        self.tokens = tokenize_texts([v for t in texts for v in caption_variants(t)], pad_id).view(len(texts), 2, -1)
+        self.train_len = _train_len(self.tokens)
+
+    def batch(self, idx: torch.Tensor, share: float, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Token ids per sample [B, L] and positives [B images, B texts]."""
+        text = self.pair_index[idx].clone()
+        part = torch.rand(len(idx), generator=gen) < share
+        colour_only = torch.rand(len(idx), generator=gen) < 0.5
+        text[part & colour_only] = self.n_pairs + self.img_colour[idx][part & colour_only]
+        text[part & ~colour_only] = self.n_pairs + self.n_colours + self.img_shape[idx][part & ~colour_only]
+        variant = torch.randint(0, 2, (len(idx),), generator=gen)
+        tc, ts = self.colour_of[text], self.shape_of[text]
+        ic, is_ = self.img_colour[idx], self.img_shape[idx]
+        pos = ((tc[None, :] < 0) | (tc[None, :] == ic[:, None])) & ((ts[None, :] < 0) | (ts[None, :] == is_[:, None]))
+        return self.tokens[text, variant], pos
+
+
 def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, log=print) -> Tuple[MiniCLIP, dict]:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -161,8 +207,14 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
     model = MiniCLIP(mcfg)
     fmt = _memory_format(cfg)
     model.visual.to(memory_format=fmt)
-    tl = _train_len(tokens)
-    loss_fn = ClipLoss() if cfg.loss == "clip" else DebiasedClipLoss(cfg.tau_plus)
+    partial = _PartialCaptions(data, cfg.pad_id) if cfg.partial_captions > 0 else None
+    tl = max(_train_len(tokens), partial.train_len if partial else 0)
+    if cfg.loss == "clip":
+        loss_fn = ClipLoss(label_smoothing=cfg.label_smoothing)
+    elif partial is None:
+        loss_fn = DebiasedClipLoss(cfg.tau_plus)
+    else:
+        raise ValueError("partial_captions needs loss 'clip' (the debiased loss takes no positives)")
     oc = cfg.teacher
     opt = torch.optim.AdamW(_param_groups(model, oc.weight_decay), lr=oc.lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(oc))
@@ -171,13 +223,19 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
     for step, idx in enumerate(_batches(len(data), oc.batch_size, oc.steps, gen)):
         x = normalize_uint8(_augment(data.images[idx], gen, cfg.augment), pp).contiguous(memory_format=fmt)
         labels = data.labels[idx]
-        # encode each distinct caption of the batch once, then gather per sample
-        uniq, inv = labels.unique(return_inverse=True)
-        pick = torch.randint(0, 2, (len(uniq),), generator=gen)
-        txt = model.encode_text(tokens[uniq, pick, :tl])[inv]
         img = model.encode_image(x)
         scale = model.logit_scale()
-        terms = loss_fn(img, txt, scale, labels if cfg.loss == "clip" else None)
+        if partial is not None:
+            txt_tokens, pos = partial.batch(idx, cfg.partial_captions, gen)
+            uniq, inv = txt_tokens.unique(dim=0, return_inverse=True)
+            txt = model.encode_text(uniq[:, :tl])[inv]
+            terms = loss_fn(img, txt, scale, positives=pos)
+        else:
+            # encode each distinct caption of the batch once, then gather per sample
+            uniq, inv = labels.unique(return_inverse=True)
+            pick = torch.randint(0, 2, (len(uniq),), generator=gen)
+            txt = model.encode_text(tokens[uniq, pick, :tl])[inv]
+            terms = loss_fn(img, txt, scale, labels if cfg.loss == "clip" else None)
         loss = sum(terms.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()

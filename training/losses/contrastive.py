@@ -31,12 +31,19 @@ class ClipLoss(nn.Module):
     Without labels, pair i is the only positive of row i (CLIP). With `labels` (for
     datasets where many images share one caption, like the procedural shapes) every
     same-label pair is a positive and the target is uniform over them, so duplicates of a
-    caption are not pushed apart as false negatives.
+    caption are not pushed apart as false negatives. `positives` [images, texts] generalises
+    that to captions true of several kinds of image (a colour-only caption is true of every
+    image of that colour): each image's target is uniform over the texts true of it, each
+    text's over the images it is true of. `label_smoothing` mixes every target with the
+    uniform distribution over the batch (as label smoothing does for class targets).
     """
 
-    def __init__(self, weight: float = 1.0):
+    def __init__(self, weight: float = 1.0, label_smoothing: float = 0.0):
         super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.weight = weight
+        self.label_smoothing = label_smoothing
 
     @staticmethod
     def get_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor):
@@ -53,12 +60,23 @@ class ClipLoss(nn.Module):
         same = (labels.view(-1, 1) == labels.view(1, -1)).float()
         return same / same.sum(dim=1, keepdim=True)
 
-    def forward(self, image_features, text_features, logit_scale, labels: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def forward(self, image_features, text_features, logit_scale, labels: Optional[torch.Tensor] = None,
+                positives: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         logits_per_image, logits_per_text = self.get_logits(image_features, text_features, logit_scale)
-        target = self.get_ground_truth(logits_per_image.shape[0], logits_per_image.device, labels)
+        n = logits_per_image.shape[0]
+        if positives is not None:
+            pos = positives.to(logits_per_image.dtype)
+            target_i = pos / pos.sum(dim=1, keepdim=True)
+            target_t = pos.t() / pos.t().sum(dim=1, keepdim=True)
+        else:
+            target_i = self.get_ground_truth(n, logits_per_image.device, labels)
+            target_t = target_i.t()
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            target_i, target_t = (1 - eps) * target_i + eps / n, (1 - eps) * target_t + eps / n
         # soft-target cross-entropy; equals F.cross_entropy(logits, arange) when target = eye
-        loss_i = -(target * F.log_softmax(logits_per_image, dim=1)).sum(1).mean()
-        loss_t = -(target.t() * F.log_softmax(logits_per_text, dim=1)).sum(1).mean()
+        loss_i = -(target_i * F.log_softmax(logits_per_image, dim=1)).sum(1).mean()
+        loss_t = -(target_t * F.log_softmax(logits_per_text, dim=1)).sum(1).mean()
         return {"contrastive_loss": self.weight * (loss_i + loss_t) / 2}
 
 

@@ -82,3 +82,47 @@ def test_clip_cli_smoke_trains_distills_exports(tiny_data, tmp_path):
     assert json.loads((d / "model.json").read_text())["clip"]["multiLabel"] == {"scale": refit["scale"], "bias": refit["bias"]}
     for f in ("config.yaml", "metrics.json", "train.log", "teacher.pt", "student.pt"):
         assert (tmp_path / "work" / f).is_file(), f
+
+
+def test_partial_captions_positives_are_the_texts_true_of_each_image(tiny_data):
+    from training.train_clip import _PartialCaptions
+    from training.data.tokenizer import get_tokenizer
+
+    held = set(heldout_combinations())
+    ds = load_caption_jsonl(tiny_data / "captions_train.jsonl", PreprocessConfig(),
+                            keep=lambda r: (r["colour"], r["shape"]) not in held)
+    pc = _PartialCaptions(ds, pad_id=49407)
+    idx = torch.arange(len(ds))
+    tokens, pos = pc.batch(idx, 1.0, torch.Generator().manual_seed(0))  # every caption partial
+    decode = {tuple(get_tokenizer(pad_id=49407)([t])[0].tolist()): t.rstrip(".")
+              for t in [f"a photo of a {w}" for w in list(COLOURS) + SHAPES] +
+              [f"a photo of a {w}." for w in list(COLOURS) + SHAPES]}
+    texts = [decode[tuple(t.tolist())] for t in tokens]
+    words = [t.rsplit(" ", 1)[1] for t in texts]
+    for i, r in enumerate(ds.records):
+        assert words[i] in (r["colour"], r["shape"])  # each image's own text names its colour or its shape
+        for j, w in enumerate(words):
+            assert bool(pos[i, j]) == (w in (r["colour"], r["shape"]))
+    # without partial captions every image has its own pair's caption, and only same-pair images share it
+    _, pos = pc.batch(idx, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(pos, ds.labels[:, None] == ds.labels[None, :])
+    assert pc.n_pairs == 56 and len(pc.tokens) == 56 + 8 + 8  # no caption of a held-out pair exists
+
+
+def test_clip_seeds_lists_every_pair_with_mean_and_sd(tiny_data, tmp_path):
+    from training.cli import main
+
+    rc = main(["clip", "--smoke", "--seeds", "0,1", "--data", str(tiny_data), "--out", str(tmp_path),
+               "--set", "limit_train=64", "--set", "train.teacher.steps=2", "--set", "distill=false",
+               "--set", "export_tower=teacher", "--set", "train.partial_captions=0.5",
+               "--set", "train.label_smoothing=0.1"])
+    assert rc == 0
+    res = json.loads((tmp_path / "zero_shot_seeds.json").read_text())
+    assert res["tower"] == "teacher" and res["seeds"] == [0, 1]
+    for split in ("val", "test"):
+        pairs = res[split]["heldoutPerPair"]
+        assert set(pairs) == {f"{c}_{s}" for c, s in heldout_combinations()}
+        assert all(len(v["runs"]) == 2 and v["sd"] >= 0 for v in pairs.values())
+    md = (tmp_path / "zero_shot_seeds.md").read_text()
+    assert "blue_circle" in md and "± " in md and "targets met" in md
+    assert not (tmp_path / "seed0" / "student.pt").exists()

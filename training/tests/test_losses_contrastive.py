@@ -112,3 +112,31 @@ def test_embedding_distill_gradients_reach_student_only():
     out = EmbeddingDistillLoss("cosine")(s, t, torch.randn(4, 8), torch.tensor(50.0), labels=torch.tensor([0, 0, 1, 2]))
     sum(out.values()).backward()
     assert s.grad is not None and t.grad is None
+
+
+def test_clip_loss_positives_generalise_labels():
+    torch.manual_seed(0)
+    img, txt, labels = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([0, 1, 0, 2])
+    same = labels[:, None] == labels[None, :]
+    a = ClipLoss()(img, txt, torch.tensor(4.0), labels=labels)["contrastive_loss"]
+    b = ClipLoss()(img, txt, torch.tensor(4.0), positives=same)["contrastive_loss"]
+    assert close(a, b)
+
+
+def test_clip_loss_positives_hand_values():
+    # text 0 is true of image 0 only, text 1 of both (a caption naming what they share).
+    # logits = I (scale 1). positives [[1,1],[0,1]]: image rows: row0 target [.5,.5] -> log(1+e^-1) + .5;
+    # row1 target [0,1] -> log(1+e^-1). text rows (positives^T = [[1,0],[1,1]]): row0 [1,0] -> log(1+e^-1);
+    # row1 [.5,.5] -> log(1+e^-1) + .5.
+    pos = torch.tensor([[True, True], [False, True]])
+    base = math.log(1 + math.exp(-1))
+    out = ClipLoss()(I2, I2, torch.tensor(1.0), positives=pos)["contrastive_loss"]
+    assert close(out, ((2 * base + 0.5) / 2 + (2 * base + 0.5) / 2) / 2)
+
+
+def test_clip_loss_label_smoothing():
+    # eps = 0.2 over B = 2: targets [.9, .1]; logits = I -> .9 * log(1+e^-1) + .1 * (1 + log(1+e^-1))
+    out = ClipLoss(label_smoothing=0.2)(I2, I2, torch.tensor(1.0))["contrastive_loss"]
+    assert close(out, math.log(1 + math.exp(-1)) + 0.1)
+    with pytest.raises(ValueError):
+        ClipLoss(label_smoothing=1.0)
