@@ -1,0 +1,45 @@
+# `card --ablation / --zero-shot-seeds`: a measured result is stored in eval.json and the
+# card shows its table, each comparison and the decision (what ships and why).
+import json
+
+from training.cli import main
+
+
+def _model(tmp_path, kind="image-classifier"):
+    d = tmp_path / "m"
+    (d / "1").mkdir(parents=True)
+    (d / "model.json").write_text(json.dumps({"name": "m", "kind": kind, "preprocessing": {"size": [64, 64]}}))
+    (d / "1" / "eval.json").write_text(json.dumps({"arch": "mobilenetv3_small", "params": 1, "macs": 1, "eval": {"top1": 0.5},
+                                                   "onnx": {"opset": 17, "bytes": 1, "parityMaxAbsDiff": 0.0}}))
+    return d
+
+
+def test_card_shows_the_ablation_and_the_decision(tmp_path):
+    from training.ablation import verdict
+
+    table = {"static": {"mean": 0.60, "sd": 0.02}, "dynamic": {"mean": 0.61, "sd": 0.03},
+             "static-wide (x1.1)": {"mean": 0.58, "sd": 0.01}}
+    ab = tmp_path / "ablation.json"
+    ab.write_text(json.dumps({"table": table, "verdict": verdict(table), "markdown": "| row |\n|---|\n| static |\n",
+                              "config": {"x": 1}}))
+    d = _model(tmp_path)
+    assert main(["card", "--model", str(d), "--ablation", str(ab), "--decision", "The static student ships.",
+                 "--command-line", "python3 -m training ablation --x"]) == 0
+    text = (d / "MODEL_CARD.md").read_text()
+    assert "## Dynamic convolution: the ablation" in text and "| static |" in text
+    assert "dynamic vs static: +1.00 points (does not win" in text  # 1 point < the larger sd (3)
+    assert "**The static student ships.**" in text and "python3 -m training ablation --x" in text
+    card = json.loads((d / "1" / "eval.json").read_text())
+    assert card["dynamicConvAblation"]["verdict"]["dynamicWins"] is False and "config" not in card["dynamicConvAblation"]
+
+
+def test_verdict_needs_every_comparison_won_by_more_than_the_sd():
+    from training.ablation import verdict
+
+    t = {"static": {"mean": 0.5, "sd": 0.01}, "static + KD": {"mean": 0.55, "sd": 0.01},
+         "dynamic": {"mean": 0.6, "sd": 0.02}, "dynamic + KD": {"mean": 0.6, "sd": 0.02}}
+    v = verdict(t)
+    assert set(v["comparisons"]) == {"dynamic vs static", "dynamic + KD vs static + KD"}
+    assert v["dynamicWins"] is True
+    t["dynamic + KD"]["mean"] = 0.56
+    assert verdict(t)["dynamicWins"] is False
