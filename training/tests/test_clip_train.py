@@ -93,7 +93,7 @@ def test_partial_captions_positives_are_the_texts_true_of_each_image(tiny_data):
                             keep=lambda r: (r["colour"], r["shape"]) not in held)
     pc = _PartialCaptions(ds, pad_id=49407)
     idx = torch.arange(len(ds))
-    tokens, pos = pc.batch(idx, 1.0, torch.Generator().manual_seed(0))  # every caption partial
+    tokens, pos, _ = pc.batch(idx, 1.0, torch.Generator().manual_seed(0))  # every caption partial
     decode = {tuple(get_tokenizer(pad_id=49407)([t])[0].tolist()): t.rstrip(".")
               for t in [f"a photo of a {w}" for w in list(COLOURS) + SHAPES] +
               [f"a photo of a {w}." for w in list(COLOURS) + SHAPES]}
@@ -104,8 +104,15 @@ def test_partial_captions_positives_are_the_texts_true_of_each_image(tiny_data):
         for j, w in enumerate(words):
             assert bool(pos[i, j]) == (w in (r["colour"], r["shape"]))
     # without partial captions every image has its own pair's caption, and only same-pair images share it
-    _, pos = pc.batch(idx, 0.0, torch.Generator().manual_seed(0))
-    assert torch.equal(pos, ds.labels[:, None] == ds.labels[None, :])
+    _, pos, grey = pc.batch(idx, 0.0, torch.Generator().manual_seed(0), True)
+    assert torch.equal(pos, ds.labels[:, None] == ds.labels[None, :]) and not grey.any()
+    # grey_shape_only: the images with a shape-only caption go grey, and nothing naming a colour is true of them
+    tokens, pos, grey = pc.batch(idx, 1.0, torch.Generator().manual_seed(0), True)
+    texts = [decode[tuple(t.tolist())] for t in tokens]
+    shape_only = torch.tensor([t.rsplit(" ", 1)[1] in SHAPES for t in texts])
+    assert torch.equal(grey, shape_only) and 0 < int(grey.sum()) < len(idx)
+    names_colour = ~shape_only
+    assert not (pos[grey][:, names_colour]).any()
     assert pc.n_pairs == 56 and len(pc.tokens) == 56 + 8 + 8  # no caption of a held-out pair exists
 
 
@@ -126,3 +133,17 @@ def test_clip_seeds_lists_every_pair_with_mean_and_sd(tiny_data, tmp_path):
     md = (tmp_path / "zero_shot_seeds.md").read_text()
     assert "blue_circle" in md and "± " in md and "targets met" in md
     assert not (tmp_path / "seed0" / "student.pt").exists()
+
+
+def test_to_grey_replaces_only_the_chosen_images_by_their_luma():
+    from training.data.transforms import normalize
+    from training.train_clip import _to_grey
+
+    pp = PreprocessConfig()
+    u8 = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    u8[:, 0] = 200  # red
+    x = normalize(u8, pp)
+    out = _to_grey(x, torch.tensor([True, False]), pp, torch.contiguous_format)
+    raw = out * torch.tensor(pp.std).view(1, 3, 1, 1) + torch.tensor(pp.mean).view(1, 3, 1, 1)
+    assert torch.allclose(raw[0], torch.full_like(raw[0], 0.299 * 200 / 255), atol=1e-5)
+    assert torch.equal(out[1], x[1])
