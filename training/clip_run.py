@@ -144,9 +144,13 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
         log(f"clip: multi-label calibration {json.dumps(calib)}")
 
     logit_scale = float(teacher.logit_scale())
+    description = ("MiniCLIP: MobileNetV3-small image encoder distilled from a ResNet-style CLIP image tower, "
+                   "with the teacher's causal text transformer over the CLIP BPE vocabulary"
+                   if cfg.export_tower == "student" else
+                   "MiniCLIP: ResNet-style CLIP image tower (8.8 MFLOPs) and causal text transformer over the CLIP "
+                   "BPE vocabulary, trained together contrastively")
     card = {
-        "description": "MiniCLIP: MobileNetV3-small image encoder distilled from a ResNet-style CLIP image tower, "
-                       "with the teacher's causal text transformer over the CLIP BPE vocabulary",
+        "description": description,
         "zeroShot": {
             "split": f"{cfg.data_root}/{cfg.eval_split}",
             "protocol": "each image scored against the prompt of every one of the 64 colour-shape combinations "
@@ -154,6 +158,7 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
                         "(never in CLIP training) and of seen ones",
             "heldoutCombinations": [f"{c}_{s}" for c, s in held],
             "student": zs_student, "teacher": zs_teacher,
+            "exported": zs_student if cfg.export_tower == "student" else zs_teacher,  # what the gateway serves
             "validation": {"split": cfg.val_split, "tower": cfg.export_tower, **(zs_val or {})} if zs_val else None,
             "studentMinusTeacherHeldoutTop1":
                 round(zs_student["heldout_top1"] - zs_teacher["heldout_top1"], 4) if zs_student else None,
@@ -186,7 +191,7 @@ def run(cfg: ClipRunConfig, log=None) -> Dict:
                                multi_label=ml, log=log)
         result["export"] = str(Path(cfg.repo) / cfg.name)
         result["parity"] = card["onnx"]["parity"]
-        if cfg.export_teacher:
+        if cfg.export_teacher and cfg.export_tower == "student":
             tname = f"{cfg.name}-teacher"
             tcard = {k: v for k, v in card.items() if k not in ("onnx", "name", "version", "kind", "multiLabel")}
             tcard["exportedImageEncoder"] = "teacher"

@@ -45,7 +45,7 @@ def _classifier(card: Dict, manifest: Dict) -> List[str]:
 
 def _clip(card: Dict, manifest: Dict) -> List[str]:
     zs = card.get("zeroShot", {})
-    st = zs.get("student", {})
+    st = zs.get("exported") or zs.get("student") or {}
     lines = ["## Figures", "",
              f"- Zero-shot top-1 over all 64 colour-shape prompts (`{st.get('template')}`): held-out pairs "
              f"**{_pct(st.get('heldout_top1'))}** ({st.get('heldout_images')} images), seen pairs {_pct(st.get('seen_top1'))}",
