@@ -242,8 +242,18 @@ export class Metrics {
     this.loads.add(load);
   }
 
+  /** Stops publishing `load`; the last load of a model version takes its series with it (a failed load leaves none behind). */
   untrackLoad(load: VersionLoad): void {
-    this.loads.delete(load);
+    if (!this.loads.delete(load)) return;
+    for (const l of this.loads) if (l.model === load.model && l.version === load.version) return;
+    this.removeLoadSeries(load.model, load.version);
+  }
+
+  private removeLoadSeries(model: string, version: string): void {
+    const labels = { model, version };
+    this.pendingRequests.remove(labels);
+    this.queueLength.remove(labels);
+    for (const state of ['decoding', 'waiting']) this.preprocessing.remove({ ...labels, state });
   }
 
   /** The tracked loads summed per model version. */
@@ -267,10 +277,8 @@ export class Metrics {
   forgetModelVersion(model: string, version: string): void {
     for (const l of this.loads) if (l.model === model && l.version === version) this.loads.delete(l);
     for (const s of MODEL_STATES) this.modelState.remove({ model, version, state: s });
+    this.removeLoadSeries(model, version);
     const labels = { model, version };
-    this.pendingRequests.remove(labels);
-    this.queueLength.remove(labels);
-    for (const state of ['decoding', 'waiting']) this.preprocessing.remove({ ...labels, state });
     this.modelHealthy.remove(labels);
     this.batchSize.remove(labels);
     this.inferenceDuration.remove(labels);

@@ -27,6 +27,28 @@ describe('batcherHooks()', () => {
   });
 });
 
+describe('batcherHooks() of a reloaded version', () => {
+  it("sums the old and the new instance's counts, and the last release takes the version's series with it", async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const health = new VersionHealth(metrics, pino({ level: 'silent' }), 'm', '1');
+    const old = batcherHooks(metrics, 'm', '1', health);
+    const fresh = batcherHooks(metrics, 'm', '1', health);
+    old.onDepth!(1, 2);
+    fresh.onDepth!(3, 3);
+    fresh.onUpstream!(1, 0);
+    let text = await metrics.registry.metrics();
+    assert.equal(metricValue(text, 'gateway_pending_requests', { model: 'm', version: '1' }), 6);
+    assert.equal(metricValue(text, 'gateway_queue_length', { model: 'm', version: '1' }), 4);
+    old.release();
+    text = await metrics.registry.metrics();
+    assert.equal(metricValue(text, 'gateway_pending_requests', { model: 'm', version: '1' }), 4);
+    assert.equal(metricValue(text, 'gateway_queue_length', { model: 'm', version: '1' }), 3);
+    fresh.release();
+    text = await metrics.registry.metrics();
+    for (const name of ['gateway_pending_requests', 'gateway_queue_length', 'gateway_preprocessing_requests']) assert.ok(!text.includes(`${name}{model="m"`), `${name} still has a series for m`);
+  });
+});
+
 describe('VersionHealth', () => {
   it('turns unhealthy after FAILURES_TO_UNHEALTHY failures in a row, keeping the error, and heals on a success', async () => {
     const metrics = new Metrics({ processMetrics: false });
