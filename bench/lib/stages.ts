@@ -45,7 +45,7 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: 'admission', match: url(/src\/batching\/(gate|admission|latency|recent-minimum)\.ts/) },
   { stage: 'queue/batch', match: url(/src\/batching\/|src\/models\/buffer-pool\.ts/) },
   { stage: 'postprocess', match: url(/src\/models\/(classifier|clip|clip-scores)\.ts/) },
-  { stage: 'request scope', match: url(/src\/server\/|src\/errors\.ts|src\/models\/(served|repository)[^/]*\.ts/) },
+  { stage: 'request scope', match: url(/src\/server\/|src\/(errors|cancellation)\.ts|src\/models\/(served|repository)[^/]*\.ts/) },
   { stage: 'other src/', match: url(/\/src\//) },
   { stage: 'other packages', match: url(/node_modules\//) },
 ];
