@@ -51,6 +51,7 @@ class CrossModalRunConfig:
     threads: int = 1
     log_every_steps: int = 50
     miniclip: str = "models/miniclip-shapes"   # exported MiniCLIP for the cosine row; empty: skip it
+    image_only: bool = True        # train the image-only student row too (false: the cross-modal row alone)
     export_onnx: bool = True       # export the first seed's model (images + token ids) and check it with onnxruntime-node
 
 
@@ -148,8 +149,9 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
         sdir = out / f"seed{seed}"
         seed_everything(seed)
         student = create_model(mcfg.backbone)
-        _train(cfg, student, student, train.images, train.labels, seed, log, f"image-only seed {seed}")
-        record("image-only student (MobileNetV3-small)", student)
+        if cfg.image_only:
+            _train(cfg, student, student, train.images, train.labels, seed, log, f"image-only seed {seed}")
+            record("image-only student (MobileNetV3-small)", student)
         seed_everything(seed)
         xm = CrossModalClassifier(mcfg)
         _train(cfg, xm, lambda x: xm(x, ids), train.images, train.labels, seed, log, f"cross-modal seed {seed}")
