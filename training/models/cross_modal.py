@@ -119,10 +119,9 @@ class CrossModalClassifier(nn.Module):
         self.text = TextTokens(cfg.token_ids, cfg.dim, cfg.heads, cfg.text_layers, cfg.context_length)
         self.cross = CrossModalAttention(cfg.dim, cfg.heads)
         # the feed-forward half of a transformer block after the cross-attention: it mixes each
-        # image token with what it read from candidate c nonlinearly. Without it the score is
-        # linear in (image token + text mixture) after a LayerNorm, the candidate-independent
-        # image part cancels in the softmax, and in a measured 300-step run the loss never left
-        # ln 8 (chance).
+        # image token with what it read from candidate c nonlinearly. Without it the image part
+        # is the same for every candidate (it cancels in the softmax) and the score is linear in
+        # the text values read; that design's measured 300-step run never left ln 8 (chance).
         self.mlp = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.mlp_ratio * cfg.dim), nn.GELU(),
                                  nn.Linear(cfg.mlp_ratio * cfg.dim, cfg.dim))
         self.score = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, 1))
