@@ -147,8 +147,9 @@ def _write(cfg: AblationConfig, out: Path, results: Dict[str, List[float]], info
 def verdict(table: Dict[str, Dict]) -> Dict:
     """Does the dynamic student win? Against the static student of the same width and the
     static one widened to its MACs, with KD and without: it wins a comparison when its mean
-    beats the other row's by more than the larger of the two standard deviations, and it
-    wins overall only if it wins every comparison it has rows for."""
+    beats the other row's by more than the larger of the two standard deviations (with fewer
+    than two runs a row has no sd, and nothing is won), and it wins overall only if it wins
+    every comparison it has rows for."""
     comps = {}
     for kd in ("", " + KD"):
         dyn = table.get(f"dynamic{kd}")
@@ -157,6 +158,7 @@ def verdict(table: Dict[str, Dict]) -> Dict:
         for row, st in table.items():
             if row.endswith(kd) and row != f"dynamic{kd}" and row.startswith("static") and (kd or "+ KD" not in row):
                 margin = dyn["mean"] - st["mean"]
-                comps[f"dynamic{kd} vs {row}"] = {"meanDiff": round(margin, 4),
-                                                  "wins": margin > max(dyn["sd"], st["sd"])}
+                seeds = min(len(dyn["runs"]), len(st["runs"]))
+                comps[f"dynamic{kd} vs {row}"] = {"meanDiff": round(margin, 4), "seeds": seeds,
+                                                  "wins": seeds >= 2 and margin > max(dyn["sd"], st["sd"])}
     return {"comparisons": comps, "dynamicWins": bool(comps) and all(c["wins"] for c in comps.values())}

@@ -225,6 +225,10 @@ def _cmd_card(a) -> int:
             if path:
                 data = json.loads(open(path).read())
                 data.pop("config", None)
+                if key == "dynamicConvAblation":
+                    from training.ablation import verdict
+
+                    data["verdict"] = verdict(data["table"])  # the current rule, whatever wrote the file
                 attach(m, key, {**data, **{k: v for k, v in extra.items() if v}, "command": a.command_line or None})
         print(write(m))
     return 0

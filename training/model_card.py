@@ -78,8 +78,9 @@ def _ablation(ab: Dict) -> List[str]:
              f"Command: `{ab.get('command', 'python3 -m training ablation')}`. Test top-1 on the hard fine-grained "
              "benchmark, mean ± sd over the seeds, every row trained the same steps:", "", ab.get("markdown", "").rstrip(), ""]
     for name, c in (v.get("comparisons") or {}).items():
-        lines.append(f"- {name}: {100 * c['meanDiff']:+.2f} points ({'wins' if c['wins'] else 'does not win'}: "
-                     "a win needs more than the larger sd)")
+        why = ("one seed: no sd, so not decided" if c.get("seeds", 2) < 2 else
+               f"{'wins' if c['wins'] else 'does not win'}: a win needs more than the larger sd")
+        lines.append(f"- {name}: {100 * c['meanDiff']:+.2f} points ({why})")
     lines += ["", f"**{ab.get('decision', 'Dynamic convolution wins.' if v.get('dynamicWins') else 'Dynamic convolution does not win.')}**"]
     return lines
 

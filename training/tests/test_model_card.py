@@ -17,8 +17,9 @@ def _model(tmp_path, kind="image-classifier"):
 def test_card_shows_the_ablation_and_the_decision(tmp_path):
     from training.ablation import verdict
 
-    table = {"static": {"mean": 0.60, "sd": 0.02}, "dynamic": {"mean": 0.61, "sd": 0.03},
-             "static-wide (x1.1)": {"mean": 0.58, "sd": 0.01}}
+    runs = [0.0, 0.0, 0.0]
+    table = {"static": {"mean": 0.60, "sd": 0.02, "runs": runs}, "dynamic": {"mean": 0.61, "sd": 0.03, "runs": runs},
+             "static-wide (x1.1)": {"mean": 0.58, "sd": 0.01, "runs": runs}}
     ab = tmp_path / "ablation.json"
     ab.write_text(json.dumps({"table": table, "verdict": verdict(table), "markdown": "| row |\n|---|\n| static |\n",
                               "config": {"x": 1}}))
@@ -36,10 +37,15 @@ def test_card_shows_the_ablation_and_the_decision(tmp_path):
 def test_verdict_needs_every_comparison_won_by_more_than_the_sd():
     from training.ablation import verdict
 
-    t = {"static": {"mean": 0.5, "sd": 0.01}, "static + KD": {"mean": 0.55, "sd": 0.01},
-         "dynamic": {"mean": 0.6, "sd": 0.02}, "dynamic + KD": {"mean": 0.6, "sd": 0.02}}
+    r = [0.0, 0.0]
+    t = {"static": {"mean": 0.5, "sd": 0.01, "runs": r}, "static + KD": {"mean": 0.55, "sd": 0.01, "runs": r},
+         "dynamic": {"mean": 0.6, "sd": 0.02, "runs": r}, "dynamic + KD": {"mean": 0.6, "sd": 0.02, "runs": r}}
     v = verdict(t)
     assert set(v["comparisons"]) == {"dynamic vs static", "dynamic + KD vs static + KD"}
     assert v["dynamicWins"] is True
     t["dynamic + KD"]["mean"] = 0.56
     assert verdict(t)["dynamicWins"] is False
+    # one seed: no sd, so no win however large the difference
+    one = {k: {**v, "sd": 0.0, "runs": [v["mean"]]} for k, v in t.items()}
+    one["dynamic + KD"]["mean"] = 0.9
+    assert verdict(one)["dynamicWins"] is False
