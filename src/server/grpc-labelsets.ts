@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
 import { type Unary, authorization, timeoutMs, toServiceError } from './grpc-common.js';
-import type { LabelSetBody, LabelSetService, LabelSetSummary } from './labelset-service.js';
+import { type LabelSetBody, type LabelSetService, type LabelSetSummary, labelSetSummaryJson } from './labelset-service.js';
 
 interface LabelSetRefMsg {
   model: string;
@@ -88,16 +88,5 @@ function adminApiOff(method: string): Unary<unknown> {
 }
 
 function labelSetMsg(s: LabelSetSummary, withLabels = false): unknown {
-  return {
-    model: s.set.model,
-    name: s.set.name,
-    source: s.set.source,
-    labels_count: s.set.definition.labels.length,
-    templates: s.set.definition.templates,
-    hash: s.set.hash,
-    registered_at: s.set.registeredAt,
-    encoded_at: s.encodedAt,
-    matrix_bytes: String(s.matrixBytes),
-    labels: withLabels ? s.set.definition.labels : [],
-  };
+  return { ...labelSetSummaryJson(s, withLabels), matrix_bytes: String(s.matrixBytes) };
 }

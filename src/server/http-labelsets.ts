@@ -6,18 +6,18 @@ import type { FastifyInstance } from 'fastify';
 import { routeBodyLimit } from './http-body.js';
 import { headerTimeout } from './http-common.js';
 import { type LabelSetPutJson, ROUTE_SCHEMAS } from './http-schemas.js';
-import type { LabelSetService, LabelSetSummary } from './labelset-service.js';
+import { type LabelSetService, labelSetSummaryJson } from './labelset-service.js';
 
 export function addLabelSetRoutes(app: FastifyInstance, labelSets: LabelSetService, options: { adminApi: boolean; bodyLimit: number }): void {
   app.get('/v1/label-sets', { schema: ROUTE_SCHEMAS.labelSets }, async (request) => {
     const { sets, errors } = labelSets.list({ authorization: request.headers.authorization });
-    return { label_sets: sets.map((s) => summaryJson(s)), errors };
+    return { label_sets: sets.map((s) => labelSetSummaryJson(s)), errors };
   });
 
   app.get('/v1/label-sets/:name', { schema: ROUTE_SCHEMAS.labelSet }, async (request) => {
     const { name } = request.params as { name: string };
     const { model } = request.query as { model?: string };
-    return summaryJson(labelSets.get(model ?? '', name, { authorization: request.headers.authorization }), true);
+    return labelSetSummaryJson(labelSets.get(model ?? '', name, { authorization: request.headers.authorization }), true);
   });
 
   if (!options.adminApi) return;
@@ -27,9 +27,9 @@ export function addLabelSetRoutes(app: FastifyInstance, labelSets: LabelSetServi
     const { name } = request.params as { name: string };
     const query = request.query as { model?: string };
     const ctx = { authorization: request.headers.authorization, timeoutMs: headerTimeout(request) };
-    if (typeof request.body === 'string') return summaryJson(await labelSets.put(query.model ?? '', name, { text: request.body }, ctx, startedAtMs));
+    if (typeof request.body === 'string') return labelSetSummaryJson(await labelSets.put(query.model ?? '', name, { text: request.body }, ctx, startedAtMs));
     const body = request.body as LabelSetPutJson;
-    return summaryJson(await labelSets.put(body.model ?? query.model ?? '', name, { labels: body.labels, templates: body.templates ?? [] }, ctx, startedAtMs));
+    return labelSetSummaryJson(await labelSets.put(body.model ?? query.model ?? '', name, { labels: body.labels, templates: body.templates ?? [] }, ctx, startedAtMs));
   });
 
   app.delete('/v1/label-sets/:name', { schema: ROUTE_SCHEMAS.labelSet }, async (request) => {
@@ -38,19 +38,4 @@ export function addLabelSetRoutes(app: FastifyInstance, labelSets: LabelSetServi
     await labelSets.delete(model ?? '', name, { authorization: request.headers.authorization });
     return { deleted: true };
   });
-}
-
-function summaryJson(s: LabelSetSummary, withLabels = false): Record<string, unknown> {
-  return {
-    model: s.set.model,
-    name: s.set.name,
-    source: s.set.source,
-    labels_count: s.set.definition.labels.length,
-    templates: s.set.definition.templates,
-    hash: s.set.hash,
-    registered_at: s.set.registeredAt,
-    encoded_at: s.encodedAt,
-    matrix_bytes: s.matrixBytes,
-    ...(withLabels ? { labels: s.set.definition.labels } : {}),
-  };
 }

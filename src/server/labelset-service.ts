@@ -19,6 +19,22 @@ export interface LabelSetSummary {
 }
 
 /** The body of a PUT: the text format, or the labels and templates as lists. */
+/** A label set as both transports describe it (JSON field names; gRPC sends matrix_bytes as an int64 string). */
+export function labelSetSummaryJson(s: LabelSetSummary, withLabels = false): Record<string, unknown> {
+  return {
+    model: s.set.model,
+    name: s.set.name,
+    source: s.set.source,
+    labels_count: s.set.definition.labels.length,
+    templates: s.set.definition.templates,
+    hash: s.set.hash,
+    registered_at: s.set.registeredAt,
+    encoded_at: s.encodedAt,
+    matrix_bytes: s.matrixBytes,
+    ...(withLabels ? { labels: s.set.definition.labels } : {}),
+  };
+}
+
 export type LabelSetBody = { readonly text: string } | { readonly labels: readonly string[]; readonly templates: readonly string[] };
 
 export class LabelSetService {
