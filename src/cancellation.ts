@@ -44,3 +44,26 @@ export class CallCancellation implements Cancellation {
     this.listeners = undefined;
   }
 }
+
+/**
+ * Runs `run` on every item at once under one cancellation that follows `outer`; the first failure
+ * cancels the others (their requests leave the queue) and is thrown.
+ */
+export async function allOrCancel<T, R>(items: readonly T[], run: (item: T, signal: Cancellation) => Promise<R>, outer: Cancellation | undefined): Promise<R[]> {
+  const abort = new CallCancellation();
+  const onOuterAbort = (): void => abort.abort();
+  if (outer?.aborted) abort.abort();
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  try {
+    return await Promise.all(
+      items.map((item) =>
+        run(item, abort).catch((err: unknown) => {
+          abort.abort();
+          throw err;
+        }),
+      ),
+    );
+  } finally {
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
+}

@@ -3,7 +3,7 @@
 // per request). A batch tensor is assembled by copying each request's slot into it (no
 // per-element work on the batch path) and is transferred to the instance's session thread.
 import { performance } from 'node:perf_hooks';
-import { CallCancellation, type Cancellation } from '../cancellation.js';
+import { type Cancellation, allOrCancel } from '../cancellation.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { GatewayError } from '../errors.js';
 import type { ClassifierManifest } from './manifest.js';
@@ -197,29 +197,13 @@ export class ClassifierVersion implements ServedVersion {
     startedAtMs: number,
     run: (index: number, signal: Cancellation) => Promise<{ batched: Batched<Float32Array>; preprocessMs: number }>,
   ): Promise<TensorResult> {
-    const abort = new CallCancellation();
-    const outer = options.signal;
-    const onOuterAbort = (): void => abort.abort();
-    if (outer?.aborted) abort.abort();
-    outer?.addEventListener('abort', onOuterAbort, { once: true });
-    try {
-      const done = await Promise.all(
-        Array.from({ length: count }, (_, i) =>
-          run(i, abort).catch((err: unknown) => {
-            abort.abort();
-            throw err;
-          }),
-        ),
-      );
-      const max = (f: (d: (typeof done)[number]) => number): number => done.reduce((m, d) => Math.max(m, f(d)), 0);
-      return {
-        rows: done.map((d) => d.batched.result),
-        batchSize: max((d) => d.batched.batchSize),
-        timing: { preprocessMs: max((d) => d.preprocessMs), queueMs: max((d) => d.batched.queueMs), inferenceMs: max((d) => d.batched.inferenceMs), totalMs: performance.now() - startedAtMs },
-      };
-    } finally {
-      outer?.removeEventListener('abort', onOuterAbort);
-    }
+    const done = await allOrCancel(Array.from({ length: count }, (_, i) => i), run, options.signal);
+    const max = (f: (d: (typeof done)[number]) => number): number => done.reduce((m, d) => Math.max(m, f(d)), 0);
+    return {
+      rows: done.map((d) => d.batched.result),
+      batchSize: max((d) => d.batched.batchSize),
+      timing: { preprocessMs: max((d) => d.preprocessMs), queueMs: max((d) => d.batched.queueMs), inferenceMs: max((d) => d.batched.inferenceMs), totalMs: performance.now() - startedAtMs },
+    };
   }
 
   /** Requests inside this version, preprocessing included. */

@@ -5,7 +5,7 @@
 // of a fixed first dimension (the padding rows are dropped from the answers); or one request per
 // session.run when the graph has no batch axis. Outputs are split back per request.
 import { performance } from 'node:perf_hooks';
-import { CallCancellation, type Cancellation } from '../cancellation.js';
+import { type Cancellation, allOrCancel } from '../cancellation.js';
 import { Admission } from '../batching/admission.js';
 import { type Batched, Batcher } from '../batching/batcher.js';
 import { GatewayError } from '../errors.js';
@@ -123,7 +123,7 @@ export class TensorVersion implements ServedVersion {
     this.active.enter();
     try {
       const items = batched ? splitRows(inputs, rows) : [{ key: '', values: inputs.map((t) => t.values), dims: inputs.map((t) => t.dims) }];
-      const done = await eachItem(items, (item, signal) => this.batcher.submit(item, { timeoutMs: options.timeoutMs, startedAtMs, signal }), options.signal);
+      const done = await allOrCancel(items, (item, signal) => this.batcher.submit(item, { timeoutMs: options.timeoutMs, startedAtMs, signal }), options.signal);
       const answer = outputs.map((spec) => gather(spec, this.io.outputs.indexOf(spec), done.map((d) => d.result), batched));
       if (key !== undefined) this.cache!.set(key, answer);
       const max = (f: (d: Batched<ItemResult>) => number): number => done.reduce((m, d) => Math.max(m, f(d)), 0);
@@ -166,26 +166,6 @@ function splitRows(inputs: readonly HostTensor[], rows: number): TensorItem[] {
   const rowSizes = rowDims.map((d) => d.reduce((a, b) => a * b, 1));
   const key = rowDims.map((d) => d.join('x')).join(';');
   return Array.from({ length: rows }, (_, r) => ({ key, values: inputs.map((t, i) => sliceValues(t.values, r * rowSizes[i]!, (r + 1) * rowSizes[i]!)), dims: rowDims }));
-}
-
-/** Submits every item at once; the first failure cancels the rest (they leave the queue) and is thrown. */
-async function eachItem<R>(items: readonly TensorItem[], submit: (item: TensorItem, signal: Cancellation) => Promise<R>, outer: Cancellation | undefined): Promise<R[]> {
-  const abort = new CallCancellation();
-  const onOuterAbort = (): void => abort.abort();
-  if (outer?.aborted) abort.abort();
-  outer?.addEventListener('abort', onOuterAbort, { once: true });
-  try {
-    return await Promise.all(
-      items.map((item) =>
-        submit(item, abort).catch((err: unknown) => {
-          abort.abort();
-          throw err;
-        }),
-      ),
-    );
-  } finally {
-    outer?.removeEventListener('abort', onOuterAbort);
-  }
 }
 
 /** One output of a request, stacked from its items' results (rows) or taken whole. */
