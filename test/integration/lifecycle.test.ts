@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, grpcCode, makeRepository, postImage, startTestGateway } from '../helpers/gateway.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('readiness and drain', () => {
   it('turns ready after loading, and drains on shutdown without losing a queued request', async () => {
@@ -21,7 +22,7 @@ describe('readiness and drain', () => {
       const image = await solidImage(32, 32);
       const queued = postImage(gw.http, 'model=patient', image); // waits up to 600 ms for companions
       const grpcQueued = gw.client.classify({ model: 'patient', image });
-      while (gw.gateway.repository.pending < 2) await new Promise((r) => setTimeout(r, 5));
+      await waitUntil(() => gw.gateway.repository.pending >= 2, 'both requests to be queued');
 
       const shutdown = gw.gateway.shutdown();
       assert.equal(gw.gateway.services.scope.ready, false);

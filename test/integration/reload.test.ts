@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, type TestGateway, makeRepository, postImage, startTestGateway } from '../helpers/gateway.js';
+import { waitUntil } from '../helpers/wait.js';
 
 interface ModelView {
   name: string;
@@ -105,7 +106,7 @@ describe('hot reload', () => {
   it('drains a removed model before unloading it', async () => {
     const big = await solidImage(128, 128);
     const inFlight = Array.from({ length: 6 }, () => postImage(gw.http, 'model=slow', big));
-    while (gw.gateway.repository.pending < 3) await new Promise((r) => setTimeout(r, 5));
+    await waitUntil(() => gw.gateway.repository.pending >= 3, 'requests to be in flight');
     await rm(join(gw.modelsDir, 'slow'), { recursive: true });
     await reload();
     const answers = await Promise.all(inFlight);
