@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { solidImage } from '../helpers/images.js';
 import { FIXTURE_MODELS, type TestGateway, makeRepository, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
+import { waitUntil } from '../helpers/wait.js';
 import { STREAM_MAX_IN_FLIGHT } from '../../src/server/grpc-classify.js';
 
 describe('slow and broken clients', () => {
@@ -45,25 +46,41 @@ describe('slow and broken clients', () => {
     const call = gw.client.raw['ClassifyStream']!() as grpc.ClientDuplexStream<object, { id: string }>;
     const answers: string[] = [];
     call.on('data', (a: { id: string }) => answers.push(a.id));
-    call.pause(); // a client that stops reading its answers
-    const total = 400;
-    for (let i = 0; i < total; i++) call.write({ id: String(i), request: { model: 'tiny-dynamic', image } });
-    call.end();
-    // Meanwhile other clients are served at once.
-    const others = await Promise.all(Array.from({ length: 20 }, () => gw.client.classify({ model: 'tiny-dynamic', image })));
-    assert.equal(others.length, 20);
-    await new Promise((r) => setTimeout(r, 300));
-    const pending = gw.gateway.repository.pending;
-    const processed = metricValue(await gw.metrics(), 'gateway_requests_total', { protocol: 'grpc', outcome: 'ok' }) - others.length;
-    assert.ok(processed < total, `the gateway kept reading a stream nobody reads: processed ${processed} of ${total}`);
-    assert.ok(pending <= STREAM_MAX_IN_FLIGHT, `the stalled stream has ${pending} requests in the gateway`);
     const done = new Promise<void>((resolve, reject) => {
       call.on('end', resolve);
       call.on('error', reject);
     });
-    call.resume();
-    await done;
-    assert.equal(answers.length, total);
-    assert.equal(new Set(answers).size, total);
+    call.pause(); // a client that stops reading its answers
+    // Far more answer bytes than the client's HTTP/2 windows (64 KiB per stream and per connection)
+    // and both sides' stream buffers hold: a gateway without flow control answers them all.
+    const total = 4000;
+    const processed = async (): Promise<number> => metricValue(await gw.metrics(), 'gateway_requests_total', { protocol: 'grpc', outcome: 'ok' });
+    const start = await processed();
+    try {
+      for (let i = 0; i < total; i++) call.write({ id: String(i), request: { model: 'tiny-dynamic', image } });
+      call.end();
+      // Wait for the gateway to stop on its own: the count holds still for a second. However
+      // slow the machine, a gateway that kept reading would go on to all `total` requests.
+      let last = -1;
+      let stillSince = Date.now();
+      await waitUntil(async () => {
+        const now = await processed();
+        if (now !== last) [last, stillSince] = [now, Date.now()];
+        return now - start >= total || (now > start && Date.now() - stillSince >= 1000);
+      }, 'the stream to stall or finish', 120_000);
+      const stalledAt = last - start;
+      console.log(`# the stalled stream stopped at ${stalledAt} of ${total} answers`);
+      assert.ok(stalledAt < total / 2, `the gateway kept reading a stream nobody reads: processed ${stalledAt} of ${total}`);
+      assert.ok(gw.gateway.repository.pending <= STREAM_MAX_IN_FLIGHT, `the stalled stream has ${gw.gateway.repository.pending} requests in the gateway`);
+      // Meanwhile other clients are served at once.
+      const others = await Promise.all(Array.from({ length: 20 }, () => gw.client.classify({ model: 'tiny-dynamic', image })));
+      assert.equal(others.length, 20);
+      call.resume();
+      await done;
+      assert.equal(answers.length, total);
+      assert.equal(new Set(answers).size, total);
+    } finally {
+      call.cancel(); // a failed assertion must not leave a paused stream holding the process open
+    }
   });
 });
