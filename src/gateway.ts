@@ -42,7 +42,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   const repository = new ModelRepository(config.modelsDir, (modelName, modelDir) => ({
     modelName,
     modelDir,
-    session: { provider: config.executionProvider, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning },
+    session: { provider: config.executionProvider, intraOpThreads: config.intraOpThreads, intraOpSpinning: config.intraOpSpinning, niceOffset: config.sessionNiceOffset },
     limits: { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels },
     metrics,
     logger,

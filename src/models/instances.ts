@@ -34,7 +34,11 @@ export async function openInstances(path: string, instances: number, ctx: LoadCo
   }
   const first = sessions[0]!;
   if (first.fallbackReason) ctx.logger.warn({ model: ctx.modelName, path, reason: first.fallbackReason }, 'execution provider fallback');
-  ctx.logger.debug({ model: ctx.modelName, path, instances, intraOpThreads: options.intraOpThreads, intraOpSpinning: options.intraOpSpinning === true }, 'sessions opened');
+  if (first.priorityProblem) ctx.logger.warn({ model: ctx.modelName, path, reason: first.priorityProblem }, 'session thread priority unchanged');
+  ctx.logger.debug(
+    { model: ctx.modelName, path, instances, intraOpThreads: options.intraOpThreads, intraOpSpinning: options.intraOpSpinning === true, niceOffset: options.niceOffset ?? 0 },
+    'sessions opened',
+  );
   return sessions;
 }
 

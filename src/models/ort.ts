@@ -27,6 +27,12 @@ export interface SessionOptions {
    * the CPU those need (measured in docs/performance.md).
    */
   readonly intraOpSpinning?: boolean;
+  /**
+   * Added to the nice value of the thread that runs this session (Linux; 0 or absent = unchanged,
+   * at most 19 in all). The session worker applies it to itself before opening the session, so
+   * onnxruntime's intra-op threads inherit it. See session-worker.ts for why.
+   */
+  readonly niceOffset?: number;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Worker-thread host of one onnxruntime session. onnxruntime-node runs inference synchronously on
 // the calling thread, so each model instance lives in its own worker: the main thread keeps
 // serving I/O, timers and preprocessing while batches run. Protocol: see session.ts.
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type OutputData, type SessionOptions, type TensorData, ioInfo, openOrtSession, runOrtSession } from './ort.js';
 
@@ -15,6 +16,7 @@ interface RunMessage {
 
 const { path, options } = workerData as { path: string; options: SessionOptions };
 const port = parentPort!;
+const priorityProblem = lowerPriority(options.niceOffset ?? 0);
 
 openOrtSession(path, options).then(
   ({ session, provider, fallbackReason }) => {
@@ -22,6 +24,7 @@ openOrtSession(path, options).then(
       type: 'opened',
       provider,
       fallbackReason,
+      priorityProblem,
       inputNames: [...session.inputNames],
       outputNames: [...session.outputNames],
       inputs: ioInfo(session.inputMetadata),
@@ -55,3 +58,22 @@ openOrtSession(path, options).then(
     port.postMessage({ type: 'open-failed', message: err instanceof Error ? err.message : String(err) });
   },
 );
+
+/**
+ * Runs this thread (and the intra-op threads onnxruntime starts from it) `offset` nice steps below
+ * the rest of the process. On a loaded CPU host the request path (protocol, decoding on libuv's
+ * pool) then goes first: a batch that has been handed over runs in the gaps, so more requests join
+ * the next one and the threads preempt each other less (gateway CPU per request in
+ * docs/performance.md). Nothing changes when the core is otherwise idle. On Linux a nice value
+ * belongs to a thread (setpriority on the calling thread's id); elsewhere it would lower the whole
+ * process, so it is applied on Linux only. Returns why it could not be applied, if so.
+ */
+function lowerPriority(offset: number): string | undefined {
+  if (offset <= 0 || process.platform !== 'linux') return undefined;
+  try {
+    setPriority(Math.min(19, getPriority() + offset));
+    return undefined;
+  } catch (err) {
+    return `could not lower the session thread's priority by ${offset}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}

@@ -15,6 +15,8 @@ interface Opened {
   type: 'opened';
   provider: Provider;
   fallbackReason: string | undefined;
+  /** Why the worker could not lower its thread's priority (SessionOptions.niceOffset), if so. */
+  priorityProblem: string | undefined;
   inputNames: string[];
   outputNames: string[];
   inputs: IoInfo[];
@@ -94,6 +96,11 @@ export class ModelSession {
   /** The provider actually serving this session. */
   get provider(): Provider {
     return this.meta.provider;
+  }
+
+  /** Why the session thread's priority could not be lowered as asked, if so. */
+  get priorityProblem(): string | undefined {
+    return this.meta.priorityProblem;
   }
 
   /** Why `auto` fell back to CPU, if it did. */
