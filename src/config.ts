@@ -37,8 +37,12 @@ export const ConfigSchema = z
     intraOpThreads: z.coerce.number().int().min(0).max(256).default(0),
     /** Let idle intra-op threads spin (onnxruntime's default); off, they sleep and leave the cores to decoding. */
     intraOpSpinning: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
-    /** Nice steps the session threads run below the rest of the gateway (Linux); 0 = same priority. */
-    sessionNiceOffset: z.coerce.number().int().min(0).max(19).default(10),
+    /**
+     * Nice steps the session threads run below the rest of the gateway (Linux); 0 = same priority.
+     * Raises throughput under closed-loop saturation, but under open-loop overload it lets decoding
+     * starve the batches of their deadlines (docs/performance.md): off by default.
+     */
+    sessionNiceOffset: z.coerce.number().int().min(0).max(19).default(0),
     /** Largest encoded image accepted, in bytes (HTTP body and gRPC message limits derive from it). */
     maxImageBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024),
     /** Largest decoded image accepted, in pixels (width x height): refuses decompression bombs. */

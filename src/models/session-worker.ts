@@ -64,7 +64,9 @@ openOrtSession(path, options).then(
  * the rest of the process. On a loaded CPU host the request path (protocol, decoding on libuv's
  * pool) then goes first: a batch that has been handed over runs in the gaps, so more requests join
  * the next one and the threads preempt each other less (gateway CPU per request in
- * docs/performance.md). Nothing changes when the core is otherwise idle. On Linux a nice value
+ * docs/performance.md). Nothing changes when the core is otherwise idle. Under open-loop overload
+ * the decoding never pauses, and the batches then wait behind it past their deadlines: an option
+ * for throughput-bound work with loose deadlines, off by default. On Linux a nice value
  * belongs to a thread (setpriority on the calling thread's id); elsewhere it would lower the whole
  * process, so it is applied on Linux only. Returns why it could not be applied, if so.
  */

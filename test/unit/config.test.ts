@@ -37,9 +37,9 @@ describe('loadConfig()', () => {
     assert.deepEqual([on.intraOpThreads, on.intraOpSpinning], [3, true]);
     assert.throws(() => loadConfig(['--intra-op-spinning', 'yes'], {}), /intraOpSpinning/);
   });
-  it('runs session threads 10 nice steps below the gateway unless told; 0-19', () => {
-    assert.equal(loadConfig([], {}).sessionNiceOffset, 10);
-    assert.equal(loadConfig(['--session-nice-offset', '0'], {}).sessionNiceOffset, 0);
+  it('runs session threads at the gateway priority unless told; 0-19', () => {
+    assert.equal(loadConfig([], {}).sessionNiceOffset, 0);
+    assert.equal(loadConfig(['--session-nice-offset', '10'], {}).sessionNiceOffset, 10);
     assert.equal(loadConfig([], { GATEWAY_SESSION_NICE_OFFSET: '4' }).sessionNiceOffset, 4);
     assert.throws(() => loadConfig(['--session-nice-offset', '20'], {}), /sessionNiceOffset/);
     assert.throws(() => loadConfig([], { GATEWAY_SESSION_NICE_OFFSET: '-1' }), /sessionNiceOffset/);
