@@ -1,7 +1,6 @@
 // The image path every kind shares: admission in front (images still being decoded hold queue
 // places; a bounded number decode at once), decoding into a slot, queueing the slot on the
 // version's image batcher, and assembling a batch tensor from the slots of one batch.
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Cancellation } from '../cancellation.js';
 import { Admission, type AdmissionHooks, type Deadline } from '../batching/admission.js';
@@ -13,11 +12,9 @@ import type { ModelSession } from './session.js';
 /**
  * Decodes running at once per version: libuv's pool size (sharp decodes there), so the pool stays
  * busy while requests beyond it wait in the gate's line, where they can be refused or cancelled
- * before any decoding, instead of in libuv's queue, where nothing can reach them; and no more than
- * the CPUs this process may run on (its affinity): more decodes than cores only take turns on them,
- * at the price of a context switch per turn (docs/performance.md).
+ * before any decoding, instead of in libuv's queue, where nothing can reach them.
  */
-export const DECODE_PLACES = Math.max(1, Math.min(Number(process.env.UV_THREADPOOL_SIZE) || 4, availableParallelism()));
+export const DECODE_PLACES = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 /**
  * The image path every kind shares: admission (images still being decoded hold queue places, so
