@@ -2,7 +2,17 @@
 the queries, the text tokens of each candidate label's description are the keys and
 values (multi-head, padded text positions masked out), a residual connection keeps the
 image tokens, a feed-forward layer (residual) follows as in a transformer block, and a
-scoring head turns the attended tokens into one logit per candidate.
+matching head scores each candidate: the cosine between the pooled attended image tokens and
+the candidate's own pooled text embedding, times a learned scale.
+
+Why a matching head and not a linear score of the attended tokens alone: with a linear score
+the candidates differ only through the text values the image tokens read, and the image
+enters a candidate's logit only through attention weights. At the recipe's learning rate the
+text path collapsed within 25 steps (every candidate the same logit, loss exactly ln 8) and
+the backbone, which gets its gradient through those candidate differences, never started to
+learn. The cosine against the candidate's text embedding gives the backbone the gradient of a
+linear classifier whose class vectors come from the descriptions, and the cross-attention
+adds what each image token reads from the candidate's words on top.
 
 Shapes (B images, N = h x w spatial tokens, C candidate labels, L text positions, H heads,
 d = D / H): queries [B, N, H, d], keys/values [C, L, H, d], attention [B, C, H, N, L] (softmax
@@ -13,10 +23,12 @@ MiniCLIP's text tower), so the exported graph takes the gateway's tokenizer outp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import List, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from training.data.tokenizer import EOT_ID, SOT_ID, VOCAB_SIZE, get_tokenizer
 from training.models.clip import _Block
@@ -31,6 +43,7 @@ class CrossModalConfig:
     heads: int = 4
     text_layers: int = 1
     mlp_ratio: int = 4            # feed-forward width after the cross-attention, x dim
+    init_logit_scale: float = 10.0   # the matching head's cosine x scale (learned, capped at 100 as CLIP)
     context_length: int = 24      # description tokens incl. start/end (the longest fine description has 14)
     token_ids: List[int] = field(default_factory=list)   # BPE ids with their own embedding row; others -> UNK
 
@@ -102,8 +115,9 @@ class TextTokens(nn.Module):
 
 
 class CrossModalClassifier(nn.Module):
-    """logits [B, C] = score(mean over N of CrossModalAttention(image tokens, text tokens of
-    candidate c)). forward(images, ids) scores any candidate set given as token ids."""
+    """logits [B, C] = scale x cos(mean over N of CrossModalAttention(image tokens, text tokens
+    of candidate c), mean of candidate c's text tokens), each through its own linear head.
+    forward(images, ids) scores any candidate set given as token ids."""
 
     def __init__(self, cfg: CrossModalConfig):
         super().__init__()
@@ -119,12 +133,12 @@ class CrossModalClassifier(nn.Module):
         self.text = TextTokens(cfg.token_ids, cfg.dim, cfg.heads, cfg.text_layers, cfg.context_length)
         self.cross = CrossModalAttention(cfg.dim, cfg.heads)
         # the feed-forward half of a transformer block after the cross-attention: it mixes each
-        # image token with what it read from candidate c nonlinearly. Without it the image part
-        # is the same for every candidate (it cancels in the softmax) and the score is linear in
-        # the text values read; that design's measured 300-step run never left ln 8 (chance).
+        # image token with what it read from candidate c nonlinearly.
         self.mlp = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.mlp_ratio * cfg.dim), nn.GELU(),
                                  nn.Linear(cfg.mlp_ratio * cfg.dim, cfg.dim))
-        self.score = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, 1))
+        self.image_head = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim))
+        self.text_head = nn.Linear(cfg.dim, cfg.dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.init_logit_scale)))
         split(self.backbone).head_module.requires_grad_(False)  # the classifier head is not used here
 
     def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
@@ -136,7 +150,10 @@ class CrossModalClassifier(nn.Module):
         txt, pad = self.text(ids)
         out = self.cross(self.image_tokens(images), txt, pad)   # [B, C, N, D]
         out = out + self.mlp(out)
-        return self.score(out.mean(dim=2)).squeeze(-1)
+        img = F.normalize(self.image_head(out.mean(dim=2)), dim=-1)            # [B, C, D]
+        keep = (~pad).to(txt.dtype)[..., None]
+        t = F.normalize(self.text_head((txt * keep).sum(1) / keep.sum(1)), dim=-1)   # [C, D]
+        return self.logit_scale.clamp(max=math.log(100.0)).exp() * (img * t[None]).sum(-1)
 
 
 def description_ids(texts: Sequence[str], context_length: int) -> torch.Tensor:
