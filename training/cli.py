@@ -199,6 +199,40 @@ def _cmd_crossmodal(a) -> int:
     return 0
 
 
+def _cmd_nas_latency(a) -> int:
+    """Measure the NAS latency table: every candidate op of every supernet position, and the
+    fixed stem and head, exported alone to ONNX and timed with onnxruntime-node under the
+    gateway's CPU session options at batch 1 and 8; writes the table JSON to --out."""
+    from pathlib import Path
+
+    from training.nas_latency import measure_table
+
+    set_threads(1)
+    cfg = resolve(_config_class("nas-latency"), a.config, list(a.overrides))
+    table = measure_table(cfg.supernet, cfg.latency)
+    table["command"] = " ".join(["python3 -m training nas-latency", f"--out {a.out}"] +
+                                ([f"--config {a.config}"] if a.config else []) + [f"--set {o}" for o in a.overrides])
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(table, indent=1) + "\n")
+    print(json.dumps({"out": a.out, "stem_ms": table["fixed_ms"]["stem"], "head_ms": table["fixed_ms"]["head"]}))
+    return 0
+
+
+def _cmd_nas(a) -> int:
+    """Latency-aware one-shot NAS with proximal gradients (NASP) on the fine-grained classes:
+    warm up the supernet on uniform single paths, search each lambda (CE + lambda x expected
+    latency from the table / target), train the found children and the hand-designed
+    MobileNetV3-small from scratch, export them to ONNX and time them with onnxruntime-node;
+    writes nas.md / nas.json into --out."""
+    from training.nas_run import NasRunConfig, run_nas
+
+    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
+    res = run_nas(resolve(NasRunConfig, a.config, ov))
+    print(json.dumps({row: {"architecture": r["architecture"], "test_top1": round(r["test_top1"], 4),
+                            "measured_ms": r["measured_ms"]} for row, r in res["rows"].items()}))
+    return 0
+
+
 def _cmd_calibrate(a) -> int:
     """Fit the multi-label calibration of an exported MiniCLIP (sigmoid(scale x cosine + bias),
     as SigLIP) from its ONNX encoders run by onnxruntime-node on a dataset's validation split,
@@ -251,6 +285,10 @@ def _config_class(command: str) -> type:
         from training.simmim_run import SimMIMRunConfig as C
     elif command == "crossmodal":
         from training.crossmodal_run import CrossModalRunConfig as C
+    elif command == "nas":
+        from training.nas_run import NasRunConfig as C
+    elif command == "nas-latency":
+        from training.nas_latency import NasLatencyConfig as C
     elif command in ("calibrate", "card"):
         return type(None)
     else:
@@ -261,7 +299,8 @@ def _config_class(command: str) -> type:
 COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distill": _cmd_distill,
                                  "export": _cmd_export, "eval": _cmd_eval, "clip": _cmd_clip, "zoo": _cmd_zoo,
                                  "ablation": _cmd_ablation, "simmim": _cmd_simmim,
-                                 "crossmodal": _cmd_crossmodal, "calibrate": _cmd_calibrate,
+                                 "crossmodal": _cmd_crossmodal, "nas": _cmd_nas, "nas-latency": _cmd_nas_latency,
+                                 "calibrate": _cmd_calibrate,
                                  "card": _cmd_card}
 
 
@@ -274,6 +313,8 @@ SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a
              "ablation": "dynamic conv x KD ablation on the hard benchmark, mean ± sd over seeds",
              "simmim": "SimMIM pre-training, then fine-tuning at label fractions vs scratch and linear probes",
              "crossmodal": "cross-modal attention to class descriptions vs the image-only student (fine pairs)",
+             "nas": "latency-aware one-shot NAS (proximal gradients) vs the hand-designed student (fine pairs)",
+             "nas-latency": "measure the NAS latency table with onnxruntime-node (every op, batch 1 and 8)",
              "calibrate": "fit and export a MiniCLIP's multi-label calibration (validation split)",
              "card": "write MODEL_CARD.md for exported model folders"}
 
@@ -349,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     xm.add_argument("--out", help="run folder (default training/runs/crossmodal)")
     xm.add_argument("--data", help="existing task=fine dataset root (default: generate `data` into --out)")
 
+    ns = _add(sub, "nas")
+    ns.add_argument("--out", help="run folder (default training/runs/nas)")
+    ns.add_argument("--data", help="existing task=fine dataset root (default: generate `data` into --out)")
+
+    nl = _add(sub, "nas-latency")
+    nl.add_argument("--out", default="training/configs/nas_latency.json", help="table JSON to write")
+
     cal = _add(sub, "calibrate")
     cal.add_argument("--model", required=True, help="exported MiniCLIP model folder (holds model.json)")
     cal.add_argument("--data", required=True, help="dataset root with captions_<split>.jsonl (`data` command)")
@@ -369,7 +417,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.node_modules:
         os.environ[ENV_NODE_MODULES] = a.node_modules
     try:
-        if a.command in ("export", "zoo") or (a.command == "clip" and not a.no_export and not a.seeds):
+        if a.command in ("export", "zoo", "nas", "nas-latency") or (a.command == "clip" and not a.no_export and not a.seeds):
             preflight()
         return int(COMMANDS[a.command](a) or 0)
     except OrtParityUnavailable as e:

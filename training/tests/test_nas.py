@@ -1,0 +1,159 @@
+# Latency-aware one-shot NAS (training/models/supernet.py, nas_latency.py, nas_run.py): the
+# proximal steps give one-hot / boxed architecture weights and drive the choice to the
+# fastest ops when latency dominates; the expected latency is differentiable and equals the
+# table; the supernet's architecture gradient is exact; the derived child is the supernet's
+# path, exports to ONNX and runs in onnxruntime-node; a table measured with onnxruntime-node
+# has the search space's shape and refuses another space.
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training import ort_parity
+from training.export import export_onnx
+from training.models.supernet import (SKIP, ChildNet, MixedOp, OpSpec, Supernet, SupernetConfig, derive_child,
+                                      positions, prox_box, prox_one_hot)
+from training.nas_latency import LatencyConfig, LatencyTable, measure_table
+from training.nas_run import arch_step
+
+TINY = SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1), (12, 2)], kernels=[3, 5], expansions=[2],
+                      se=[False, True], head_channels=16)
+
+
+def _fake_table(cfg: SupernetConfig, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    entries = []
+    for cin, cout, s, specs in positions(cfg):
+        ms = {o.name: {"1": 0.0 if o == SKIP else float(torch.rand((), generator=g)) + 0.1,
+                       "8": 0.0 if o == SKIP else float(torch.rand((), generator=g)) + 0.5} for o in specs}
+        entries.append({"in_channels": cin, "out_channels": cout, "stride": s, "input_hw": 0,
+                        "ops": [o.name for o in specs], "ms": ms})
+    return {"fixed_ms": {"stem": {"1": 0.2, "8": 1.0}, "head": {"1": 0.05, "8": 0.1}}, "positions": entries}
+
+
+def test_proximal_steps_give_one_hot_rows_and_the_box():
+    valid = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    alpha = torch.tensor([[0.2, 1.7, -0.3, 0.9], [-1.0, -2.0, 5.0, 5.0]])
+    bar = prox_one_hot(alpha, valid)
+    assert torch.equal(bar, torch.tensor([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]))  # padded columns never win
+    assert torch.equal(prox_box(alpha, valid), torch.tensor([[0.2, 1.0, 0.0, 0.9], [0.0, 0.0, 0.0, 0.0]]))
+
+
+def test_expected_latency_is_differentiable_and_equals_the_table():
+    net = Supernet(TINY)
+    raw = _fake_table(TINY)
+    for batch in (1, 8):
+        table = LatencyTable(raw, TINY, batch)
+        alpha = torch.rand(net.valid.shape).masked_fill(~net.valid, 0.0)
+        bar = prox_one_hot(alpha, net.valid).requires_grad_()
+        ms = table.expected_ms(bar)
+        choice = net.choice(alpha)
+        want = raw["fixed_ms"]["stem"][str(batch)] + raw["fixed_ms"]["head"][str(batch)] + sum(
+            raw["positions"][i]["ms"][o.name][str(batch)] for i, o in enumerate(choice))
+        assert float(ms) == pytest.approx(want) and table.lookup_ms(choice) == pytest.approx(want)
+        ms.backward()
+        for i, e in enumerate(raw["positions"]):   # d E[ms] / d alpha_bar[i, j] = op j's table entry
+            got = bar.grad[i, : len(e["ops"])].tolist()
+            assert got == pytest.approx([e["ms"][n][str(batch)] for n in e["ops"]])
+
+
+def test_mixed_op_architecture_gradient_is_exact():
+    torch.manual_seed(0)
+    specs = [OpSpec(3, 2, False), OpSpec(5, 2, True), SKIP]
+    m = MixedOp(specs, 8, 8, 1, 0, 0.1).eval()
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    target = torch.randn(2, 8, 6, 6)
+    w = torch.tensor([0.0, 1.0, 0.0], requires_grad=True)
+    loss = ((m(x, w, arch_grad=True) - target) ** 2).sum()
+    gw, gx, gp = torch.autograd.grad(loss, (w, x, m.ops[1].body[0].weight))
+    # reference: the full mixture with every gradient
+    w2 = w.detach().clone().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    ref = ((sum(w2[i] * op(x2) for i, op in enumerate(m.ops)) - target) ** 2).sum()
+    rw, rx, rp = torch.autograd.grad(ref, (w2, x2, m.ops[1].body[0].weight))
+    assert torch.allclose(gw, rw, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(gx, rx, rtol=1e-4, atol=1e-4) and torch.allclose(gp, rp, rtol=1e-4, atol=1e-4)
+    assert float(loss) == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_search_with_latency_alone_drives_alpha_to_the_fastest_ops():
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    raw = _fake_table(TINY, seed=3)
+    table = LatencyTable(raw, TINY, 1)
+    alpha = (0.5 + 1e-3 * torch.rand(net.valid.shape)).masked_fill(~net.valid, 0.0).requires_grad_()
+    opt = torch.optim.SGD([alpha], lr=0.005)   # a plain proximal-gradient step, as NASP
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    start = table.lookup_ms(net.choice(alpha))
+    for _ in range(15):
+        terms = arch_step(net, alpha, opt, x, y, table, lam=10.0, target_ms=1.0)   # latency dominates CE
+    fastest = [min(e["ops"], key=lambda n: e["ms"][n]["1"]) for e in raw["positions"]]
+    assert [s.name for s in net.choice(alpha)] == fastest
+    assert terms["ms"] == pytest.approx(table.lookup_ms(net.choice(alpha))) and terms["ms"] < start
+    assert float(alpha.min()) >= 0.0 and float(alpha.max()) <= 1.0 and float(alpha[~net.valid].abs().sum()) == 0.0
+
+
+def test_derived_child_is_the_supernet_path_and_exports(tmp_path):
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    net.train()
+    for _ in range(2):   # move BatchNorm statistics away from their init, so copying them is checked
+        net(torch.randn(4, 3, 32, 32), prox_one_hot(torch.rand(net.valid.shape), net.valid))
+    alpha = torch.rand(net.valid.shape).masked_fill(~net.valid, 0.0)
+    child = derive_child(net, alpha).eval()
+    net.eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(child(x), net(x, prox_one_hot(alpha, net.valid)), atol=1e-5)
+    path = tmp_path / "child.onnx"
+    export_onnx(child, path, [32, 32])
+    got = ort_parity.run_graph(path, "input", "logits", x.numpy())
+    with torch.no_grad():
+        assert float((torch.from_numpy(got) - child(x)).abs().max()) <= 1e-4
+    with pytest.raises(ValueError, match="not a candidate"):
+        ChildNet(TINY, [OpSpec(3, 2, False), SKIP])   # skip cannot change 8 -> 12 channels at stride 2
+
+
+def test_latency_table_is_measured_with_onnxruntime_node_and_checked_against_the_space():
+    cfg = SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1)], kernels=[3], expansions=[2], se=[False],
+                         head_channels=8)
+    raw = measure_table(cfg, LatencyConfig(image_size=16, warmup=1, rounds=2, runs_per_round=2), log=lambda m: None)
+    json.dumps(raw)
+    assert raw["runtime"].startswith("onnxruntime-node ")
+    entry = raw["positions"][0]
+    assert entry["ops"] == ["k3_e2", "skip"] and entry["input_hw"] == 8
+    assert entry["ms"]["skip"] == {"1": 0.0, "8": 0.0} and all(entry["ms"]["k3_e2"][b] >= 0.0 for b in ("1", "8"))
+    assert all(len(r) == 2 and min(r) > 0.0 for r in raw["rounds_ms"].values())
+    table = LatencyTable(raw, cfg, 8)
+    assert table.lookup_ms([OpSpec(3, 2, False)]) == pytest.approx(
+        raw["fixed_ms"]["stem"]["8"] + raw["fixed_ms"]["head"]["8"] + entry["ms"]["k3_e2"]["8"])
+    with pytest.raises(ValueError, match="another search space"):
+        LatencyTable(raw, SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1)], kernels=[5], expansions=[2],
+                                         se=[False], head_channels=8), 1)
+    with pytest.raises(ValueError, match="no batch 4"):
+        LatencyTable(raw, cfg, 4)
+
+
+def test_nas_run_at_toy_size(tmp_path):
+    from training.data.shapes import hard_config
+    from training.nas_run import NasRunConfig, run_nas
+
+    space = SupernetConfig(num_classes=8, stem_channels=8, plan=[(8, 2), (12, 2)], kernels=[3, 5], expansions=[2],
+                           se=[False], head_channels=16)
+    cfg = NasRunConfig(out_dir=str(tmp_path), supernet=space, latency_table=str(tmp_path / "missing.json"),
+                       latency=LatencyConfig(warmup=1, rounds=2, runs_per_round=1), lambdas=(0.0, 5.0),
+                       warmup_steps=2, search_steps=2, arch_every=1, child_steps=2, batch_size=4, log_every_steps=1,
+                       data=hard_config(task="fine", train_per_class=2, val_per_class=1, test_per_class=1, workers=1))
+    res = run_nas(cfg)
+    rows = res["rows"]
+    assert list(rows) == ["found, lambda 0", "found, lambda 5", "hand-designed MobileNetV3-small student"]
+    for name, r in rows.items():
+        assert r["parity"] <= 1e-4 and set(r["measured_ms"]) == {"1", "8"}, name   # exported, checked, timed
+        if name.startswith("found"):
+            table = LatencyTable(json.loads((tmp_path / "nas_latency.json").read_text()), space, 1)
+            choice = [next(o for o in specs if o.name == n) for n, (_, _, _, specs) in
+                      zip(r["architecture"], positions(space))]
+            assert r["predicted_ms"]["1"] == pytest.approx(table.lookup_ms(choice))
+    md = (tmp_path / "nas.md").read_text()
+    assert "| found, lambda 5 |" in md and "| hand-designed MobileNetV3-small student |" in md
