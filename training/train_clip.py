@@ -225,6 +225,11 @@ def train_teacher(cfg: ClipTrainConfig, data: CaptionSet, pp: PreprocessConfig, 
     mcfg = cfg.model
     if not mcfg.text.token_ids:
         mcfg.text.token_ids = sorted(set(tokens.flatten().tolist()) - {0})
+    if mcfg.image_tower == "factored":
+        if cfg.grey_shape_only:
+            raise ValueError("grey_shape_only with the factored tower: a grey image has no chroma, so its "
+                             "shape branch would see nothing (the branch is blind to hue already)")
+        mcfg.image_mean, mcfg.image_std = mcfg.image_mean or list(pp.mean), mcfg.image_std or list(pp.std)
     model = MiniCLIP(mcfg)
     fmt = _memory_format(cfg)
     model.visual.to(memory_format=fmt)

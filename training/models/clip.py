@@ -30,14 +30,27 @@ class TextConfig:
     heads: int = 4
     mlp_ratio: float = 0.5
     context_length: int = CONTEXT_LENGTH
+    # "eot": the feature at the first end-of-text token (CLIP). "mean": the mean of the token
+    # features up to and including it; with layers=0 the text embedding is then a sum over
+    # the words, additive in colour and shape by construction, so an unseen pair's prompt
+    # is the sum of what its two words learned in other pairs
+    pooling: str = "eot"
 
 
 @dataclass
 class ClipModelConfig:
     embed_dim: int = 128
-    image_tower: str = "resnet_small"  # "resnet_small" (teacher) | "mobilenetv3_small" (student)
+    # "resnet_small" (teacher) | "mobilenetv3_small" (student) | "factored" (resnet_small over
+    # chroma for shape + a per-pixel colour branch: models/factored_tower.py)
+    image_tower: str = "resnet_small"
     image_width: int = 16               # resnet_small: channels of the first stage (x2 per stage)
     image_stem_pool: bool = True        # resnet_small: 3x3/2 max-pool after the stem (ResNet's), 4x less compute
+    colour_width: int = 32              # factored: width of the per-pixel colour MLP
+    chroma_jitter: float = 0.5          # factored: training gain on the chroma, uniform in 1 +- this
+    # factored: the preprocessing mean/std of the pixels (the tower recovers RGB in the graph);
+    # empty: the trainer fills in its PreprocessConfig's
+    image_mean: List[float] = field(default_factory=list)
+    image_std: List[float] = field(default_factory=list)
     text: TextConfig = field(default_factory=TextConfig)
     init_logit_scale: float = 1 / 0.07
     max_logit_scale: float = 100.0
@@ -67,9 +80,9 @@ class ResNetSmall(nn.Module):
     stages of one basic block, widths w, 2w, 4w, 8w; dense 3x3 convs run well on CPU,
     which keeps teacher training inside the zoo's time budget."""
 
-    def __init__(self, out_dim: int, width: int = 32, stem_pool: bool = True):
+    def __init__(self, out_dim: int, width: int = 32, stem_pool: bool = True, in_chans: int = 3):
         super().__init__()
-        stem = [nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        stem = [nn.Conv2d(in_chans, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
         if stem_pool:
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
@@ -110,12 +123,20 @@ def mobilenetv3_small_encoder(out_dim: int, bn_momentum: float = 0.1, se: bool =
     return m
 
 
-def create_image_tower(name: str, embed_dim: int, width: int = 32, stem_pool: bool = True, se: bool = True) -> nn.Module:
+def create_image_tower(name: str, embed_dim: int, width: int = 32, stem_pool: bool = True, se: bool = True,
+                       cfg: Optional["ClipModelConfig"] = None) -> nn.Module:
     if name == "resnet_small":
         return ResNetSmall(embed_dim, width, stem_pool)
     if name == "mobilenetv3_small":
         return mobilenetv3_small_encoder(embed_dim, se=se)
-    raise ValueError(f"unknown image tower {name!r}; valid: resnet_small, mobilenetv3_small")
+    if name == "factored":
+        from training.models.factored_tower import FactoredTower
+
+        cfg = cfg or ClipModelConfig(image_tower=name)
+        pp = {k: v for k, v in (("mean", cfg.image_mean), ("std", cfg.image_std)) if v}
+        return FactoredTower(embed_dim, ResNetSmall(embed_dim, width, stem_pool, in_chans=1),
+                             colour_width=cfg.colour_width, chroma_jitter=cfg.chroma_jitter, **pp)
+    raise ValueError(f"unknown image tower {name!r}; valid: resnet_small, mobilenetv3_small, factored")
 
 
 # ---------------------------------------------------------------- text tower
@@ -161,6 +182,8 @@ class TextEncoder(nn.Module):
     def __init__(self, cfg: TextConfig, embed_dim: int):
         super().__init__()
         self.cfg = cfg
+        if cfg.pooling not in ("eot", "mean"):
+            raise ValueError(f"text pooling {cfg.pooling!r}; valid: eot, mean")
         kept = sorted(set(cfg.token_ids) | {SOT_ID, EOT_ID})
         id_map = torch.full((VOCAB_SIZE,), len(kept), dtype=torch.long)  # UNK row last
         id_map[torch.tensor(kept)] = torch.arange(len(kept))
@@ -182,10 +205,15 @@ class TextEncoder(nn.Module):
         for blk in self.blocks:
             x = blk(x, mask)
         x = self.ln_final(x)
-        # first EOT position; a one-hot weighted sum exports as plain ops (no GatherND)
+        # first EOT position; a one-hot (or prefix) weighted sum exports as plain ops (no GatherND)
         is_eot = (input_ids == EOT_ID).float()
         eot_pos = is_eot.argmax(dim=1, keepdim=True)
-        select = (torch.arange(l, device=input_ids.device).unsqueeze(0) == eot_pos).to(x.dtype)
+        pos = torch.arange(l, device=input_ids.device).unsqueeze(0)
+        if self.cfg.pooling == "mean":
+            select = (pos <= eot_pos).to(x.dtype)
+            select = select / select.sum(dim=1, keepdim=True)
+        else:
+            select = (pos == eot_pos).to(x.dtype)
         x = (x * select.unsqueeze(-1)).sum(dim=1)
         return self.text_projection(x)
 
@@ -199,7 +227,7 @@ class MiniCLIP(nn.Module):
     def __init__(self, cfg: ClipModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.visual = create_image_tower(cfg.image_tower, cfg.embed_dim, cfg.image_width, cfg.image_stem_pool)
+        self.visual = create_image_tower(cfg.image_tower, cfg.embed_dim, cfg.image_width, cfg.image_stem_pool, cfg=cfg)
         self.text = TextEncoder(cfg.text, cfg.embed_dim)
         self.logit_scale = LogitScale(cfg.init_logit_scale, cfg.max_logit_scale)
 
