@@ -39,7 +39,9 @@ class ClipTrainConfig:
     threads: int = 2                      # OpenMP threads (TRAINING_THREADS caps it)
     channels_last: bool = True            # NHWC image batches: ~1.5-2x faster convs on CPU (oneDNN)
     pad_id: int = EOT_ID                  # Hugging Face convention (tokenizer.json's pad)
-    model: ClipModelConfig = field(default_factory=ClipModelConfig)
+    # the factored image tower (models/factored_tower.py): with one CNN over RGB, pairs of similar
+    # colours failed zero-shot over seeds (training/README.md)
+    model: ClipModelConfig = field(default_factory=lambda: ClipModelConfig(image_tower="factored"))
     teacher: OptimConfig = field(default_factory=lambda: OptimConfig(steps=1000, lr=3e-3))
     loss: str = "clip"                    # "clip" (label-aware) | "debiased" (Chuang et al.)
     tau_plus: float = 0.02                # debiased: class prior of a random negative sharing the caption
@@ -48,7 +50,7 @@ class ClipTrainConfig:
     # ("a photo of a blue") or only the shape ("a photo of a circle"), true of every image of
     # that colour or shape: shape evidence has to be the same whatever the colour (needs the
     # records' "colour" and "shape" keys; the multi-label prompts are these texts)
-    partial_captions: float = 0.0
+    partial_captions: float = 0.5
     # teacher, with partial_captions: an image given a shape-only caption is shown in grey (luma),
     # so the tower must find the shape without its colour. Measured without it: pink hearts read
     # as squares and red squares as hearts (both held out; pink squares and red hearts are seen):

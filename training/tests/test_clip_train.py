@@ -59,7 +59,8 @@ def test_clip_cli_smoke_trains_distills_exports(tiny_data, tmp_path):
     from training.cli import main
 
     rc = main(["clip", "--smoke", "--data", str(tiny_data), "--out", str(tmp_path / "work"), "--repo", str(tmp_path / "models"),
-               "--set", "limit_train=64", "--set", "train.teacher.steps=2", "--set", "train.student.steps=2"])
+               "--set", "limit_train=64", "--set", "train.teacher.steps=2", "--set", "train.student.steps=2",
+               "--set", "distill=true", "--set", "export_tower=student"])
     assert rc == 0
     d = tmp_path / "models" / "miniclip-shapes"
     man = json.loads((d / "model.json").read_text())
