@@ -69,6 +69,11 @@ def _clip(card: Dict, manifest: Dict) -> List[str]:
             lines.append(f"**Weak pairs (< 60 %): {', '.join(weak)}.** The mean over pairs hides them.")
     else:
         lines.append("No per-pair figures in this card.")
+    if (card.get("training") or {}).get("imageTower") == "factored" and card.get("exportedImageEncoder") != "student":
+        lines += ["", "The factored image tower reads shape from chroma alone, so a shape without colour (grey, "
+                  "white, black) is invisible to it, and its colour branch pools over the whole image, so two coloured "
+                  "objects mix their colours. It composes colour and shape by construction, which suits these "
+                  "synthetic images (one saturated shape on a greyish background) and says little about photographs."]
     return lines
 
 
@@ -122,9 +127,12 @@ def render(model_dir: Path) -> str:
              f"Kind `{manifest['kind']}`; input {manifest['preprocessing']['size']} RGB, preprocessing in model.json.", "",
              "## Data and recipe", ""]
     if manifest["kind"] == "clip":
+        student = (f"student {tr.get('studentSteps')} steps, distillation {json.dumps(tr.get('distill'))}"
+                   if tr.get("studentSteps") else "no student: the image tower trained with CLIP ships")
         lines.append(f"Captions of the procedural shapes set, held-out colour-shape pairs removed; seed {tr.get('seed')}; "
-                     f"teacher {tr.get('teacherSteps')} steps, student {tr.get('studentSteps')} steps, batch "
-                     f"{tr.get('batchSize')}, loss {tr.get('loss')}, distillation {json.dumps(tr.get('distill'))}.")
+                     f"image tower `{tr.get('imageTower', card.get('teacherImageEncoder', {}).get('arch'))}`, "
+                     f"partial captions {tr.get('partialCaptions', 0.0)}; teacher {tr.get('teacherSteps')} steps, "
+                     f"{student}, batch {tr.get('batchSize')}, loss {tr.get('loss')}.")
         body = _clip(card, manifest)
     else:
         lines.append(f"Architecture `{card.get('arch')}` ({json.dumps(card.get('model'))}); "

@@ -47,7 +47,8 @@ interface MultiLabelCard {
 
 interface ZeroShotCard {
   split: string;
-  student: { all_top1: number; heldout_top1: number; seen_top1: number; heldout_images: number; seen_images: number; template: string };
+  /** The figures of the image tower the export serves (the CLIP-trained tower or a distilled student). */
+  exported: { all_top1: number; heldout_top1: number; seen_top1: number; heldout_images: number; seen_images: number; template: string };
   heldoutCombinations: string[];
 }
 
@@ -144,8 +145,8 @@ describe('MiniCLIP (models/miniclip-shapes)', () => {
 
     it("scores the eval card's zero-shot test set within 1 point of the card (all prompts, held-out and seen)", async () => {
       const card = (JSON.parse(readFileSync(join(VERSION_DIR, 'eval.json'), 'utf8')) as { zeroShot: ZeroShotCard }).zeroShot;
-      const student = card.student;
-      const total = student.heldout_images + student.seen_images;
+      const served = card.exported;
+      const total = served.heldout_images + served.seen_images;
       const perClass = total / 64;
       assert.ok(Number.isInteger(perClass), `${total} test images is not a whole number per class`);
       const images = renderTestSet(perClass);
@@ -157,7 +158,7 @@ describe('MiniCLIP (models/miniclip-shapes)', () => {
         const res = await fetch(`${gw.http}/v1/zero-shot`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'miniclip-shapes', image: img.png.toString('base64'), labels, template: student.template, top_k: 1 }),
+          body: JSON.stringify({ model: 'miniclip-shapes', image: img.png.toString('base64'), labels, template: served.template, top_k: 1 }),
         });
         const json = (await res.json()) as { labels: { label: string }[] };
         assert.equal(res.status, 200, JSON.stringify(json));
@@ -172,10 +173,10 @@ describe('MiniCLIP (models/miniclip-shapes)', () => {
       const all = acc(() => true);
       const held = acc((l) => heldout.has(l));
       const seen = acc((l) => !heldout.has(l));
-      console.log(`miniclip zero-shot over HTTP: ${images.length} images in ${seconds.toFixed(1)} s; all ${all.toFixed(4)} (card ${student.all_top1}), held-out ${held.toFixed(4)} (card ${student.heldout_top1}), seen ${seen.toFixed(4)} (card ${student.seen_top1})`);
-      assert.ok(Math.abs(all - student.all_top1) <= 0.01, `all: ${all} vs card ${student.all_top1}`);
-      assert.ok(Math.abs(held - student.heldout_top1) <= 0.01, `held-out: ${held} vs card ${student.heldout_top1}`);
-      assert.ok(Math.abs(seen - student.seen_top1) <= 0.01, `seen: ${seen} vs card ${student.seen_top1}`);
+      console.log(`miniclip zero-shot over HTTP: ${images.length} images in ${seconds.toFixed(1)} s; all ${all.toFixed(4)} (card ${served.all_top1}), held-out ${held.toFixed(4)} (card ${served.heldout_top1}), seen ${seen.toFixed(4)} (card ${served.seen_top1})`);
+      assert.ok(Math.abs(all - served.all_top1) <= 0.01, `all: ${all} vs card ${served.all_top1}`);
+      assert.ok(Math.abs(held - served.heldout_top1) <= 0.01, `held-out: ${held} vs card ${served.heldout_top1}`);
+      assert.ok(Math.abs(seen - served.seen_top1) <= 0.01, `seen: ${seen} vs card ${served.seen_top1}`);
     });
 
     it("multi_label scores are calibrated: the card's precision and recall at 0.5 on held-out images, within 1 point", async () => {
@@ -183,7 +184,7 @@ describe('MiniCLIP (models/miniclip-shapes)', () => {
       const ml = evalCard.multiLabel;
       assert.deepEqual(manifest.clip.multiLabel, { scale: ml.scale, bias: ml.bias });
       const heldout = new Set(evalCard.zeroShot.heldoutCombinations);
-      const perClass = (evalCard.zeroShot.student.heldout_images + evalCard.zeroShot.student.seen_images) / 64;
+      const perClass = (evalCard.zeroShot.exported.heldout_images + evalCard.zeroShot.exported.seen_images) / 64;
       const images = renderTestSet(perClass).filter((img) => heldout.has(img.label));
       const answers = await pool(images, 32, async (img) => {
         const res = await fetch(`${gw.http}/v1/zero-shot`, {
