@@ -47,6 +47,7 @@ class ClipModelConfig:
     image_stem_pool: bool = True        # resnet_small: 3x3/2 max-pool after the stem (ResNet's), 4x less compute
     colour_width: int = 32              # factored: width of the per-pixel colour MLP
     chroma_jitter: float = 0.5          # factored: training gain on the chroma, uniform in 1 +- this
+    shape_input: str = "chroma"         # factored: what the shape branch sees, "chroma" | "rgb" (an ablation)
     # factored: the preprocessing mean/std of the pixels (the tower recovers RGB in the graph);
     # empty: the trainer fills in its PreprocessConfig's
     image_mean: List[float] = field(default_factory=list)
@@ -134,8 +135,9 @@ def create_image_tower(name: str, embed_dim: int, width: int = 32, stem_pool: bo
 
         cfg = cfg or ClipModelConfig(image_tower=name)
         pp = {k: v for k, v in (("mean", cfg.image_mean), ("std", cfg.image_std)) if v}
-        return FactoredTower(embed_dim, ResNetSmall(embed_dim, width, stem_pool, in_chans=1),
-                             colour_width=cfg.colour_width, chroma_jitter=cfg.chroma_jitter, **pp)
+        shape = ResNetSmall(embed_dim, width, stem_pool, in_chans=3 if cfg.shape_input == "rgb" else 1)
+        return FactoredTower(embed_dim, shape, colour_width=cfg.colour_width, chroma_jitter=cfg.chroma_jitter,
+                             shape_input=cfg.shape_input, **pp)
     raise ValueError(f"unknown image tower {name!r}; valid: resnet_small, mobilenetv3_small, factored")
 
 

@@ -29,17 +29,22 @@ class FactoredTower(nn.Module):
     """pixel_values (normalized with `mean`/`std`, NCHW) -> embedding [N, out_dim]."""
 
     def __init__(self, out_dim: int, shape_tower: nn.Module, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, colour_width: int = 32, chroma_jitter: float = 0.5):
+                 std: Sequence[float] = IMAGENET_STD, colour_width: int = 32, chroma_jitter: float = 0.5,
+                 shape_input: str = "chroma"):
         super().__init__()
         if not 0.0 <= chroma_jitter < 1.0:
             raise ValueError(f"chroma_jitter must be in [0, 1), got {chroma_jitter}")
+        if shape_input not in ("chroma", "rgb"):
+            raise ValueError(f"shape_input {shape_input!r}; valid: chroma, rgb")
+        # "rgb" (an ablation): the shape branch sees the colours too, so only the sum structure remains
+        self.shape_input = shape_input
         # the preprocessing the pixels arrive with, to recover 0..1 RGB inside the graph
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1))
         self.colour = nn.Sequential(nn.Conv2d(3, colour_width, 1), nn.ReLU(inplace=True),
                                     nn.Conv2d(colour_width, colour_width, 1), nn.ReLU(inplace=True))
         self.colour_head = nn.Linear(2 * colour_width, out_dim)
-        self.shape = shape_tower  # one input channel (chroma), ends in its own linear projection
+        self.shape = shape_tower  # one input channel (chroma; 3 for "rgb"), ends in its own linear projection
         self.chroma_jitter = chroma_jitter
 
     def chroma(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -50,6 +55,8 @@ class FactoredTower(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         c = self.colour(F.avg_pool2d(pixel_values, 4))
         colour = self.colour_head(torch.cat([c.mean(dim=(2, 3)), c.amax(dim=(2, 3))], dim=1))
+        if self.shape_input == "rgb":
+            return colour + self.shape(pixel_values)
         s = self.chroma(pixel_values)
         if self.training and self.chroma_jitter:
             gain = 1 + self.chroma_jitter * (2 * torch.rand(s.shape[0], 1, 1, 1, device=s.device) - 1)

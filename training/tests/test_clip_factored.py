@@ -65,6 +65,16 @@ def test_chroma_jitter_only_in_training():
         MiniCLIP(ClipModelConfig(image_tower="factored", chroma_jitter=1.5))
 
 
+def test_rgb_shape_input_ablation_sees_hue():
+    torch.manual_seed(0)
+    v = MiniCLIP(ClipModelConfig(embed_dim=16, image_width=8, image_tower="factored", shape_input="rgb")).visual.eval()
+    rgb = _rgb()
+    with torch.no_grad():
+        assert not torch.allclose(v.shape(_norm(rgb)), v.shape(_norm(rgb[:, [2, 0, 1]])), atol=1e-3)
+    with pytest.raises(ValueError, match="shape_input"):
+        MiniCLIP(ClipModelConfig(image_tower="factored", shape_input="luma"))
+
+
 def test_mean_pooled_word_sum_text_is_additive_and_ignores_padding():
     m = _model(layers=0, pooling="mean")
     with torch.no_grad():
