@@ -28,8 +28,8 @@ function threadNices(): number[] {
 describe('session thread priority (Linux: a nice value per thread)', () => {
   it('lowers the session worker thread alone by niceOffset, and changes nothing without it', async () => {
     const base = getPriority();
-    const offset = Math.min(3, 19 - base);
-    assert.ok(offset > 0, `this process already runs at nice ${base}`);
+    // Nice values stop at 19: a process already there keeps it (the worker asks for no more).
+    const expectedNice = Math.min(19, base + 3);
     const before = threadNices();
     assert.ok(before.every((n) => n === base), `threads before: ${before.join(',')}`);
 
@@ -41,11 +41,11 @@ describe('session thread priority (Linux: a nice value per thread)', () => {
       await plain.release();
     }
 
-    const lowered = await ModelSession.open(MODEL, { provider: 'cpu', intraOpThreads: 1, niceOffset: offset });
+    const lowered = await ModelSession.open(MODEL, { provider: 'cpu', intraOpThreads: 1, niceOffset: 3 });
     try {
       const nices = threadNices();
       assert.equal(lowered.priorityProblem, undefined);
-      assert.ok(nices.includes(base + offset), `a thread at nice ${base + offset}: ${nices.join(',')}`);
+      assert.ok(nices.includes(expectedNice), `a thread at nice ${expectedNice}: ${nices.join(',')}`);
       assert.equal(getPriority(), base, 'the main thread keeps its priority');
       // The worker itself was lowered; the rest of the process was not.
       assert.ok(nices.filter((n) => n === base).length >= nices.length - 2, `threads: ${nices.join(',')}`);
