@@ -6,10 +6,11 @@ and the differentiable expected latency the search adds to its loss.
 A measurement is `rounds` rounds of `runs_per_round` runs after a warm-up; the table keeps
 each round's mean and uses the `quantile` of them (on a shared machine other processes only
 ever add time, so a low quantile of short rounds estimates the op's own cost; the mean or
-the median would measure the neighbours). Every timed graph
-also pays one run's fixed cost (crossing from JavaScript into the runtime and back); it is
-measured once on a graph of a single Identity node, subtracted from every op and the head,
-and counted once in the stem's entry, so that a sum over ops predicts one graph's run. The
+the median would measure the neighbours). Every graph timed alone also pays one run's fixed
+cost and the copy of its output back to JavaScript, which inside a whole network only the
+logits pay: each entry has the time of a single Identity node of its output's shape
+subtracted, and the stem's entry gets the Identity at the logits' shape added back once, so
+that a sum over the entries predicts one whole graph's run. The
 predicted latency of an architecture is the stem's, the head's and its chosen ops' entries
 summed."""
 from __future__ import annotations
@@ -84,12 +85,21 @@ def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optiona
     pos = positions(net)
     hw = cfg.image_size // 2            # after the stride-2 stem
     graphs, entries = [], []
+    io: Dict[str, str] = {}             # output shape -> id of the Identity graph of that shape
     with tempfile.TemporaryDirectory() as d:
         def add(gid: str, module: nn.Module, shape: Sequence[int]) -> None:
             f = Path(d) / f"{gid}.onnx"
             _export(module, [1, *shape], f, cfg.opset)
             for b in cfg.batches:
                 graphs.append({"id": f"{gid}@{b}", "file": str(f), "input": "input", "dims": [b, *shape]})
+            if not isinstance(module, nn.Identity):
+                with torch.no_grad():
+                    out_shape = list(module.eval()(torch.zeros(1, *shape)).shape[1:])
+                key = "x".join(map(str, out_shape))
+                if key not in io:
+                    io[key] = f"io_{key}"
+                    add(io[key], nn.Identity(), out_shape)
+                io[gid] = io[key]
 
         add("stem", stem(net), [3, cfg.image_size, cfg.image_size])
         for i, (cin, cout, s, specs) in enumerate(pos):
@@ -100,24 +110,25 @@ def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optiona
                     add(f"p{i}_{o.name}", make_op(o, cin, cout, s, i, net.bn_momentum), [cin, hw, hw])
             hw = (hw + s - 1) // s
         add("head", head(net), [net.plan[-1][0], hw, hw])
-        add("overhead", nn.Identity(), [net.plan[-1][0], 1, 1])
         log(f"nas-latency: timing {len(graphs)} graphs with onnxruntime-node")
         rounds = time_graphs(graphs, cfg, node_modules)
 
-    def ms(gid: str, with_overhead: bool = False) -> Dict[str, float]:
-        def q(g):
-            return low_quantile(rounds[g], cfg.quantile)
-        return {str(b): max(0.0, q(f"{gid}@{b}") - (0.0 if with_overhead else q(f"overhead@{b}"))) for b in cfg.batches}
+    def q(gid: str, b: int) -> float:
+        return low_quantile(rounds[f"{gid}@{b}"], cfg.quantile)
+
+    def ms(gid: str) -> Dict[str, float]:
+        return {str(b): max(0.0, q(gid, b) - q(io[gid], b)) for b in cfg.batches}
 
     for i, e in enumerate(entries):
         e["ms"] = {name: ({str(b): 0.0 for b in cfg.batches} if name == SKIP.name else ms(f"p{i}_{name}"))
                    for name in e["ops"]}
+    run_ms = {str(b): q(io["head"], b) for b in cfg.batches}   # one run with the logits' output copy
+    stem_ms = {b: v + run_ms[b] for b, v in ms("stem").items()}
     from training.ort_parity import find_node_modules
 
     version = json.loads((find_node_modules(node_modules) / "onnxruntime-node" / "package.json").read_text())["version"]
     return {"runtime": f"onnxruntime-node {version}", "measure": asdict(cfg), "supernet": asdict(net),
-            "fixed_ms": {"stem": ms("stem", with_overhead=True), "head": ms("head")},
-            "overhead_ms": ms("overhead", with_overhead=True), "positions": entries,
+            "fixed_ms": {"stem": stem_ms, "head": ms("head")}, "run_ms": run_ms, "positions": entries,
             "rounds_ms": rounds}
 
 
