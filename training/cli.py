@@ -205,7 +205,7 @@ def _cmd_nas_latency(a) -> int:
     gateway's CPU session options at batch 1 and 8; writes the table JSON to --out."""
     from pathlib import Path
 
-    from training.nas_latency import measure_table
+    from training.nas_latency import measure_table, table_json
 
     set_threads(1)
     cfg = resolve(_config_class("nas-latency"), a.config, list(a.overrides))
@@ -213,7 +213,7 @@ def _cmd_nas_latency(a) -> int:
     table["command"] = " ".join(["python3 -m training nas-latency", f"--out {a.out}"] +
                                 ([f"--config {a.config}"] if a.config else []) + [f"--set {o}" for o in a.overrides])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(table, indent=1) + "\n")
+    Path(a.out).write_text(table_json(table))
     print(json.dumps({"out": a.out, "stem_ms": table["fixed_ms"]["stem"], "head_ms": table["fixed_ms"]["head"]}))
     return 0
 

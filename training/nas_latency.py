@@ -132,6 +132,14 @@ def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optiona
             "rounds_ms": rounds}
 
 
+def table_json(table: Dict) -> str:
+    """The table as committed: indented, with each graph's round means on one line (µs precision)."""
+    rounds = table.get("rounds_ms", {})
+    head = json.dumps({k: v for k, v in table.items() if k != "rounds_ms"}, indent=1)
+    lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps([round(x, 4) for x in v])}" for k, v in rounds.items())
+    return head[:-2] + ',\n "rounds_ms": {\n' + lines + "\n }\n}\n"
+
+
 class LatencyTable:
     """Lookups into a measured table for one batch size, aligned with a supernet's candidates."""
 

@@ -36,7 +36,7 @@ from training.data.transforms import PreprocessConfig, normalize
 from training.models import create_model
 from training.models.factory import ModelConfig
 from training.models.supernet import ChildNet, Supernet, SupernetConfig, prox_box, prox_one_hot
-from training.nas_latency import LatencyConfig, LatencyTable, measure_model, measure_table
+from training.nas_latency import LatencyConfig, LatencyTable, measure_model, measure_table, table_json
 from training.steps import cosine_lr, index_batches, optimize
 from training.train import augment
 
@@ -188,7 +188,7 @@ def load_or_measure_table(cfg: NasRunConfig, out: Path, log) -> Dict:
     if path.is_file():
         return json.loads(path.read_text())
     table = measure_table(cfg.supernet, cfg.latency, log=log)
-    (out / "nas_latency.json").write_text(json.dumps(table, indent=1) + "\n")
+    (out / "nas_latency.json").write_text(table_json(table))
     log(f"nas: {path} not found; measured a table into {out / 'nas_latency.json'}")
     return table
 
