@@ -95,8 +95,8 @@ def _zero_shot_seeds(zs: Dict) -> List[str]:
     splits = [k for k in ("val", "test") if k in zs]
 
     def fmt(st: Dict) -> str:
-        return f"{100 * st['mean']:.1f} ± {100 * st['sd']:.1f} %"
-    lines.append("| held-out pair | " + " | ".join(f"{s} top-1 (mean ± sd over seeds {zs.get('seeds')})" for s in splits) + " |")
+        return f"{100 * st['mean']:.1f} ± {100 * st['sd']:.1f} % ({', '.join(f'{100 * v:.1f}' for v in st['runs'])})"
+    lines.append("| held-out pair | " + " | ".join(f"{s} top-1 (mean ± sd; runs of seeds {zs.get('seeds')})" for s in splits) + " |")
     lines.append("|---|" + "---|" * len(splits))
     for pair in zs[splits[0]]["heldoutPerPair"]:
         lines.append(f"| {pair} | " + " | ".join(fmt(zs[s]["heldoutPerPair"][pair]) for s in splits) + " |")
