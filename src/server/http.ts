@@ -135,12 +135,15 @@ export async function startHttpServer(services: Services, metrics: Metrics, opti
 }
 
 /**
- * The listener closes once no connection arrived for 100 ms (clients and load balancers stopped
- * sending), at most 2 s after close() began; then an open connection is closed after 500 ms with
- * no request in flight (a client sends its request at once after connecting; a keep-alive
- * connection quiet that long is a pooled idle one), and any left after 10 s are destroyed.
+ * The listener closes once no connection arrived for 250 ms (clients and load balancers stopped
+ * sending), at most 2 s after close() began; then an open connection is closed after 1 s with no
+ * request in flight (a client sends its request at once after connecting; a keep-alive connection
+ * quiet that long is a pooled idle one), and any left after 10 s are destroyed. The quiet spans
+ * leave room for a client whose own process stalls between two connects, or between its connect
+ * and its request, as a busy 2-core host does for 100 ms and more: either stall would otherwise
+ * meet a closed listener or a destroyed socket, i.e. a reset.
  */
-const CLOSE = Object.freeze({ quietMs: 100, maxLingerMs: 2000, idleMs: 500, timeoutMs: 10_000 });
+const CLOSE = Object.freeze({ quietMs: 250, maxLingerMs: 2000, idleMs: 1000, timeoutMs: 10_000 });
 
 async function sendMetrics(metrics: Metrics, reply: FastifyReply): Promise<FastifyReply> {
   const text = await metrics.registry.metrics();
