@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from training.config import RunDir, to_dict
-from training.data.shapes import ShapesConfig, class_names, generate, hard_config
+from training.data.shapes import ShapesConfig, class_names
+from training.fine_data import FineDataRunConfig, fine_data
 from training.evaluate import evaluate_folder
 from training.models import ModelConfig, count_macs, create_model
 from training.models.onnx_flops import graph_cost
@@ -28,13 +29,12 @@ from training.train import TrainConfig, run
 
 
 @dataclass
-class AblationConfig:
+class AblationConfig(FineDataRunConfig):
     out_dir: str = "training/runs/ablation"
-    seeds: Tuple[int, ...] = (0, 1, 2)
     # the fine-grained hard set (8 classes that differ in one small detail, with distractors,
     # occlusion, texture and colour casts), sized so the whole ablation runs on one CPU core
-    data: ShapesConfig = field(default_factory=lambda: hard_config(task="fine", train_per_class=512,
-                                                                   val_per_class=64, test_per_class=128))
+    data: ShapesConfig = field(default_factory=lambda: fine_data(512, 64, 128))
+    seeds: Tuple[int, ...] = (0, 1, 2)
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(
         model=ModelConfig(arch="convnext_teacher"), epochs=6, batch_size=64, lr=2e-3, warmup_steps=20,
         log_every_steps=16, threads=1))
@@ -86,9 +86,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> Dict:
     archs = {"static": ModelConfig(num_classes=nc), "dynamic": dynamic, f"static-wide (x{wide.width_mult})": wide}
     macs = {name: _graph_macs(m) for name, m in archs.items()}
     rd.info(f"ablation: graph MACs {macs}")
-    data = replace(cfg.data, root=str(out / "data"))
-    if not (Path(data.root) / "classes.txt").exists():
-        generate(data, log=rd.info)
+    data = replace(cfg.data, root=str(cfg.dataset_root(rd.info, reuse=True)))
     test_dir = Path(data.root) / "test"
     teacher = replace(cfg.teacher, model=replace(cfg.teacher.model, num_classes=nc), data_root=data.root,
                       out_dir=str(out / "teacher"), seed=cfg.data.seed)

@@ -164,10 +164,14 @@ def _cmd_ablation(a) -> int:
     ablation.md (mean ± sd of test top-1) and ablation.json into --out."""
     from training.ablation import AblationConfig, run_ablation
 
-    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else [])
-    res = run_ablation(resolve(AblationConfig, a.config, ov))
+    res = run_ablation(resolve(AblationConfig, a.config, _run_overrides(a)))
     print(json.dumps(res["table"]))
     return 0
+
+
+def _run_overrides(a) -> List[str]:
+    """--set overrides plus --out / --data of a run command (a `FineDataRunConfig`)."""
+    return list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
 
 
 def _cmd_simmim(a) -> int:
@@ -179,8 +183,7 @@ def _cmd_simmim(a) -> int:
     fine-tuned model.pt (exportable with `export`) into --out."""
     from training.simmim_run import SimMIMRunConfig, run_simmim
 
-    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
-    res = run_simmim(resolve(SimMIMRunConfig, a.config, ov))
+    res = run_simmim(resolve(SimMIMRunConfig, a.config, _run_overrides(a)))
     print(json.dumps({row: round(v["mean"], 4) for row, v in res["table"].items()}))
     return 0
 
@@ -193,8 +196,7 @@ def _cmd_crossmodal(a) -> int:
     (top-1 over the 8 classes and per pair, mean ± sd over seeds) into --out."""
     from training.crossmodal_run import CrossModalRunConfig, run_crossmodal
 
-    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
-    res = run_crossmodal(resolve(CrossModalRunConfig, a.config, ov))
+    res = run_crossmodal(resolve(CrossModalRunConfig, a.config, _run_overrides(a)))
     print(json.dumps({row: round(v["all"]["mean"], 4) for row, v in res["table"].items()}))
     return 0
 
@@ -226,8 +228,7 @@ def _cmd_nas(a) -> int:
     writes nas.md / nas.json into --out."""
     from training.nas_run import NasRunConfig, run_nas
 
-    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
-    res = run_nas(resolve(NasRunConfig, a.config, ov))
+    res = run_nas(resolve(NasRunConfig, a.config, _run_overrides(a)))
     print(json.dumps({row: {"architecture": r["architecture"], "test_top1": round(r["test_top1"], 4),
                             "measured_ms": r["measured_ms"]} for row, r in res["rows"].items()}))
     return 0
@@ -379,20 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--out", help="smoke: scratch folder; full: model repository root (default models)")
     z.add_argument("--no-clip", action="store_true", help="skip the MiniCLIP step")
 
-    ab = _add(sub, "ablation")
-    ab.add_argument("--out", help="run folder (default training/runs/ablation)")
-
-    sm = _add(sub, "simmim")
-    sm.add_argument("--out", help="run folder (default training/runs/simmim)")
-    sm.add_argument("--data", help="existing dataset root with train/ val/ test/ (default: generate `data` into --out)")
-
-    xm = _add(sub, "crossmodal")
-    xm.add_argument("--out", help="run folder (default training/runs/crossmodal)")
-    xm.add_argument("--data", help="existing task=fine dataset root (default: generate `data` into --out)")
-
-    ns = _add(sub, "nas")
-    ns.add_argument("--out", help="run folder (default training/runs/nas)")
-    ns.add_argument("--data", help="existing task=fine dataset root (default: generate `data` into --out)")
+    for name in ("ablation", "simmim", "crossmodal", "nas"):
+        r = _add(sub, name)
+        r.add_argument("--out", help=f"run folder (default training/runs/{name})")
+        r.add_argument("--data", help="existing dataset root with train/ val/ test/ (default: generate `data` into --out)")
 
     nl = _add(sub, "nas-latency")
     nl.add_argument("--out", default="training/configs/nas_latency.json", help="table JSON to write")

@@ -173,11 +173,14 @@ def describe_keys(cls: type, prefix: str = "", inst: Any = None) -> List[str]:
     import re
     import typing
 
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        src = ""
-    comments = {m.group(1): m.group(2).strip() for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", src, re.M)}
+    comments: Dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's comment on a field it redeclares wins
+        try:
+            src = inspect.getsource(klass) if dataclasses.is_dataclass(klass) else ""
+        except (OSError, TypeError):
+            src = ""
+        comments.update({m.group(1): m.group(2).strip()
+                         for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", src, re.M)})
     hints = typing.get_type_hints(cls)
     inst = cls() if inst is None else inst
     lines: List[str] = []

@@ -21,10 +21,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
-from training.data.loaders import ImageFolderTensors
-from training.data.shapes import FINE_DESCRIPTIONS, ShapesConfig, class_names, generate, hard_config
+from training.data.shapes import FINE_DESCRIPTIONS, class_names
 from training.data.tokenizer import get_tokenizer
 from training.data.transforms import PreprocessConfig, normalize
+from training.fine_data import FineDataRunConfig, load_splits
 from training.models import create_model
 from training.models.cross_modal import CrossModalClassifier, CrossModalConfig, description_ids
 from training.steps import index_batches, optimize, summary
@@ -36,11 +36,8 @@ PAIRS = [("circle", "ring"), ("star", "star6"), ("square", "notched_square"), ("
 
 
 @dataclass
-class CrossModalRunConfig:
+class CrossModalRunConfig(FineDataRunConfig):
     out_dir: str = "training/runs/crossmodal"
-    data_root: str = ""            # an existing task=fine dataset root; empty: generate `data` into <out>/data
-    data: ShapesConfig = field(default_factory=lambda: hard_config(task="fine", train_per_class=256,
-                                                                   val_per_class=32, test_per_class=64))
     model: CrossModalConfig = field(default_factory=CrossModalConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     template: str = "a photo of {}"
@@ -121,17 +118,13 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
     t0 = time.perf_counter()
     if cfg.data.task != "fine":
         raise ValueError("crossmodal runs on the fine-grained classes: data.task must be 'fine'")
-    root = Path(cfg.data_root) if cfg.data_root else out / "data"
-    if not cfg.data_root:
-        generate(replace(cfg.data, root=str(root)), log=log)
+    root = cfg.dataset_root(log)
     classes = class_names("fine")
     texts = descriptions(classes, cfg.template)
     ids = description_ids(texts, cfg.model.context_length)
     mcfg = replace(cfg.model, backbone=replace(cfg.model.backbone, num_classes=len(classes)),
                    token_ids=sorted(set(ids.flatten().tolist())))
-    train = ImageFolderTensors(root / "train", cfg.preprocess, classes)
-    val = ImageFolderTensors(root / "val", cfg.preprocess, classes)
-    test = ImageFolderTensors(root / "test", cfg.preprocess, classes)
+    train, val, test = load_splits(root, cfg.preprocess, classes)
     log(f"crossmodal: {len(train)} train / {len(val)} val / {len(test)} test images; descriptions: {texts}")
     results: Dict[str, Dict[str, List[float]]] = {}
     val_top1: Dict[str, List[float]] = {}

@@ -30,9 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
-from training.data.loaders import ImageFolderTensors
-from training.data.shapes import ShapesConfig, class_names, generate, hard_config
+from training.data.shapes import class_names
 from training.data.transforms import PreprocessConfig, normalize
+from training.fine_data import FineDataRunConfig, load_splits
 from training.models import create_model
 from training.models.factory import ModelConfig
 from training.models.supernet import ChildNet, Supernet, SupernetConfig, prox_box, prox_one_hot
@@ -42,11 +42,8 @@ from training.train import augment
 
 
 @dataclass
-class NasRunConfig:
+class NasRunConfig(FineDataRunConfig):
     out_dir: str = "training/runs/nas"
-    data_root: str = ""            # an existing task=fine dataset root; empty: generate `data` into <out>/data
-    data: ShapesConfig = field(default_factory=lambda: hard_config(task="fine", train_per_class=256,
-                                                                   val_per_class=32, test_per_class=64))
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     latency_table: str = "training/configs/nas_latency.json"   # measured table; missing: measure it into <out>
@@ -200,17 +197,13 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
     set_threads(cfg.threads)
     if cfg.data.task != "fine":
         raise ValueError("nas runs on the fine-grained classes: data.task must be 'fine'")
-    root = Path(cfg.data_root) if cfg.data_root else out / "data"
-    if not cfg.data_root:
-        generate(replace(cfg.data, root=str(root)), log=log)
+    root = cfg.dataset_root(log)
     classes = class_names("fine")
     net_cfg = replace(cfg.supernet, num_classes=len(classes))
     cfg = replace(cfg, supernet=net_cfg)
     raw = load_or_measure_table(cfg, out, log)
     tables = {b: LatencyTable(raw, net_cfg, b) for b in cfg.latency.batches}
-    train = ImageFolderTensors(root / "train", cfg.preprocess, classes)
-    val = ImageFolderTensors(root / "val", cfg.preprocess, classes)
-    test = ImageFolderTensors(root / "test", cfg.preprocess, classes)
+    train, val, test = load_splits(root, cfg.preprocess, classes)
     perm = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(cfg.seed))
     n_arch = int(len(perm) * cfg.arch_fraction)
     w_idx, a_idx = perm[n_arch:], perm[:n_arch]

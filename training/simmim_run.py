@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
-from training.data.loaders import ImageFolderTensors
-from training.data.shapes import ShapesConfig, class_names, generate, hard_config
+from training.data.shapes import class_names
 from training.data.transforms import PreprocessConfig, normalize
+from training.fine_data import FineDataRunConfig, load_splits
 from training.models import ModelConfig, create_model
 from training.models.simmim import SimMIM, layer_groups, random_patch_mask, split, upsample_mask
 from training.steps import index_batches, optimize, summary
@@ -35,11 +35,8 @@ from training.train import augment, evaluate
 
 
 @dataclass
-class SimMIMRunConfig:
+class SimMIMRunConfig(FineDataRunConfig):
     out_dir: str = "training/runs/simmim"
-    data_root: str = ""            # an existing dataset root (train/ val/ test/); empty: generate `data` into <out>/data
-    data: ShapesConfig = field(default_factory=lambda: hard_config(task="fine", train_per_class=256,
-                                                                   val_per_class=32, test_per_class=64))
     model: ModelConfig = field(default_factory=lambda: ModelConfig(num_classes=8))
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     seeds: Tuple[int, ...] = (0, 1, 2)
@@ -213,15 +210,11 @@ def run_simmim(cfg: SimMIMRunConfig, log=None) -> Dict:
     log = log or rd.info
     set_threads(cfg.threads)
     t0 = time.perf_counter()
-    root = Path(cfg.data_root) if cfg.data_root else out / "data"
-    if not cfg.data_root:
-        generate(replace(cfg.data, root=str(root)), log=log)
+    root = cfg.dataset_root(log)
     classes = class_names(cfg.data.task)
     if cfg.model.num_classes != len(classes):
         raise ValueError(f"model.num_classes={cfg.model.num_classes} but task {cfg.data.task!r} has {len(classes)} classes")
-    train = ImageFolderTensors(root / "train", cfg.preprocess, classes)
-    val = ImageFolderTensors(root / "val", cfg.preprocess, classes)
-    test = ImageFolderTensors(root / "test", cfg.preprocess, classes)
+    train, val, test = load_splits(root, cfg.preprocess, classes)
     log(f"simmim: {len(train)} train / {len(val)} val / {len(test)} test images, {len(classes)} classes")
     results: Dict[str, List[float]] = {}
     val_results: Dict[str, List[float]] = {}

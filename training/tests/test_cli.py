@@ -26,6 +26,8 @@ def test_top_level_help_names_every_command(capsys):
     ("export", ["node_modules = \"\"  (where onnxruntime-node lives"]),
     ("simmim", ["mask_ratio = 0.6  (share of patches masked", "model.arch = ", "data.task = \"fine\""]),
     ("crossmodal", ["model.heads = 4", "model.backbone.arch = ", "steps = "]),
+    ("nas", ["latency_batch = 1", "data.task = \"fine\"", "data_root = \"\"  (an existing dataset root"]),
+    ("ablation", ["data.train_per_class = 512", "data_root = \"\"  (an existing dataset root", "--data DATA"]),
 ])
 def test_command_help_lists_set_keys(capsys, command, keys):
     out = _help([command, "--help"], capsys)
