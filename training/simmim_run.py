@@ -47,6 +47,7 @@ class SimMIMRunConfig(FineDataRunConfig):
     pretrain_lr: float = 2e-3
     finetune_steps: int = 200      # the same for the pre-trained and the from-scratch network
     finetune_lr: float = 4e-3
+    finetune_lr_grid: tuple = ()   # tried per row and label fraction on the first seed, best validation top-1 kept; empty: finetune_lr
     layer_decay: float = 0.9       # fine-tune of the pre-trained network: lr x decay^(depth from the head), as the paper
     batch_size: int = 64
     weight_decay: float = 0.05
@@ -97,8 +98,9 @@ def head_names(model: nn.Module) -> set:
 
 
 def finetune(cfg: SimMIMRunConfig, init: Optional[Dict[str, torch.Tensor]], images: torch.Tensor,
-             labels: torch.Tensor, seed: int, log=print, tag: str = "") -> nn.Module:
-    """Supervised training from `init` (encoder weights, the head stays fresh) or from scratch."""
+             labels: torch.Tensor, seed: int, log=print, tag: str = "", lr: Optional[float] = None) -> nn.Module:
+    """Supervised training from `init` (encoder weights, the head stays fresh) or from scratch,
+    at `lr` (default `finetune_lr`)."""
     seed_everything(seed)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = create_model(cfg.model)
@@ -119,8 +121,8 @@ def finetune(cfg: SimMIMRunConfig, init: Optional[Dict[str, torch.Tensor]], imag
     groups = layer_groups(model)
     decay = cfg.layer_decay if init is not None else 1.0  # scratch: one learning rate, as `train`
     params = [{"params": g, "lr_scale": decay ** (len(groups) - 1 - i)} for i, g in enumerate(groups)]
-    optimize(params, cfg.finetune_steps, cfg.finetune_lr, cfg.weight_decay, cfg.warmup_steps, loss_at, log,
-             tag, cfg.batch_size, cfg.log_every_steps)
+    optimize(params, cfg.finetune_steps, cfg.finetune_lr if lr is None else lr, cfg.weight_decay, cfg.warmup_steps,
+             loss_at, log, tag, cfg.batch_size, cfg.log_every_steps)
     return model.to(memory_format=torch.contiguous_format).eval()
 
 
@@ -229,6 +231,8 @@ def run_simmim(cfg: SimMIMRunConfig, log=None) -> Dict:
         log(f"simmim: {row}: test top-1 {results[row][-1]:.4f} (val {val_results[row][-1]:.4f})")
 
     res: Dict = {}
+    chosen_lr: Dict[str, float] = {}      # row -> learning rate chosen on validation with the first seed
+    selection: Dict[str, Dict[str, float]] = {}
     for seed in cfg.seeds:
         sdir = out / f"seed{seed}"
         ts = time.perf_counter()
@@ -257,34 +261,61 @@ def run_simmim(cfg: SimMIMRunConfig, log=None) -> Dict:
                 log(f"simmim: linear probe {name} {_pct(f)}: test top-1 {top1:.4f}")
         for f, idx in subsets.items():
             for name, init in (("SimMIM fine-tune", enc_state), ("scratch", None)):
+                row = f"{name}, {_pct(f)} labels ({len(idx)} images)"
                 ts = time.perf_counter()
-                model = finetune(cfg, init, train.images[idx], train.labels[idx], seed, log,
-                                 f"{name} seed {seed} {_pct(f)} labels")
+                if row not in chosen_lr and cfg.finetune_lr_grid:
+                    model, chosen_lr[row], selection[row] = choose_lr(
+                        cfg, lambda lr: finetune(cfg, init, train.images[idx], train.labels[idx], seed, log,
+                                                 f"{name} seed {seed} {_pct(f)} labels lr {lr:g}", lr),
+                        val, log, row)
+                else:
+                    lr = chosen_lr.setdefault(row, cfg.finetune_lr)
+                    model = finetune(cfg, init, train.images[idx], train.labels[idx], seed, log,
+                                     f"{name} seed {seed} {_pct(f)} labels lr {lr:g}", lr)
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - ts
-                record(f"{name}, {_pct(f)} labels ({len(idx)} images)", model)
+                record(row, model)
                 tag = f"{'finetune' if init is not None else 'scratch'}-{round(100 * f)}"
                 _save_classifier(model, cfg, classes, sdir / tag / "model.pt",
-                                 {"row": name, "label_fraction": f, "seed": seed})
-        res = _write(cfg, out, results, val_results, seconds, t0)
+                                 {"row": name, "label_fraction": f, "seed": seed, "finetune_lr": chosen_lr[row]})
+        res = _write(cfg, out, results, val_results, seconds, t0, chosen_lr, selection)
     rd.update_metrics(**{k: v for k, v in res.items() if k != "config"})
     log((out / "simmim.md").read_text())
     rd.close()
     return res
 
 
+def choose_lr(cfg: SimMIMRunConfig, train_at, val, log, row: str) -> Tuple[nn.Module, float, Dict[str, float]]:
+    """Train at every learning rate of `finetune_lr_grid`; keep the model with the best
+    validation top-1 (the first on a tie). Returns (model, lr, {lr: val top-1})."""
+    best, scores = None, {}
+    for lr in cfg.finetune_lr_grid:
+        model = train_at(float(lr))
+        scores[f"{float(lr):g}"] = v = evaluate(model, val.images, val.labels, cfg.preprocess)["top1"]
+        log(f"simmim: {row} lr {float(lr):g}: val top-1 {v:.4f}")
+        if best is None or v > best[2]:
+            best = (model, float(lr), v)
+    return best[0], best[1], scores
+
+
 def _write(cfg: SimMIMRunConfig, out: Path, results: Dict[str, List[float]], val: Dict[str, List[float]],
-           seconds: Dict[str, float], t0: float) -> Dict:
+           seconds: Dict[str, float], t0: float, chosen_lr: Optional[Dict[str, float]] = None,
+           selection: Optional[Dict[str, Dict[str, float]]] = None) -> Dict:
     table = {row: summary(v) for row, v in results.items()}
     n = max(len(v["runs"]) for v in table.values())
     lines = [f"Test top-1, mean ± sd over {n} seed(s); pre-training {cfg.pretrain_steps} steps, every fine-tune "
              f"and scratch run {cfg.finetune_steps} steps, batch {cfg.batch_size}.", "",
-             "| row | test top-1 | runs | val top-1 (mean) |", "|---|---|---|---|"]
+             "| row | test top-1 | runs | val top-1 (mean) | lr |", "|---|---|---|---|---|"]
+    chosen_lr, selection = chosen_lr or {}, selection or {}
     for row, st in table.items():
         v = f"{100 * statistics.mean(val[row]):.1f} %" if row in val else "-"
+        lr = f"{chosen_lr[row]:g}" if row in chosen_lr else "-"
         lines.append(f"| {row} | {100 * st['mean']:.2f} ± {100 * st['sd']:.2f} % | "
-                     f"{', '.join(f'{100 * r:.1f}' for r in st['runs'])} | {v} |")
+                     f"{', '.join(f'{100 * r:.1f}' for r in st['runs'])} | {v} | {lr} |")
+    if selection:
+        lines += ["", "Learning rate chosen on validation with the first seed (val top-1 per lr): " + "; ".join(
+            f"{row}: " + ", ".join(f"{lr} {100 * v:.1f} %" for lr, v in sel.items()) for row, sel in selection.items())]
     (out / "simmim.md").write_text("\n".join(lines) + "\n")
-    res = {"table": table, "val": {k: summary(v) for k, v in val.items()},
+    res = {"table": table, "val": {k: summary(v) for k, v in val.items()}, "lr": chosen_lr, "lr_selection": selection,
            "seconds": {k: round(v, 1) for k, v in seconds.items()} | {"total": round(time.perf_counter() - t0, 1)},
            "config": to_dict(cfg)}
     (out / "simmim.json").write_text(json.dumps(res, indent=2) + "\n")

@@ -156,3 +156,20 @@ def test_simmim_run_at_toy_size(tmp_path):
     assert (tmp_path / "reconstruction.png").stat().st_size > 0
     model, ck = model_from_checkpoint(tmp_path / "seed0" / "finetune-100" / "model.pt")
     assert ck["classes"][0] == "circle" and model(torch.zeros(1, 3, 64, 64)).shape == (1, 8)
+
+
+def test_simmim_chooses_each_rows_learning_rate_on_validation_once(tmp_path):
+    cfg = SimMIMRunConfig(out_dir=str(tmp_path), seeds=(0, 1), label_fractions=(0.5,), finetune_lr_grid=(1e-3, 4e-3),
+                          data=hard_config(task="fine", train_per_class=2, val_per_class=1, test_per_class=1, workers=1),
+                          pretrain_steps=2, finetune_steps=2, probe_steps=3, batch_size=8, warmup_steps=1,
+                          log_every_steps=1)
+    res = run_simmim(cfg)
+    trained = [r for r in res["table"] if not r.startswith("linear probe")]
+    assert len(trained) == 2 and set(res["lr"]) == set(trained) == set(res["lr_selection"])
+    for row in trained:
+        sel = res["lr_selection"][row]
+        assert set(sel) == {"0.001", "0.004"} and res["lr"][row] == float(max(sel, key=lambda k: (sel[k], -float(k))))
+        assert len(res["table"][row]["runs"]) == 2     # the second seed reused the choice, not a second grid
+    ck = torch.load(tmp_path / "seed1" / "scratch-50" / "model.pt", weights_only=False)
+    assert ck["train_config"]["finetune_lr"] == res["lr"][[r for r in trained if r.startswith("scratch")][0]]
+    assert "chosen on validation" in (tmp_path / "simmim.md").read_text()
