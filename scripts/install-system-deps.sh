@@ -4,6 +4,8 @@
 # only when something is missing, so a warm machine pays nothing and a fresh one ~1 minute.
 set -euo pipefail
 PY_PKGS=(python3-torch python3-torchvision python3-onnx python3-pytest python3-yaml python3-pil python3-numpy python3-regex)
+# matplotlib for the NAS report's Pareto figure (training/nas_report.py, `nas-report`).
+PY_PKGS+=(python3-matplotlib)
 # gRPC for Python: the independent KServe v2 client of test/integration/kserve.test.ts (stubs made by grpc_tools.protoc).
 PY_PKGS+=(python3-grpcio python3-grpc-tools)
 # promtool and prometheus for deploy/ (rules checks, unit tests, the Prometheus end-to-end test).
@@ -20,6 +22,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, regex, grpc, grpc_tools.protoc"
+/usr/bin/python3 -c "import torch, torchvision, onnx, pytest, yaml, PIL, numpy, regex, matplotlib, grpc, grpc_tools.protoc"
 command -v promtool >/dev/null && command -v prometheus >/dev/null
 test -x /usr/bin/chromium

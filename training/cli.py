@@ -234,6 +234,24 @@ def _cmd_nas(a) -> int:
     return 0
 
 
+def _cmd_nas_report(a) -> int:
+    """The `nas` runs of several seeds in one table (mean ± sd) and a Pareto figure of test
+    top-1 against measured latency (found models per lambda, the hand-designed student at each
+    width), the issue's target against the student, the search cost; with --remeasure every
+    exported graph is timed again interleaved with a fresh latency table in one
+    onnxruntime-node process. Writes nas-report.md / .json and nas-pareto.png into --out."""
+    from training.nas_report import NasReportConfig, run_report
+
+    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"figure={a.figure}"] if a.figure else [])
+    ov += [f"runs={json.dumps(a.runs)}"] if a.runs else []
+    ov += ["remeasure=true"] if a.remeasure else []
+    if a.remeasure:
+        set_threads(1)
+    res = run_report(resolve(NasReportConfig, a.config, ov))
+    print(json.dumps(res["target"]))
+    return 0
+
+
 def _cmd_calibrate(a) -> int:
     """Fit the multi-label calibration of an exported MiniCLIP (sigmoid(scale x cosine + bias),
     as SigLIP) from its ONNX encoders run by onnxruntime-node on a dataset's validation split,
@@ -288,6 +306,8 @@ def _config_class(command: str) -> type:
         from training.crossmodal_run import CrossModalRunConfig as C
     elif command == "nas":
         from training.nas_run import NasRunConfig as C
+    elif command == "nas-report":
+        from training.nas_report import NasReportConfig as C
     elif command == "nas-latency":
         from training.nas_latency import NasLatencyConfig as C
     elif command in ("calibrate", "card"):
@@ -301,6 +321,7 @@ COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distil
                                  "export": _cmd_export, "eval": _cmd_eval, "clip": _cmd_clip, "zoo": _cmd_zoo,
                                  "ablation": _cmd_ablation, "simmim": _cmd_simmim,
                                  "crossmodal": _cmd_crossmodal, "nas": _cmd_nas, "nas-latency": _cmd_nas_latency,
+                                 "nas-report": _cmd_nas_report,
                                  "calibrate": _cmd_calibrate,
                                  "card": _cmd_card}
 
@@ -316,6 +337,7 @@ SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a
              "crossmodal": "cross-modal attention to class descriptions vs the image-only student (fine pairs)",
              "nas": "latency-aware one-shot NAS (proximal gradients) vs the hand-designed student (fine pairs)",
              "nas-latency": "measure the NAS latency table with onnxruntime-node (every op, batch 1 and 8)",
+             "nas-report": "NAS runs of several seeds: mean ± sd table, Pareto figure, target check",
              "calibrate": "fit and export a MiniCLIP's multi-label calibration (validation split)",
              "card": "write MODEL_CARD.md for exported model folders"}
 
@@ -387,6 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     nl = _add(sub, "nas-latency")
     nl.add_argument("--out", default="training/configs/nas_latency.json", help="table JSON to write")
+
+    nr = _add(sub, "nas-report")
+    nr.add_argument("--runs", nargs="+", metavar="DIR", help="nas run folders, one per seed")
+    nr.add_argument("--out", help="report folder (default training/runs/nas-report)")
+    nr.add_argument("--figure", help="also write the Pareto figure here (e.g. training/docs/nas-pareto.png)")
+    nr.add_argument("--remeasure", action="store_true",
+                    help="time every exported graph again, interleaved with a fresh latency table")
 
     cal = _add(sub, "calibrate")
     cal.add_argument("--model", required=True, help="exported MiniCLIP model folder (holds model.json)")

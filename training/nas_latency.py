@@ -39,6 +39,7 @@ class LatencyConfig:
     rounds: int = 100
     runs_per_round: int = 2
     quantile: float = 0.1          # of the round means: the latency an entry records
+    interleave: bool = False       # round r of every graph before round r + 1 of any (one node process)
     opset: int = 17
 
 
@@ -59,7 +60,7 @@ def time_graphs(graphs: Sequence[Dict], cfg: LatencyConfig, node_modules: Option
         spec = Path(d) / "spec.json"
         spec.write_text(json.dumps({"intraOpThreads": cfg.intra_op_threads, "warmup": cfg.warmup,
                                     "rounds": cfg.rounds, "runsPerRound": cfg.runs_per_round,
-                                    "graphs": list(graphs)}))
+                                    "interleave": cfg.interleave, "graphs": list(graphs)}))
         proc = subprocess.run([node, str(LATENCY_SCRIPT), str(nm), str(spec)], capture_output=True, text=True,
                               timeout=timeout_s)
     if proc.returncode != 0:
@@ -79,8 +80,11 @@ def _export(module: nn.Module, shape: Sequence[int], path: Path, opset: int) -> 
                       do_constant_folding=True)
 
 
-def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optional[str] = None, log=print) -> Dict:
-    """Export and time every op; returns the table (see `LatencyTable`)."""
+def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optional[str] = None, log=print,
+                  models: Optional[Dict[str, Path]] = None) -> Dict:
+    """Export and time every op; returns the table (see `LatencyTable`). `models` ({id: a
+    whole classifier's ONNX file}) are timed in the same node process, their ms at each batch
+    in the table's "models_ms": with `interleave`, under the same load as the ops."""
     torch.manual_seed(0)
     pos = positions(net)
     hw = cfg.image_size // 2            # after the stride-2 stem
@@ -110,6 +114,10 @@ def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optiona
                     add(f"p{i}_{o.name}", make_op(o, cin, cout, s, i, net.bn_momentum), [cin, hw, hw])
             hw = (hw + s - 1) // s
         add("head", head(net), [net.plan[-1][0], hw, hw])
+        for mid, f in (models or {}).items():
+            for b in cfg.batches:
+                graphs.append({"id": f"model:{mid}@{b}", "file": str(f), "input": "input",
+                               "dims": [b, 3, cfg.image_size, cfg.image_size]})
         log(f"nas-latency: timing {len(graphs)} graphs with onnxruntime-node")
         rounds = time_graphs(graphs, cfg, node_modules)
 
@@ -127,9 +135,12 @@ def measure_table(net: SupernetConfig, cfg: LatencyConfig, node_modules: Optiona
     from training.ort_parity import find_node_modules
 
     version = json.loads((find_node_modules(node_modules) / "onnxruntime-node" / "package.json").read_text())["version"]
-    return {"runtime": f"onnxruntime-node {version}", "measure": asdict(cfg), "supernet": asdict(net),
-            "fixed_ms": {"stem": stem_ms, "head": ms("head")}, "run_ms": run_ms, "positions": entries,
-            "rounds_ms": rounds}
+    table = {"runtime": f"onnxruntime-node {version}", "measure": asdict(cfg), "supernet": asdict(net),
+             "fixed_ms": {"stem": stem_ms, "head": ms("head")}, "run_ms": run_ms, "positions": entries,
+             "rounds_ms": rounds}
+    if models:
+        table["models_ms"] = {mid: {str(b): q(f"model:{mid}", b) for b in cfg.batches} for mid in models}
+    return table
 
 
 def table_json(table: Dict) -> str:

@@ -65,6 +65,7 @@ class NasRunConfig(FineDataRunConfig):
     threads: int = 1
     log_every_steps: int = 50
     baseline: bool = True          # train, export and time the hand-designed MobileNetV3-small too
+    student_widths: tuple = (1.0,)  # width multipliers of the hand-designed student rows (the Pareto figure's baseline curve)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
 
@@ -180,6 +181,12 @@ def export_and_time(cfg: NasRunConfig, model: nn.Module, path: Path, sample: tor
     return {"onnx": str(path), "parity": float(np.abs(got - ref).max()), "measured_ms": ms}
 
 
+def student_row(width: float) -> str:
+    """The table row of the hand-designed student at a width multiplier (x1 keeps the plain name)."""
+    base = "hand-designed MobileNetV3-small student"
+    return base if float(width) == 1.0 else f"{base} x{float(width):g}"
+
+
 def load_or_measure_table(cfg: NasRunConfig, out: Path, log) -> Dict:
     path = Path(cfg.latency_table)
     if path.is_file():
@@ -230,7 +237,7 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
         row = {"lambda": float(lam), "architecture": [s.name for s in choice],
                "alpha": [[round(float(v), 4) for v in r] for r in found["alpha"]],
                "predicted_ms": {str(b): t.lookup_ms(choice) for b, t in tables.items()},
-               "search_cpu_s": round(warm_cpu_s + search_cpu_s, 1),
+               "search_cpu_s": round(warm_cpu_s + search_cpu_s, 1), "warmup_cpu_s": round(warm_cpu_s, 1),
                "val_top1": top1(child, val.images, val.labels, cfg.preprocess),
                "test_top1": top1(child, test.images, test.labels, cfg.preprocess),
                "trace_tail": found["trace"][-3:]}
@@ -241,15 +248,19 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
         log(f"nas: lambda {lam:g}: {' '.join(row['architecture'])} predicted {row['predicted_ms']} measured "
             f"{row['measured_ms']} test top-1 {row['test_top1']:.4f}")
         _write(cfg, out, rows)
-    if cfg.baseline:
+    for width in (cfg.student_widths if cfg.baseline else ()):
         seed_everything(cfg.seed)
-        student = train_from_scratch(cfg, create_model(ModelConfig(num_classes=len(classes))), train.images,
-                                     train.labels, log, "hand-designed student")
-        row = {"architecture": ["mobilenet_v3_small (torchvision)"], "predicted_ms": {},
+        name = student_row(width)
+        student = train_from_scratch(cfg, create_model(ModelConfig(num_classes=len(classes), width_mult=float(width))),
+                                     train.images, train.labels, log, name)
+        row = {"architecture": [f"mobilenet_v3_small x{float(width):g} (torchvision)"], "predicted_ms": {},
+               "width_mult": float(width),
                "val_top1": top1(student, val.images, val.labels, cfg.preprocess),
                "test_top1": top1(student, test.images, test.labels, cfg.preprocess)}
-        row.update(export_and_time(cfg, student, out / "student" / "student.onnx", sample))
-        rows["hand-designed MobileNetV3-small student"] = row
+        folder = "student" if float(width) == 1.0 else f"student-x{float(width):g}"
+        row.update(export_and_time(cfg, student, out / folder / "student.onnx", sample))
+        rows[name] = row
+        _write(cfg, out, rows)
     res = _write(cfg, out, rows)
     rd.update_metrics(**{k: v for k, v in res.items() if k != "config"})
     log((out / "nas.md").read_text())

@@ -1,0 +1,231 @@
+"""`nas-report`: the `nas` runs of several seeds in one table and one Pareto figure (test
+top-1 against measured latency: the found models per lambda, the hand-designed student at
+each width), the issue's target checked against the student, and the search cost.
+
+With `remeasure`, every run's exported graphs are timed again together with a freshly
+measured latency table, interleaved in one onnxruntime-node process (round r of every graph
+before round r + 1 of any): the table's own prediction error is then read under the same
+load as the graphs it predicts, apart from the drift between the minutes a run's table and
+its graphs were measured."""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from training.config import from_dict
+from training.nas_latency import LatencyConfig, LatencyTable, measure_table, table_json
+from training.models.supernet import SupernetConfig, positions
+
+STUDENT = "hand-designed MobileNetV3-small student"
+
+
+@dataclass
+class NasReportConfig:
+    runs: tuple = ()               # `nas` run folders (nas.json inside), one per seed
+    out_dir: str = "training/runs/nas-report"
+    figure: str = ""               # also write the Pareto figure here (e.g. training/docs/nas-pareto.png)
+    remeasure: bool = False        # time every exported graph again, interleaved with a fresh latency table
+    latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(interleave=True))
+
+
+def _mean_sd(values: Sequence[float]) -> Dict[str, float]:
+    return {"mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def load_runs(run_dirs: Sequence[str]) -> List[Dict]:
+    runs = []
+    for d in run_dirs:
+        res = json.loads((Path(d) / "nas.json").read_text())
+        runs.append({"dir": str(d), "seed": res["config"]["seed"], "rows": res["rows"], "config": res["config"]})
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"nas-report: two runs share a seed: {seeds}")
+    return runs
+
+
+def group_rows(runs: Sequence[Dict]) -> Dict[str, List[Dict]]:
+    """{row name: that row of every run that has it, with the run's seed}. Found rows are
+    grouped by lambda (each seed's search may find another architecture)."""
+    groups: Dict[str, List[Dict]] = {}
+    for run in runs:
+        for name, row in run["rows"].items():
+            groups.setdefault(name, []).append({**row, "seed": run["seed"]})
+    return groups
+
+
+def summarise(groups: Dict[str, List[Dict]], batches: Sequence[str] = ("1", "8")) -> Dict[str, Dict]:
+    out = {}
+    for name, rows in groups.items():
+        s = {"seeds": [r["seed"] for r in rows], "test_top1": _mean_sd([r["test_top1"] for r in rows]),
+             "val_top1": _mean_sd([r["val_top1"] for r in rows]),
+             "measured_ms": {b: _mean_sd([r["measured_ms"][b] for r in rows]) for b in batches},
+             "architectures": [" ".join(r["architecture"]) for r in rows]}
+        if all(r.get("predicted_ms") for r in rows):
+            s["predicted_ms"] = {b: _mean_sd([r["predicted_ms"][b] for r in rows]) for b in batches}
+            s["error"] = {b: [(r["predicted_ms"][b] - r["measured_ms"][b]) / r["measured_ms"][b] for r in rows]
+                          for b in batches}
+        if "search_cpu_s" in rows[0]:
+            s["search_cpu_s"] = _mean_sd([r["search_cpu_s"] for r in rows])
+        out[name] = s
+    return out
+
+
+def target_check(summary: Dict[str, Dict], batch: str = "1") -> Dict[str, Dict]:
+    """The issue's target for every found row against the x1 hand-designed student: at equal
+    latency +0.5 points, or a match at <= 0.9x its latency (measured, `batch`). `clear` needs
+    two or more seeds and a difference larger than either row's sd."""
+    st = summary.get(STUDENT)
+    if st is None:
+        return {}
+    out = {}
+    for name, s in summary.items():
+        if not name.startswith("found"):
+            continue
+        ratio = s["measured_ms"][batch]["mean"] / st["measured_ms"][batch]["mean"]
+        diff = s["test_top1"]["mean"] - st["test_top1"]["mean"]
+        seeds = min(s["test_top1"]["n"], st["test_top1"]["n"])
+        clear = seeds >= 2 and diff > max(s["test_top1"]["sd"], st["test_top1"]["sd"])
+        out[name] = {"latency_ratio": round(ratio, 3), "top1_diff": round(diff, 4), "seeds": seeds,
+                     "faster_0_9": ratio <= 0.9, "matches": diff >= 0.0, "clear": clear,
+                     "met": ratio <= 0.9 and diff >= 0.0 and clear}
+    return out
+
+
+def remeasure(runs: Sequence[Dict], cfg: LatencyConfig, log=print) -> Dict:
+    """A fresh table and every run's graphs timed in one node process; per run and row: the
+    graph's ms now, and the prediction of the fresh table and of the run's own table."""
+    net = from_dict(SupernetConfig, runs[0]["config"]["supernet"])
+    for r in runs:
+        if from_dict(SupernetConfig, r["config"]["supernet"]) != net:
+            raise ValueError(f"nas-report: {r['dir']} searched another space than {runs[0]['dir']}")
+    models = {f"{r['seed']}|{name}": Path(row["onnx"]) for r in runs for name, row in r["rows"].items()}
+    table = measure_table(net, replace(cfg, batches=[int(b) for b in cfg.batches], interleave=True), log=log,
+                          models=models)
+    fresh = {str(b): LatencyTable(table, net, b) for b in cfg.batches}
+    specs = [{o.name: o for o in p[3]} for p in positions(net)]
+    out: Dict = {"table": table, "rows": {}}
+    for r in runs:
+        for name, row in r["rows"].items():
+            got = {"measured_ms": table["models_ms"][f"{r['seed']}|{name}"]}
+            if row.get("predicted_ms"):
+                choice = [specs[i][n] for i, n in enumerate(row["architecture"])]
+                got["predicted_fresh_ms"] = {b: t.lookup_ms(choice) for b, t in fresh.items()}
+                got["predicted_run_ms"] = row["predicted_ms"]
+            out["rows"].setdefault(name, []).append({"seed": r["seed"], **got})
+    return out
+
+
+def pareto_figure(summary: Dict[str, Dict], groups: Dict[str, List[Dict]], path: Path,
+                  batches: Sequence[str] = ("1", "8")) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 4.2))
+    axes = [axes] if len(batches) == 1 else list(axes)
+    students = sorted((n for n in summary if n.startswith(STUDENT)),
+                      key=lambda n: groups[n][0].get("width_mult", 1.0))
+    found = [n for n in summary if n.startswith("found")]
+    markers = "o^sDv<>"
+    for ax, b in zip(axes, batches):
+        def pts(names):
+            return ([summary[n]["measured_ms"][b]["mean"] for n in names], [100 * summary[n]["test_top1"]["mean"] for n in names],
+                    [summary[n]["measured_ms"][b]["sd"] for n in names], [100 * summary[n]["test_top1"]["sd"] for n in names])
+
+        x, y, xe, ye = pts(students)
+        ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="-s", color="tab:grey", capsize=3, label="MobileNetV3-small (hand-designed)")
+        for n, xi, yi in zip(students, x, y):
+            ax.annotate(f"x{groups[n][0].get('width_mult', 1.0):g}", (xi, yi), textcoords="offset points", xytext=(5, -10),
+                        fontsize=8, color="tab:grey")
+        for k, n in enumerate(found):
+            x, y, xe, ye = pts([n])
+            c = f"C{k}"
+            ax.errorbar(x, y, xerr=xe, yerr=ye, fmt=markers[k % len(markers)], color=c, capsize=3,
+                        label=f"found, {n.split(', ', 1)[1]}")
+            ax.scatter([r["measured_ms"][b] for r in groups[n]], [100 * r["test_top1"] for r in groups[n]],
+                       marker=markers[k % len(markers)], facecolors="none", edgecolors=c, alpha=0.5, s=18)
+        for n in students:
+            ax.scatter([r["measured_ms"][b] for r in groups[n]], [100 * r["test_top1"] for r in groups[n]],
+                       marker="s", facecolors="none", edgecolors="tab:grey", alpha=0.5, s=18)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"measured latency, batch {b} (ms, onnxruntime-node, 1 thread)")
+        ax.set_ylabel("test top-1 (%)")
+        seeds = max(summary[n]["test_top1"]["n"] for n in summary)
+        ax.set_title(f"batch {b}: mean ± sd over {seeds} seed(s), hollow = one seed", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pm(s: Dict[str, float], scale: float = 100.0, digits: int = 1) -> str:
+    return f"{scale * s['mean']:.{digits}f} ± {scale * s['sd']:.{digits}f}"
+
+
+def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dict], batches=("1", "8")) -> str:
+    lines = ["| row | seeds | test top-1 | val top-1 | " + " | ".join(f"measured ms, batch {b}" for b in batches) +
+             " | " + " | ".join(f"predicted / measured, batch {b}" for b in batches) + " | search CPU s |",
+             "|---|---|---|---|" + "---|" * (2 * len(batches) + 1)]
+    for name, s in summary.items():
+        err = [(", ".join(f"{100 * e:+.0f} %" for e in s["error"][b]) if "error" in s else "-") for b in batches]
+        cpu = _pm(s["search_cpu_s"], 1.0, 0) if "search_cpu_s" in s else "-"
+        lines.append(f"| {name} | {len(s['seeds'])} | {_pm(s['test_top1'])} | {_pm(s['val_top1'])} | " +
+                     " | ".join(_pm(s["measured_ms"][b], 1.0, 3) for b in batches) + " | " + " | ".join(err) +
+                     f" | {cpu} |")
+    lines += ["", "Found architectures (positions 1-8), per seed:", ""]
+    for name, s in summary.items():
+        if name.startswith("found"):
+            lines += [f"- {name}: " + "; ".join(f"seed {sd}: `{a}`" for sd, a in zip(s["seeds"], s["architectures"]))]
+    if checks:
+        lines += ["", "Target (vs the x1 student, batch-1 latency: match at <= 0.9x latency, clear over seeds):", ""]
+        for name, c in checks.items():
+            lines.append(f"- {name}: {c['latency_ratio']:.2f}x latency, {100 * c['top1_diff']:+.1f} points over "
+                         f"{c['seeds']} seed(s): {'met' if c['met'] else 'not met'}"
+                         f"{'' if c['clear'] else ' (difference not larger than the sd)'}")
+    if re:
+        lines += ["", "Re-measured in one onnxruntime-node process, interleaved with a fresh table "
+                  "(predicted by the fresh table / by the run's table vs measured now):", "",
+                  "| row | seed | " + " | ".join(f"batch {b}: measured ms, fresh-table error, run-table error"
+                                                 for b in batches) + " |", "|---|---|" + "---|" * len(batches)]
+        for name, rows in re["rows"].items():
+            for r in rows:
+                cells = []
+                for b in batches:
+                    m = r["measured_ms"][b]
+                    if "predicted_fresh_ms" in r:
+                        cells.append(f"{m:.3f}, {100 * (r['predicted_fresh_ms'][b] - m) / m:+.0f} %, "
+                                     f"{100 * (r['predicted_run_ms'][b] - m) / m:+.0f} %")
+                    else:
+                        cells.append(f"{m:.3f}, -, -")
+                lines.append(f"| {name} | {r['seed']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_report(cfg: NasReportConfig, log=print) -> Dict:
+    if not cfg.runs:
+        raise ValueError("nas-report: no runs given (--runs DIR [DIR ...])")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(cfg.runs)
+    batches = [str(b) for b in runs[0]["config"]["latency"]["batches"]]
+    groups = group_rows(runs)
+    summary = summarise(groups, batches)
+    checks = target_check(summary, batches[0])
+    re = remeasure(runs, cfg.latency, log) if cfg.remeasure else None
+    if re:
+        (out / "nas_latency_remeasured.json").write_text(table_json(re.pop("table")))
+    md = markdown(summary, checks, re, batches)
+    (out / "nas-report.md").write_text(md)
+    for p in [out / "nas-pareto.png"] + ([Path(cfg.figure)] if cfg.figure else []):
+        pareto_figure(summary, groups, p, batches)
+    res = {"summary": summary, "target": checks, "remeasured": re, "runs": [r["dir"] for r in runs]}
+    (out / "nas-report.json").write_text(json.dumps(res, indent=2) + "\n")
+    log(md)
+    return res

@@ -1,0 +1,94 @@
+# `nas-report` (training/nas_report.py): seeds grouped per row with mean ± sd, the issue's
+# target checked against the x1 student, the Pareto figure written; the `nas` run's
+# width-scaled student rows; and --remeasure timing real exported graphs interleaved with a
+# fresh table in one onnxruntime-node process.
+import json
+import shutil
+
+import pytest
+
+from training.nas_report import (STUDENT, NasReportConfig, group_rows, load_runs, markdown, run_report,
+                                 summarise, target_check)
+
+
+def _row(top1, ms1, ms8, arch=("k3_e3",), predicted=None, width=None):
+    r = {"architecture": list(arch), "val_top1": top1 - 0.01, "test_top1": top1,
+         "measured_ms": {"1": ms1, "8": ms8}, "predicted_ms": predicted or {}, "onnx": "x.onnx"}
+    if predicted:
+        r["search_cpu_s"] = 100.0
+    if width is not None:
+        r["width_mult"] = width
+    return r
+
+
+def _write_run(d, seed, found_top1, student_top1):
+    d.mkdir(parents=True)
+    rows = {"found, lambda 0.3": _row(found_top1, 0.1, 0.7, ("k3_e3", f"k5_e{3 + 3 * seed}"),
+                                       predicted={"1": 0.11, "8": 0.6}),
+            STUDENT + " x0.75": _row(student_top1 - 0.02, 0.4, 1.3, width=0.75),
+            STUDENT: _row(student_top1, 0.5, 1.7, width=1.0)}
+    (d / "nas.json").write_text(json.dumps({"rows": rows, "config": {"seed": seed, "latency": {"batches": [1, 8]}}}))
+
+
+def test_report_groups_seeds_checks_the_target_and_draws_the_figure(tmp_path):
+    for seed, (f, s) in enumerate([(0.30, 0.25), (0.32, 0.24), (0.31, 0.26)]):
+        _write_run(tmp_path / f"s{seed}", seed, f, s)
+    res = run_report(NasReportConfig(runs=tuple(str(tmp_path / f"s{k}") for k in range(3)), out_dir=str(tmp_path / "r"),
+                                     figure=str(tmp_path / "docs" / "pareto.png")), log=lambda m: None)
+    found = res["summary"]["found, lambda 0.3"]
+    assert found["seeds"] == [0, 1, 2] and found["test_top1"]["mean"] == pytest.approx(0.31)
+    assert found["test_top1"]["sd"] == pytest.approx(0.01)
+    assert found["error"]["1"] == pytest.approx([0.1] * 3) and found["architectures"][1] == "k3_e3 k5_e6"
+    c = res["target"]["found, lambda 0.3"]
+    assert c["latency_ratio"] == pytest.approx(0.2) and c["top1_diff"] == pytest.approx(0.06)
+    assert c["clear"] and c["met"]
+    for png in (tmp_path / "r" / "nas-pareto.png", tmp_path / "docs" / "pareto.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    md = (tmp_path / "r" / "nas-report.md").read_text()
+    assert "| found, lambda 0.3 | 3 | 31.0 ± 1.0 |" in md and "+10 %, +10 %, +10 %" in md and ": met" in md
+
+
+def test_target_is_not_met_within_the_noise_or_when_slower(tmp_path):
+    for seed, (f, s) in enumerate([(0.31, 0.25), (0.21, 0.26)]):
+        _write_run(tmp_path / f"s{seed}", seed, f, s)
+    summary = summarise(group_rows(load_runs([tmp_path / "s0", tmp_path / "s1"])))
+    c = target_check(summary)["found, lambda 0.3"]
+    assert c["faster_0_9"] and c["matches"] and not c["clear"] and not c["met"]   # +0.5 points, sd 7
+    summary["found, lambda 0.3"]["measured_ms"]["1"]["mean"] = 0.48               # 0.96x: not fast enough
+    assert not target_check(summary)["found, lambda 0.3"]["met"]
+    assert "not met (difference not larger than the sd)" in markdown(summary, target_check(summary), None)
+
+
+def test_runs_with_the_same_seed_are_refused(tmp_path):
+    _write_run(tmp_path / "a", 0, 0.3, 0.2)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(ValueError, match="share a seed"):
+        load_runs([tmp_path / "a", tmp_path / "b"])
+
+
+def test_nas_run_trains_width_scaled_students_and_remeasure_times_them(tmp_path):
+    from training.data.shapes import hard_config
+    from training.models.supernet import SupernetConfig
+    from training.nas_latency import LatencyConfig
+    from training.nas_run import NasRunConfig, run_nas
+
+    space = SupernetConfig(num_classes=8, stem_channels=8, plan=[(8, 2), (12, 2)], kernels=[3, 5], expansions=[2],
+                           se=[False], head_channels=16)
+    lat = LatencyConfig(warmup=1, rounds=3, runs_per_round=1)
+    cfg = NasRunConfig(out_dir=str(tmp_path / "s0"), supernet=space, latency_table=str(tmp_path / "missing.json"),
+                       latency=lat, lambdas=(1.0,), student_widths=(0.5, 1.0), warmup_steps=2, search_steps=2,
+                       arch_every=1, child_steps=2, batch_size=4, log_every_steps=1,
+                       data=hard_config(task="fine", train_per_class=2, val_per_class=1, test_per_class=1, workers=1))
+    rows = run_nas(cfg)["rows"]
+    assert list(rows) == ["found, lambda 1", STUDENT + " x0.5", STUDENT]
+    assert rows[STUDENT + " x0.5"]["width_mult"] == 0.5 and rows[STUDENT + " x0.5"]["parity"] <= 1e-4
+    assert rows["found, lambda 1"]["warmup_cpu_s"] <= rows["found, lambda 1"]["search_cpu_s"]
+    res = run_report(NasReportConfig(runs=(cfg.out_dir,), out_dir=str(tmp_path / "r"), remeasure=True, latency=lat),
+                     log=lambda m: None)
+    got = res["remeasured"]["rows"]
+    assert set(got) == set(rows) and all(set(r[0]["measured_ms"]) == {"1", "8"} for r in got.values())
+    found = got["found, lambda 1"][0]
+    assert set(found["predicted_fresh_ms"]) == {"1", "8"} and found["predicted_run_ms"] == rows["found, lambda 1"]["predicted_ms"]
+    table = json.loads((tmp_path / "r" / "nas_latency_remeasured.json").read_text())
+    assert table["measure"]["interleave"] is True and len(table["models_ms"]) == 3
+    assert all(len(v) == 3 for v in table["rounds_ms"].values())   # every graph timed every round
