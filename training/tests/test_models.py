@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from training.models import ModelConfig, count_macs, count_params, create_model
-from training.models.convnext import Block
+from training.models.convnext import Block, LayerNorm2d
 from training.models.dynamic_conv import DynamicConv2d, anneal_temperature
 from training.models.onnx_flops import graph_cost
 
@@ -91,10 +91,11 @@ def test_temperature_anneals_from_30_to_1_then_stays():
 def test_convnext_teacher_blocks_and_cost():
     m = create_model(ModelConfig(arch="convnext_teacher"))
     blocks = [b for b in m.modules() if isinstance(b, Block)]
-    assert len(blocks) == 6 and all(b.dwconv.kernel_size == (7, 7) and b.dwconv.groups == b.dwconv.in_channels for b in blocks)
-    assert all(isinstance(b.act, torch.nn.GELU) and b.gamma is not None and b.pwconv1.out_features == 4 * b.pwconv1.in_features
+    assert len(blocks) == 12 and all(b.dwconv.kernel_size == (7, 7) and b.dwconv.groups == b.dwconv.in_channels for b in blocks)
+    assert all(isinstance(b.act, torch.nn.GELU) and b.gamma is not None and b.pwconv1.out_channels == 4 * b.pwconv1.in_channels
                for b in blocks)
-    assert m.downsample[0][0].kernel_size == m.downsample[0][0].stride == (2, 2)  # patchify stem
+    assert m.downsample[0][0].kernel_size == m.downsample[0][0].stride == (4, 4)  # patchify stem
+    assert all(isinstance(b.norm, LayerNorm2d) for b in blocks)
     assert blocks[-1].drop_path_rate == pytest.approx(0.1) and blocks[0].drop_path_rate == 0.0
     x = torch.randn(16, 3, 64, 64)
     deep = create_model(ModelConfig(arch="convnext_teacher", drop_path=0.5)).train()
