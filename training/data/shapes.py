@@ -89,11 +89,27 @@ class ShapesConfig:
     workers: int = 2
     difficulty: str = "easy"      # "easy" (the original set) | "hard" (see the module docstring)
     task: str = "colour_shape"    # "colour_shape" (64 classes) | "fine" (8 fine-grained classes)
+    # Hard-set knobs (ignored by the easy set); hard_config() sets them per task.
+    distractors: tuple = (1, 3)          # how many distractor shapes (inclusive range)
+    distractor_max_frac: float = 0.55    # distractor radius <= this x the labelled shape's
+    occlusion_prob: float = 0.5          # chance of a background patch over the labelled shape
+    occlusion_frac: tuple = (0.25, 0.5)  # patch side as a fraction of the shape's diameter
+    shade_jitter: tuple = (0.7, 1.12, 14.0)  # colour x U(lo, hi) + N(0, sd) per channel
+    colour_cast: float = 0.15            # whole image x U(1 - c, 1 + c) per channel
+
+
+# The hard benchmark's values per task. The 64-class set keeps the values it was introduced
+# with: the calibration runs (training/README.md, "The hard benchmark: calibration runs") found
+# no level yet at which the ConvNeXt teacher reaches 90-95 % within the zoo's budget, so
+# nothing here claims one. The fine-grained task keeps the knobs issue 20's figures used.
+HARD_COLOUR_SHAPE: Dict[str, object] = dict(min_size_frac=0.3, max_size_frac=0.62, noise_std=12.0)
+HARD_FINE: Dict[str, object] = dict(min_size_frac=0.3, max_size_frac=0.62, noise_std=12.0)
 
 
 def hard_config(**kw) -> ShapesConfig:
-    """The harder benchmark's defaults: smaller shapes, more scale jitter, more noise."""
-    base = dict(difficulty="hard", min_size_frac=0.3, max_size_frac=0.62, noise_std=12.0)
+    """The harder benchmark's defaults for the task in `kw` (64 colour x shape classes unless
+    task="fine"); any other keyword overrides a default."""
+    base = dict(HARD_FINE if kw.get("task") == "fine" else HARD_COLOUR_SHAPE, difficulty="hard")
     base.update(kw)
     return ShapesConfig(**base)
 
@@ -209,11 +225,12 @@ def _draw(img: np.ndarray, rng: np.random.Generator, shape: str, rgb: np.ndarray
     return img * (1 - alpha) + fg * alpha
 
 
-def _jitter_colour(rng: np.random.Generator, colour: str, hard: bool) -> np.ndarray:
+def _jitter_colour(rng: np.random.Generator, colour: str, hard: Optional[ShapesConfig]) -> np.ndarray:
     rgb = np.array(COLOURS[colour], dtype=np.float32)
     # Per-image colour jitter: the colour name must be learned as a range, not one RGB value.
-    if hard:
-        return rgb * rng.uniform(0.7, 1.12) + rng.normal(0, 14, size=3)
+    if hard is not None:
+        lo, hi, sd = hard.shade_jitter
+        return rgb * rng.uniform(lo, hi) + rng.normal(0, sd, size=3)
     return rgb * rng.uniform(0.85, 1.1) + rng.normal(0, 8, size=3)
 
 
@@ -241,23 +258,24 @@ def render(seed: int, split: str, index: int, label: int, cfg: ShapesConfig = Sh
     img = bg
     if hard:  # distractors first: other classes, at most 55 % of the labelled shape's size
         pool = SHAPES if cfg.task == "colour_shape" else FINE_SHAPES
-        for _ in range(int(rng.integers(1, 4))):
+        lo, hi = cfg.distractors
+        for _ in range(int(rng.integers(lo, hi + 1)) if hi >= lo else 0):
             ds_, dc = pool[int(rng.integers(len(pool)))], list(COLOURS)[int(rng.integers(len(COLOURS)))]
             if (dc, ds_) == (colour, shape):
                 continue
-            dr = r * rng.uniform(0.3, 0.55)
+            dr = r * rng.uniform(0.3, cfg.distractor_max_frac)
             dx, dy, drot = rng.uniform(dr, size - dr), rng.uniform(dr, size - dr), rng.uniform(0, 2 * math.pi)
-            img = _draw(img, rng, ds_, _jitter_colour(rng, dc, True), dx, dy, dr, drot, True)
+            img = _draw(img, rng, ds_, _jitter_colour(rng, dc, cfg), dx, dy, dr, drot, True)
     rot = rng.uniform(0, 2 * math.pi)
-    img = _draw(img, rng, shape, _jitter_colour(rng, colour, hard), cx, cy, r, rot, hard)
+    img = _draw(img, rng, shape, _jitter_colour(rng, colour, cfg if hard else None), cx, cy, r, rot, hard)
     if hard:
-        if rng.uniform() < 0.5:  # occlusion: a patch of plain background over part of the shape
-            w, h = rng.uniform(0.25, 0.5) * diam, rng.uniform(0.25, 0.5) * diam
+        if rng.uniform() < cfg.occlusion_prob:  # occlusion: a patch of plain background over part of the shape
+            w, h = rng.uniform(*cfg.occlusion_frac) * diam, rng.uniform(*cfg.occlusion_frac) * diam
             ox, oy = cx + rng.uniform(-0.6, 0.6) * r, cy + rng.uniform(-0.6, 0.6) * r
             x0, x1 = int(max(0, ox - w / 2)), int(min(size, ox + w / 2))
             y0, y1 = int(max(0, oy - h / 2)), int(min(size, oy + h / 2))
             img[y0:y1, x0:x1] = bg[y0:y1, x0:x1]
-        img = img * rng.uniform(0.85, 1.15, size=3)[None, None, :]  # colour cast of the light
+        img = img * rng.uniform(1 - cfg.colour_cast, 1 + cfg.colour_cast, size=3)[None, None, :]  # colour cast of the light
     img = img + rng.normal(0, cfg.noise_std, size=img.shape)
     return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
 

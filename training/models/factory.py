@@ -38,6 +38,7 @@ class ModelConfig:
     convnext_dims: tuple = (32, 64, 128, 256)
     convnext_depths: tuple = (2, 2, 6, 2)
     convnext_stem: int = 4
+    convnext_layer_scale: float = 1e-6   # initial layer scale (the paper's 1e-6)
     drop_path: float = 0.1
 
 
@@ -98,5 +99,6 @@ def create_model(cfg: ModelConfig) -> nn.Module:
     if cfg.arch == "convnext_teacher":
         from training.models.convnext import ConvNeXt
 
-        return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path)
+        return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path,
+                        cfg.convnext_layer_scale)
     raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, convnext_teacher, resnet_teacher")
