@@ -131,7 +131,7 @@ def pareto_figure(summary: Dict[str, Dict], groups: Dict[str, List[Dict]], path:
     students = sorted((n for n in summary if n.startswith(STUDENT)),
                       key=lambda n: groups[n][0].get("width_mult", 1.0))
     found = [n for n in summary if n.startswith("found")]
-    markers = "o^sDv<>"
+    markers = "o^Dv<>P"      # the students are squares
     for ax, b in zip(axes, batches):
         def pts(names):
             return ([summary[n]["measured_ms"][b]["mean"] for n in names], [100 * summary[n]["test_top1"]["mean"] for n in names],
@@ -152,7 +152,7 @@ def pareto_figure(summary: Dict[str, Dict], groups: Dict[str, List[Dict]], path:
         for n in students:
             ax.scatter([r["measured_ms"][b] for r in groups[n]], [100 * r["test_top1"] for r in groups[n]],
                        marker="s", facecolors="none", edgecolors="tab:grey", alpha=0.5, s=18)
-        ax.set_xscale("log")
+        ax.set_xlim(left=0)
         ax.set_xlabel(f"measured latency, batch {b} (ms, onnxruntime-node, 1 thread)")
         ax.set_ylabel("test top-1 (%)")
         seeds = max(summary[n]["test_top1"]["n"] for n in summary)
