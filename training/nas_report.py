@@ -74,25 +74,27 @@ def summarise(groups: Dict[str, List[Dict]], batches: Sequence[str] = ("1", "8")
     return out
 
 
+def _compare(s: Dict, st: Dict, batch: str) -> Dict:
+    ratio = s["measured_ms"][batch]["mean"] / st["measured_ms"][batch]["mean"]
+    diff = s["test_top1"]["mean"] - st["test_top1"]["mean"]
+    seeds = min(s["test_top1"]["n"], st["test_top1"]["n"])
+    clear = seeds >= 2 and diff > max(s["test_top1"]["sd"], st["test_top1"]["sd"])
+    return {"latency_ratio": round(ratio, 3), "top1_diff": round(diff, 4), "seeds": seeds,
+            "faster_0_9": ratio <= 0.9, "matches": diff >= 0.0, "clear": clear, "met": ratio <= 0.9 and diff >= 0.0 and clear}
+
+
 def target_check(summary: Dict[str, Dict], batch: str = "1") -> Dict[str, Dict]:
     """The issue's target for every found row against the x1 hand-designed student: at equal
     latency +0.5 points, or a match at <= 0.9x its latency (measured, `batch`). `clear` needs
-    two or more seeds and a difference larger than either row's sd."""
+    two or more seeds and a difference larger than either row's sd. `widths` holds the same
+    comparison against every other width of the student."""
     st = summary.get(STUDENT)
     if st is None:
         return {}
-    out = {}
-    for name, s in summary.items():
-        if not name.startswith("found"):
-            continue
-        ratio = s["measured_ms"][batch]["mean"] / st["measured_ms"][batch]["mean"]
-        diff = s["test_top1"]["mean"] - st["test_top1"]["mean"]
-        seeds = min(s["test_top1"]["n"], st["test_top1"]["n"])
-        clear = seeds >= 2 and diff > max(s["test_top1"]["sd"], st["test_top1"]["sd"])
-        out[name] = {"latency_ratio": round(ratio, 3), "top1_diff": round(diff, 4), "seeds": seeds,
-                     "faster_0_9": ratio <= 0.9, "matches": diff >= 0.0, "clear": clear,
-                     "met": ratio <= 0.9 and diff >= 0.0 and clear}
-    return out
+    others = [n for n in summary if n.startswith(STUDENT) and n != STUDENT]
+    return {name: {**_compare(s, st, batch), "widths": {n[len(STUDENT) + 1:]: _compare(s, summary[n], batch)
+                                                      for n in others}}
+            for name, s in summary.items() if name.startswith("found")}
 
 
 def remeasure(runs: Sequence[Dict], cfg: LatencyConfig, log=print) -> Dict:
@@ -188,7 +190,9 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
         for name, c in checks.items():
             lines.append(f"- {name}: {c['latency_ratio']:.2f}x latency, {100 * c['top1_diff']:+.1f} points over "
                          f"{c['seeds']} seed(s): {'met' if c['met'] else 'not met'}"
-                         f"{'' if c['clear'] else ' (difference not larger than the sd)'}")
+                         f"{'' if c['clear'] else ' (difference not larger than the sd)'}" +
+                         "".join(f"; vs {w}: {w_['latency_ratio']:.2f}x latency, {100 * w_['top1_diff']:+.1f} points"
+                                 f"{', clear' if w_['clear'] else ', not clear'}" for w, w_ in c.get("widths", {}).items()))
     if re:
         lines += ["", "Re-measured in one onnxruntime-node process, interleaved with a fresh table "
                   "(predicted by the fresh table / by the run's table vs measured now):", "",

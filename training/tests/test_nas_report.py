@@ -42,6 +42,8 @@ def test_report_groups_seeds_checks_the_target_and_draws_the_figure(tmp_path):
     c = res["target"]["found, lambda 0.3"]
     assert c["latency_ratio"] == pytest.approx(0.2) and c["top1_diff"] == pytest.approx(0.06)
     assert c["clear"] and c["met"]
+    w = c["widths"]["x0.75"]                      # 0.25x its latency, +8 points
+    assert w["latency_ratio"] == pytest.approx(0.25) and w["top1_diff"] == pytest.approx(0.08) and w["clear"]
     for png in (tmp_path / "r" / "nas-pareto.png", tmp_path / "docs" / "pareto.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     md = (tmp_path / "r" / "nas-report.md").read_text()
