@@ -5,8 +5,9 @@ each width), the issue's target checked against the student, and the search cost
 With `remeasure`, every run's exported graphs are timed again together with a freshly
 measured latency table, interleaved in one onnxruntime-node process (round r of every graph
 before round r + 1 of any): the table's own prediction error is then read under the same
-load as the graphs it predicts, apart from the drift between the minutes a run's table and
-its graphs were measured."""
+load as the graphs it predicts, without the drift between the minutes a run's table and its
+graphs were measured. Each graph is then timed cold (many sessions in rotation), so these
+figures are not the steady-state latencies the runs measured (training/README.md, NAS)."""
 from __future__ import annotations
 
 import json
