@@ -201,6 +201,20 @@ def _cmd_crossmodal(a) -> int:
     return 0
 
 
+def _cmd_rerank(a) -> int:
+    """Cross-modal attention trained as the zero-shot reranker of the served MiniCLIP: colour x
+    shape labels through MiniCLIP's template, trained on the seen pairs only; reports MiniCLIP's
+    cosine, the reranker alone and the cosine top-k reranked on seen and held-out test pairs
+    (rerank.md / rerank.json in --out), and exports reranker.onnx, its golden files and the
+    manifest's clip.reranker section into the MiniCLIP's folder (onnxruntime-node parity)."""
+    from training.rerank_run import RerankRunConfig, run_rerank
+
+    ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"data_root={a.data}"] if a.data else [])
+    res = run_rerank(resolve(RerankRunConfig, a.config, ov))
+    print(json.dumps(res["table"]))
+    return 0
+
+
 def _cmd_nas_latency(a) -> int:
     """Measure the NAS latency table: every candidate op of every supernet position, and the
     fixed stem and head, exported alone to ONNX and timed with onnxruntime-node under the
@@ -304,6 +318,8 @@ def _config_class(command: str) -> type:
         from training.simmim_run import SimMIMRunConfig as C
     elif command == "crossmodal":
         from training.crossmodal_run import CrossModalRunConfig as C
+    elif command == "rerank":
+        from training.rerank_run import RerankRunConfig as C
     elif command == "nas":
         from training.nas_run import NasRunConfig as C
     elif command == "nas-report":
@@ -320,8 +336,8 @@ def _config_class(command: str) -> type:
 COMMANDS: Dict[str, Callable] = {"data": _cmd_data, "train": _cmd_train, "distill": _cmd_distill,
                                  "export": _cmd_export, "eval": _cmd_eval, "clip": _cmd_clip, "zoo": _cmd_zoo,
                                  "ablation": _cmd_ablation, "simmim": _cmd_simmim,
-                                 "crossmodal": _cmd_crossmodal, "nas": _cmd_nas, "nas-latency": _cmd_nas_latency,
-                                 "nas-report": _cmd_nas_report,
+                                 "crossmodal": _cmd_crossmodal, "rerank": _cmd_rerank, "nas": _cmd_nas,
+                                 "nas-latency": _cmd_nas_latency, "nas-report": _cmd_nas_report,
                                  "calibrate": _cmd_calibrate,
                                  "card": _cmd_card}
 
@@ -335,6 +351,7 @@ SUMMARIES = {"data": "generate the procedural shapes dataset", "train": "train a
              "ablation": "dynamic conv x KD ablation on the hard benchmark, mean ± sd over seeds",
              "simmim": "SimMIM pre-training, then fine-tuning at label fractions vs scratch and linear probes",
              "crossmodal": "cross-modal attention to class descriptions vs the image-only student (fine pairs)",
+             "rerank": "cross-modal attention as MiniCLIP's zero-shot reranker (seen pairs), exported beside it",
              "nas": "latency-aware one-shot NAS (proximal gradients) vs the hand-designed student (fine pairs)",
              "nas-latency": "measure the NAS latency table with onnxruntime-node (every op, batch 1 and 8)",
              "nas-report": "NAS runs of several seeds: mean ± sd table, Pareto figure, target check",
@@ -406,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
         r = _add(sub, name)
         r.add_argument("--out", help=f"run folder (default training/runs/{name})")
         r.add_argument("--data", help="existing dataset root with train/ val/ test/ (default: generate `data` into --out)")
+
+    rr = _add(sub, "rerank")
+    rr.add_argument("--out", help="run folder (default training/runs/rerank)")
+    rr.add_argument("--data", help="existing easy colour_shape dataset root (default: generate `data` into --out)")
 
     nl = _add(sub, "nas-latency")
     nl.add_argument("--out", default="training/configs/nas_latency.json", help="table JSON to write")

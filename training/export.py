@@ -340,3 +340,84 @@ def export_miniclip(visual: nn.Module, text: nn.Module, logit_scale: float, pp: 
     (vdir / "eval.json").write_text(json.dumps(card, indent=2) + "\n")
     model_card.write(model_dir)
     return card
+
+
+# ---- the zero-shot reranker of a MiniCLIP (cross-modal attention, training/rerank_run.py) ----
+
+RERANK_GOLDEN_LABELS = ["red circle", "blue circle", "green star", "purple heart", "orange crescent", "cyan hexagon",
+                        "yellow cross", "pink dog"]
+
+
+def write_rerank_golden(model: nn.Module, pp: PreprocessConfig, out: Path, template: str, context_length: int,
+                        labels: Sequence[str] = RERANK_GOLDEN_LABELS) -> Dict:
+    """The fixture PNGs, the labels, their prompt ids and PyTorch's reranker logits [images,
+    labels] (little-endian float32 per image) that the gateway's tests compare against."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    tok = get_tokenizer(pad_id=0)
+    ids = tok([template.format(l) for l in labels], context_length)
+    items = []
+    with torch.no_grad():
+        for k, im0 in enumerate(fixture_images(pp.size)):
+            im0.save(out / f"{k}.png")
+            with Image.open(out / f"{k}.png") as im:  # decode back: exactly what a client sends
+                x = preprocess_pil(im, pp)
+            y = model.eval()(x, ids)
+            y.numpy().astype("<f4").tofile(out / f"{k}.logits.f32")
+            x.numpy().astype("<f4").tofile(out / f"{k}.input.f32")
+            items.append({"image": f"{k}.png", "input": f"{k}.input.f32", "inputShape": list(x.shape),
+                          "logits": f"{k}.logits.f32", "logitsShape": list(y.shape)})
+    index = {"labels": list(labels), "template": template, "inputIds": ids.tolist(), "items": items,
+             "dtype": "float32", "byteOrder": "little",
+             "note": "logits[i, j] = PyTorch eval() reranker score of image i against template.format(labels[j]); "
+                     "each candidate's score depends only on the image and that candidate"}
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return index
+
+
+def export_reranker(model: nn.Module, pp: PreprocessConfig, model_dir: Path, template: str, context_length: int,
+                    max_top_k: int, default: Dict, card: Optional[Dict] = None, opset: int = 17,
+                    node_modules: Optional[str] = None, log=print) -> Dict:
+    """Adds the reranker to an exported MiniCLIP's newest version: reranker.onnx (through
+    `export_crossmodal_onnx`: checker, dynamic image and candidate axes), golden/rerank/, a
+    parity check of onnxruntime-node against PyTorch on the golden images (one run of all
+    images x all candidates, and each image alone with its candidates reversed), then the
+    manifest's `clip.reranker` section and the eval card's `reranker` entry."""
+    model_dir = Path(model_dir)
+    manifest = json.loads((model_dir / "model.json").read_text())
+    if PreprocessConfig.from_manifest(manifest["preprocessing"]) != pp:
+        raise ValueError(f"the reranker's preprocessing {pp} differs from the image tower's {manifest['preprocessing']}: "
+                         "the gateway feeds it the image tower's input")
+    vdir = sorted((d for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))[-1]
+    path = vdir / "reranker.onnx"
+    golden = write_rerank_golden(model, pp, vdir / "golden" / "rerank", template, context_length)
+    ids = torch.tensor(golden["inputIds"])
+    export_crossmodal_onnx(model, ids, path, pp.size, opset)
+    x = np.concatenate([np.fromfile(vdir / "golden" / "rerank" / it["input"], "<f4").reshape(it["inputShape"])
+                        for it in golden["items"]])
+    ref = np.stack([np.fromfile(vdir / "golden" / "rerank" / it["logits"], "<f4") for it in golden["items"]])
+    worst = 0.0
+    got = ort_parity.run_feeds(path, {"pixel_values": x, "input_ids": ids.numpy()}, "logits", node_modules)
+    worst = max(worst, float(np.abs(got - ref).max()))
+    for i in range(len(x)):
+        one = ort_parity.run_feeds(path, {"pixel_values": x[i:i + 1], "input_ids": ids.numpy()[::-1].copy()}, "logits",
+                                   node_modules)
+        worst = max(worst, float(np.abs(one[0, ::-1] - ref[i]).max()))
+    log(f"rerank export: wrote {path} ({path.stat().st_size / 1e6:.2f} MB), checker passed; onnxruntime-node vs PyTorch "
+        f"max abs diff {worst:.2e}")
+    if worst > PARITY_ATOL:
+        path.unlink()
+        raise RuntimeError(f"reranker parity failed: {worst:.3e} > {PARITY_ATOL}")
+    manifest["clip"]["reranker"] = {
+        "file": "reranker.onnx", "imageInput": "pixel_values", "textInput": "input_ids", "output": "logits",
+        "contextLength": context_length, "padTokenId": 0, "template": template, "maxTopK": max_top_k,
+        "rerank": dict(default),
+    }
+    (model_dir / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    entry = dict(card or {})
+    entry.update({"file": "reranker.onnx", "bytes": path.stat().st_size, "sha256": _sha(path), "opset": opset,
+                  "parity": {"worst": worst, "items": len(x), "runtime": "onnxruntime-node"},
+                  "parityTolerance": PARITY_ATOL})
+    model_card.attach(model_dir, "reranker", entry)
+    return entry

@@ -28,6 +28,7 @@ def test_top_level_help_names_every_command(capsys):
     ("crossmodal", ["model.heads = 4", "model.backbone.arch = ", "steps = "]),
     ("nas", ["latency_batch = 1", "data.task = \"fine\"", "data_root = \"\"  (an existing dataset root"]),
     ("ablation", ["data.train_per_class = 512", "data_root = \"\"  (an existing dataset root", "--data DATA"]),
+    ("rerank", ["model.context_length = 16", "hard_train_per_class = ", "max_top_k = 16"]),
 ])
 def test_command_help_lists_set_keys(capsys, command, keys):
     out = _help([command, "--help"], capsys)
