@@ -10,6 +10,7 @@ import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { ClipReranker, rerankOrder } from './clip-reranker.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { LabelSetDefinition } from './label-set-file.js';
 import { type LabelMatrix, scoreSimilarities } from './label-set-scores.js';
@@ -37,11 +38,34 @@ export interface ZeroShotOptions extends EncodeOptions {
   readonly multiLabel: boolean;
   /** Prompt templates with `{}` for the label; empty = the manifest's. */
   readonly templates: readonly string[];
+  /** Rescore the cosine top `topK` with the version's reranker (single-label only); absent = cosine only. */
+  readonly rerank?: { readonly topK: number } | undefined;
+}
+
+/** One answered label: `score` is the reranker's softmax over the candidates when reranked, else the cosine score. */
+export interface ZeroShotLabel {
+  readonly label: string;
+  readonly score: number;
+  readonly similarity: number;
+  /** Reranked answers: the cosine path's score of this label (softmax over every label). */
+  readonly cosineScore?: number | undefined;
+  /** Reranked answers: the reranker's raw logit. */
+  readonly rerankLogit?: number | undefined;
+}
+
+/** How a reranked answer was made: candidates rescored, the reranker batch it rode in, its time. */
+export interface RerankInfo {
+  readonly topK: number;
+  readonly batchSize: number;
+  readonly queueMs: number;
+  readonly inferenceMs: number;
 }
 
 export interface ZeroShotResult {
   /** Best first; each distinct label once, spelled as the caller first gave it. */
-  readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
+  readonly labels: readonly ZeroShotLabel[];
+  /** Present when the cosine top-k was reranked. */
+  readonly rerank?: RerankInfo | undefined;
   /** Labels whose prompt was cut to the context length (for any template). */
   readonly truncated: readonly string[];
   readonly timing: Timing;
@@ -76,6 +100,8 @@ export class ClipVersion implements ServedVersion {
     private readonly cache: PromptCache,
     readonly health: VersionHealth,
     private readonly hooks: VersionHooks,
+    /** The cross-modal reranker of the cosine top-k, when the manifest names one. */
+    readonly reranker: ClipReranker | undefined,
   ) {
     this.images = new ImagePipeline(preprocessor, imageBatcher, hooks);
   }
@@ -86,6 +112,7 @@ export class ClipVersion implements ServedVersion {
     const instances = manifest.batching.instances;
     const imageSessions = await openInstances(join(dir, plainFile(clip.imageEncoder.file)), instances, ctx);
     let textSessions: ModelSession[] = [];
+    let reranker: ClipReranker | undefined;
     let hooks: VersionHooks | undefined;
     try {
       textSessions = await openInstances(join(dir, plainFile(clip.textEncoder.file)), instances, ctx);
@@ -151,16 +178,21 @@ export class ClipVersion implements ServedVersion {
       const imageBatcher = new Batcher(batching, imageRunner, { hooks });
       const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
       const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
-      const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health, hooks);
+      if (clip.reranker) {
+        const rerankHooks = { onBatchFailed: (_size: number, error: GatewayError) => health.failed(error) };
+        reranker = await ClipReranker.load({ ...clip.reranker, file: plainFile(clip.reranker.file) }, dir, join(dir, plainFile(clip.tokenizer)), preprocessor.itemDims, manifest.batching, ctx, rerankHooks);
+      }
+      const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions, ...(reranker?.allSessions ?? [])], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health, hooks, reranker);
       if (ctx.warmup) {
         await warmUp(imageRunner, instances, imageBatcher.latency, maxBatchSize, () => new Float32Array(slot));
         const blank = tokenizer.encode('');
         await warmUp(textRunner, instances, textBatcher.latency, Math.min(textBatching.maxBatchSize, 16), () => blank);
+        if (reranker) await reranker.warmUp(slot);
       }
       return served;
     } catch (err) {
       hooks?.release();
-      await releaseAll([...imageSessions, ...textSessions]);
+      await releaseAll([...imageSessions, ...textSessions, ...(reranker?.allSessions ?? [])]);
       throw err;
     }
   }
@@ -175,11 +207,14 @@ export class ClipVersion implements ServedVersion {
     return this.inside(deadlineOf(options, startedAtMs), async () => {
       const distinct = dedupe(labels);
       const templates = options.templates.length > 0 ? options.templates : this.defaultTemplates;
-      const [img, prompts] = await Promise.all([this.encodeImageInside(image, options, startedAtMs), this.labelEmbeddings(distinct, templates, options, startedAtMs)]);
+      const [img, prompts] = await Promise.all([this.encodeImageInside(image, options, startedAtMs, options.rerank !== undefined), this.labelEmbeddings(distinct, templates, options, startedAtMs)]);
       const { scores, similarities } = zeroShotScores(img.embedding, prompts.embeddings, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
       const order = distinct.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
+      const ranked = order.map((i) => ({ label: distinct[i]!, score: scores[i]!, similarity: similarities[i]! }));
+      const answer = img.input && options.rerank ? await this.rerankTop(img.input, ranked, options.rerank.topK, options, startedAtMs) : { labels: ranked, rerank: undefined };
       return {
-        labels: order.slice(0, Math.min(options.topK, order.length)).map((i) => ({ label: distinct[i]!, score: scores[i]!, similarity: similarities[i]! })),
+        labels: answer.labels.slice(0, Math.min(options.topK, answer.labels.length)),
+        rerank: answer.rerank,
         truncated: distinct.filter((_, i) => prompts.truncated[i]),
         batchSize: img.batchSize,
         cacheHits: prompts.hits,
@@ -192,12 +227,17 @@ export class ClipVersion implements ServedVersion {
   /** Scores one image against a registered label set's matrix (`similarities`: one matrix-vector product; top_k by a heap). */
   async zeroShotLabelSet(image: Uint8Array, set: EncodedLabelSet, similarities: (set: LabelMatrix, image: Float32Array) => Promise<Float32Array>, options: ZeroShotOptions, startedAtMs = performance.now()): Promise<ZeroShotResult> {
     return this.inside(deadlineOf(options, startedAtMs), async () => {
-      const img = await this.encodeImageInside(image, options, startedAtMs);
+      const img = await this.encodeImageInside(image, options, startedAtMs, options.rerank !== undefined);
       const sims = await similarities(set, img.embedding);
-      const top = scoreSimilarities(sims, options.topK, this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
+      const top = scoreSimilarities(sims, Math.max(options.topK, options.rerank?.topK ?? 0), this.manifest.clip.logitScale, options.multiLabel, this.manifest.clip.multiLabel);
+      const ranked = top.map((t) => ({ label: set.labels[t.index]!, score: t.score, similarity: t.similarity }));
+      const answer = img.input && options.rerank ? await this.rerankTop(img.input, ranked, options.rerank.topK, options, startedAtMs) : { labels: ranked, rerank: undefined };
+      const answered = answer.labels.slice(0, options.topK);
+      const truncated = new Set(top.filter((t) => set.truncated.has(t.index)).map((t) => set.labels[t.index]!));
       return {
-        labels: top.map((t) => ({ label: set.labels[t.index]!, score: t.score, similarity: t.similarity })),
-        truncated: top.filter((t) => set.truncated.has(t.index)).map((t) => set.labels[t.index]!),
+        labels: answered,
+        rerank: answer.rerank,
+        truncated: answered.filter((l) => truncated.has(l.label)).map((l) => l.label),
         batchSize: img.batchSize,
         cacheHits: 0,
         cacheMisses: 0,
@@ -265,9 +305,23 @@ export class ClipVersion implements ServedVersion {
     }
   }
 
-  private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<Timing, 'textMs' | 'totalMs'> }> {
-    const { batched, preprocessMs } = await this.images.run(image, options, startedAtMs);
-    return { embedding: batched.result, batchSize: batched.batchSize, timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs } };
+  private async encodeImageInside(image: Uint8Array, options: EncodeOptions, startedAtMs: number, keepInput = false): Promise<{ embedding: Float32Array; batchSize: number; timing: Omit<Timing, 'textMs' | 'totalMs'>; input?: Float32Array | undefined }> {
+    const { batched, preprocessMs, input } = await this.images.run(image, { ...options, keepInput }, startedAtMs);
+    return { embedding: batched.result, batchSize: batched.batchSize, timing: { preprocessMs, queueMs: batched.queueMs, inferenceMs: batched.inferenceMs }, input };
+  }
+
+  /**
+   * Rescores the first `k` of `ranked` (cosine order) with the reranker in one batched run: they
+   * come back in reranker order with its softmax over the k as `score`, the cosine score kept as
+   * `cosineScore`; the labels beyond k are not part of a reranked answer.
+   */
+  private async rerankTop(input: Float32Array, ranked: readonly ZeroShotLabel[], k: number, options: EncodeOptions, startedAtMs: number): Promise<{ labels: ZeroShotLabel[]; rerank: RerankInfo }> {
+    if (!this.reranker) throw new GatewayError('INVALID_ARGUMENT', `model "${this.info.model}" version ${this.info.version} has no reranker`);
+    const candidates = ranked.slice(0, k);
+    const scored = await this.reranker.score(input, candidates.map((c) => c.label), { timeoutMs: options.timeoutMs, startedAtMs, signal: options.signal });
+    const { order, probabilities } = rerankOrder(scored.logits);
+    const labels = order.map((i) => ({ label: candidates[i]!.label, score: probabilities[i]!, similarity: candidates[i]!.similarity, cosineScore: candidates[i]!.score, rerankLogit: scored.logits[i]! }));
+    return { labels, rerank: { topK: candidates.length, batchSize: scored.batchSize, queueMs: scored.queueMs, inferenceMs: scored.inferenceMs } };
   }
 
   /** One embedding per label: its templates' prompt embeddings, ensembled. */
@@ -310,7 +364,8 @@ export class ClipVersion implements ServedVersion {
       this.hooks.release();
       this.cache.forget(this.info.model, this.info.version);
     };
-    return closeVersion({ active: this.active, batchers: [this.imageBatcher, this.textBatcher], sessions: this.sessions, forget });
+    const batchers = [this.imageBatcher, this.textBatcher, ...(this.reranker ? [this.reranker.batcher] : [])];
+    return closeVersion({ active: this.active, batchers, sessions: this.sessions, forget });
   }
 }
 

@@ -41,14 +41,19 @@ export class ImagePipeline<R> {
     this.admission.admit(count, deadline);
   }
 
-  /** Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count from it). */
-  async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: Cancellation | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number }> {
+  /**
+   * Decodes `image` and waits for its batch; `startedAtMs` is the request's arrival (deadlines count
+   * from it). With `keepInput` the answer carries a copy of the preprocessed tensor row (the slot
+   * itself goes back to the pool with its batch), for a second graph that reads the same input.
+   */
+  async run(image: Uint8Array, options: { readonly timeoutMs: number; readonly signal?: Cancellation | undefined; readonly keepInput?: boolean | undefined }, startedAtMs: number): Promise<{ batched: Batched<R>; preprocessMs: number; input?: Float32Array | undefined }> {
     const t0 = performance.now();
     const deadline = Number.isFinite(options.timeoutMs) ? { startedAtMs, timeoutMs: options.timeoutMs } : undefined;
     const slot = await this.admission.prepare(deadline, options.signal, () => this.preprocessor.run(image));
     const preprocessMs = performance.now() - t0;
+    const input = options.keepInput === true ? slot.slice() : undefined;
     const batched = await this.submit(slot, options, startedAtMs);
-    return { batched, preprocessMs };
+    return { batched, preprocessMs, input };
   }
 
   /** Queues an already preprocessed slot (a tensor row sent by the client) and waits for its batch. */

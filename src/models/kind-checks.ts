@@ -4,7 +4,7 @@
 // them and answer [N, embeddingSize]. A graph that does not fit is refused with a reason naming
 // the tensor and its shape (a detector declared as a classifier must never answer wrong labels).
 // The batch axis is read here too: dynamic, or a fixed size that batching is capped at and padded to.
-import type { ClassifierManifest, ClipManifest } from './manifest.js';
+import type { ClassifierManifest, ClipManifest, RerankerSettings } from './manifest.js';
 import type { IoInfo } from './session.js';
 
 /** Where to go when the graph is not of the declared kind. */
@@ -107,6 +107,31 @@ export function checkClipGraphs(
   const textOutput = text.outputs.find((o) => o.name === clip.textEncoder.output)!;
   checkEmbedding(textOutput, clip.embeddingSize, 'text encoder');
   return { image: { fixedBatchSize: batchAxis(imageInput, [imageOutput]) }, text: { fixedBatchSize: batchAxis(textInput, [textOutput, ...text.inputs]) } };
+}
+
+/**
+ * The reranker contract: exactly two inputs, the image (float32, rank 4, the image tower's item
+ * shape) and the candidates' token ids (int64 [K, contextLength]), and a float32 [N, K] output.
+ * Returns the image batch axis (a fixed one caps and pads batches). Throws an Error whose message is the reason.
+ */
+export function checkRerankerGraph(reranker: RerankerSettings, graph: { readonly inputs: readonly IoInfo[]; readonly outputs: readonly IoInfo[] }, itemDims: readonly number[]): BatchAxis {
+  const names = new Set([reranker.imageInput, reranker.textInput]);
+  const extra = graph.inputs.filter((i) => !names.has(i.name));
+  if (extra.length > 0) throw new Error(`reranker has inputs the gateway cannot feed (${describe(extra)}); it takes "${reranker.imageInput}" images and "${reranker.textInput}" token ids`);
+  const image = graph.inputs.find((i) => i.name === reranker.imageInput)!;
+  checkImageInput(image, itemDims, 'reranker input');
+  const ids = graph.inputs.find((i) => i.name === reranker.textInput)!;
+  if (ids.type !== 'int64') throw new Error(`reranker input "${ids.name}" is ${ids.type}; int64 token ids are expected`);
+  const length = fixed(ids.shape[1]);
+  if (ids.shape.length !== 2 || (length !== undefined && length !== reranker.contextLength)) {
+    throw new Error(`reranker input "${ids.name}" has shape ${shapeText(ids.shape)}; it takes [K, ${reranker.contextLength}] token ids (reranker.contextLength)`);
+  }
+  if (fixed(ids.shape[0]) !== undefined) throw new Error(`reranker input "${ids.name}" has shape ${shapeText(ids.shape)}; its candidate axis must be dynamic`);
+  const output = graph.outputs.find((o) => o.name === reranker.output)!;
+  if (output.type !== 'float32' || output.shape.length !== 2) {
+    throw new Error(`reranker output "${output.name}" is ${output.type} ${shapeText(output.shape)}; float32 logits [N, K] are expected`);
+  }
+  return { fixedBatchSize: batchAxis(image, [output]) };
 }
 
 function checkImageInput(input: IoInfo, itemDims: readonly number[], what: string): void {

@@ -62,6 +62,37 @@ export type BatchingSettings = z.infer<typeof BatchingSchema>;
 
 const EncoderSchema = z.object({ file: z.string().min(1), input: z.string().min(1), output: z.string().min(1) }).strict();
 
+/**
+ * The optional cross-modal reranker of a clip model: one graph in the version folder that scores
+ * images [N, ...image tower input] against candidate prompts (token ids [K, contextLength], padding
+ * after the end token masked by the graph) as logits [N, K]. It reads the image tower's
+ * preprocessed input, and each candidate is `template` filled with the label as the caller wrote
+ * it, tokenized with the model's tokenizer.json at its own context length.
+ */
+export const RerankerSchema = z
+  .object({
+    file: z.string().min(1),
+    imageInput: z.string().min(1).default('pixel_values'),
+    textInput: z.string().min(1).default('input_ids'),
+    output: z.string().min(1).default('logits'),
+    contextLength: positiveInt.max(1024),
+    padTokenId: z.number().int().nonnegative().default(0),
+    /** The prompt the reranker was trained with, "{}" = the label. */
+    template: z.string().includes('{}', { message: 'needs "{}" where the label goes' }),
+    /** The most candidates one request may rerank (`rerank_top_k`). */
+    maxTopK: positiveInt.max(256).default(16),
+    /** Images per reranker run: a batch of N images scores N x (their candidates summed) pairs. */
+    maxBatchSize: positiveInt.max(256).default(8),
+    /** What a request that says nothing about reranking gets. */
+    rerank: z.object({ enabled: z.boolean().default(false), topK: positiveInt.default(5) }).strict().default({ enabled: false, topK: 5 }),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.rerank.topK > r.maxTopK) ctx.addIssue({ code: 'custom', path: ['rerank', 'topK'], message: `${r.rerank.topK} exceeds maxTopK ${r.maxTopK}` });
+  });
+
+export type RerankerSettings = z.infer<typeof RerankerSchema>;
+
 export const ClipSettingsSchema = z
   .object({
     imageEncoder: EncoderSchema,
@@ -74,6 +105,8 @@ export const ClipSettingsSchema = z
     templates: z.array(z.string().includes('{}')).min(1).default(['a photo of a {}.']),
     /** multi_label scores = sigmoid(scale x cosine + bias), fitted on validation data by training/. */
     multiLabel: z.object({ scale: z.number().positive().max(1000), bias: z.number().min(-1000).max(1000) }).strict().optional(),
+    /** Optional cross-modal reranker of the cosine top-k (docs/zero-shot.md, "Reranking"). */
+    reranker: RerankerSchema.optional(),
   })
   .strict();
 
