@@ -95,6 +95,8 @@ export class GrpcTransport implements Transport {
         templates: [...(input.templates ?? [])],
         topK: input.topK ?? 0,
         multiLabel: input.multiLabel ?? false,
+        ...(input.rerank !== undefined ? { rerank: input.rerank } : {}),
+        rerankTopK: input.rerankTopK ?? 0,
       }),
       attempt,
     );

@@ -47,6 +47,8 @@ export class HttpTransport implements Transport {
       ...(input.templates?.length ? { templates: input.templates } : {}),
       ...(input.topK ? { top_k: input.topK } : {}),
       multi_label: input.multiLabel ?? false,
+      ...(input.rerank !== undefined ? { rerank: input.rerank } : {}),
+      ...(input.rerankTopK ? { rerank_top_k: input.rerankTopK } : {}),
     };
     return this.#decode(ZeroShotResponseSchema, await this.#json('POST', '/v1/zero-shot', attempt, body));
   };

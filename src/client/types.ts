@@ -45,6 +45,10 @@ export interface ZeroShotInput {
   readonly topK?: number | undefined;
   /** Per-label sigmoid instead of a softmax over the labels. */
   readonly multiLabel?: boolean | undefined;
+  /** Rescore the cosine top-k with the model's reranker; absent = the model's default. */
+  readonly rerank?: boolean | undefined;
+  /** Candidates to rerank (at most the model's limit); 0 or absent = the model's default. */
+  readonly rerankTopK?: number | undefined;
 }
 
 export interface EmbedInput {

@@ -13,6 +13,10 @@ interface ZeroShotRequestMsg {
   top_k: number;
   multi_label: boolean;
   label_set: string;
+  /** proto3 optional: `_rerank` names the field when the client set it (proto-loader's oneofs). */
+  rerank?: boolean;
+  _rerank?: string;
+  rerank_top_k: number;
 }
 
 interface EmbedRequestMsg {
@@ -33,7 +37,7 @@ function zeroShotHandler(zeroShot: ZeroShotService): Unary<ZeroShotRequestMsg> {
     const ctx = unaryContext(call, 'grpc');
     zeroShot
       .classify(
-        { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false, labelSet: m.label_set ?? '' },
+        { model: m.model ?? '', version: m.version ?? '', image: m.image ?? new Uint8Array(), labels: m.labels ?? [], templates: m.templates ?? [], topK: m.top_k ?? 0, multiLabel: m.multi_label ?? false, labelSet: m.label_set ?? '', rerank: m._rerank === 'rerank' ? m.rerank === true : undefined, rerankTopK: m.rerank_top_k ?? 0 },
         ctx,
       )
       .then(
@@ -58,12 +62,14 @@ function zeroShotMsg(r: ZeroShotResponse): unknown {
   return {
     model: r.model,
     version: r.version,
-    labels: r.labels.map((l) => ({ label: l.label, score: l.score })),
+    labels: r.labels.map((l) => ({ label: l.label, score: l.score, cosine_score: l.cosineScore ?? 0, rerank_logit: l.rerankLogit ?? 0 })),
     timing: timingMsg(r.timing),
     truncated: r.truncated,
     batch_size: r.batchSize,
     cache: r.cache,
     request_id: r.requestId,
+    reranked: r.rerank !== undefined,
+    rerank: r.rerank ? { top_k: r.rerank.topK, batch_size: r.rerank.batchSize, queue_ms: r.rerank.queueMs, inference_ms: r.rerank.inferenceMs } : null,
   };
 }
 

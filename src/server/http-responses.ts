@@ -48,8 +48,22 @@ export const zeroShotAnswer = z
   .object({
     model: z.string(),
     version,
-    labels: z.array(z.object({ label: z.string(), score: z.number() })).meta({ description: 'best first: softmax probabilities, or per-label sigmoid scores with multi_label' }),
+    labels: z
+      .array(
+        z.object({
+          label: z.string(),
+          score: z.number(),
+          cosine_score: z.number().meta({ description: 'reranked answers: the cosine score of this label (softmax over every label)' }).optional(),
+          rerank_logit: z.number().meta({ description: "reranked answers: the reranker's logit" }).optional(),
+        }),
+      )
+      .meta({ description: "best first: softmax probabilities, or per-label sigmoid scores with multi_label; reranked: the reranker's softmax over the k candidates" }),
     truncated: z.array(z.string()).meta({ description: 'labels whose prompt was cut to the context length (absent when none)' }).optional(),
+    reranked: z.literal(true).meta({ description: 'present when the cosine top-k was rescored by the reranker (then labels holds those k)' }).optional(),
+    rerank: z
+      .object({ top_k: z.int().min(1), batch_size: z.int().min(1), queue_ms: z.number(), inference_ms: z.number() })
+      .meta({ description: 'reranked answers: candidates rescored, the reranker batch this request rode in and its time' })
+      .optional(),
     timing: clipTiming,
     batch_size: z.int().min(1),
     cache: z.object({ hits: z.int().min(0), misses: z.int().min(0) }).meta({ description: 'prompt-embedding cache hits and misses of this request' }),

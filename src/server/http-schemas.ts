@@ -35,6 +35,8 @@ export const zeroShotFields = z.strictObject({
   top_k: positiveInteger.optional(),
   multi_label: flag.optional(),
   label_set: z.string().min(1).meta({ description: 'the name of a registered label set (instead of labels)' }).optional(),
+  rerank: flag.meta({ description: "rescore the cosine top-k with the model's reranker (absent: the model's default)" }).optional(),
+  rerank_top_k: positiveInteger.meta({ description: "candidates to rerank, at most the model's limit (absent: the model's default)" }).optional(),
 });
 export const zeroShotJson = zeroShotFields.extend({ image: base64Image.optional() });
 
@@ -145,6 +147,11 @@ export function toInteger(value: number | string | undefined): number | undefine
 /** A validated version as the string the model repository keys on. */
 export function toVersion(value: number | string | undefined): string | undefined {
   return value === undefined ? undefined : String(value);
+}
+
+/** A validated flag as a boolean, or undefined when absent (the server's default applies). */
+export function toOptionalFlag(value: boolean | string | undefined): boolean | undefined {
+  return value === undefined || value === '' ? undefined : toFlag(value);
 }
 
 /** A validated flag as a boolean (absent = false). */

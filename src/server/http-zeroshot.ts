@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.js';
 import { type BodyLimits, readBody } from './http-body.js';
 import { httpContext, list } from './http-common.js';
-import { type EmbedFields, FORM_SCHEMAS, ROUTE_SCHEMAS, type ZeroShotFields, toFlag, toInteger, toVersion } from './http-schemas.js';
+import { type EmbedFields, FORM_SCHEMAS, ROUTE_SCHEMAS, type ZeroShotFields, toFlag, toInteger, toOptionalFlag, toVersion } from './http-schemas.js';
 import type { EmbedResponse, ZeroShotResponse, ZeroShotService } from './zeroshot-service.js';
 
 export function addZeroShotRoutes(app: FastifyInstance, zeroShot: ZeroShotService, limits: BodyLimits): void {
@@ -23,6 +23,8 @@ export function addZeroShotRoutes(app: FastifyInstance, zeroShot: ZeroShotServic
         templates: [...list(fields.templates), ...list(fields.template)],
         topK: toInteger(fields.top_k),
         multiLabel: toFlag(fields.multi_label),
+        rerank: toOptionalFlag(fields.rerank),
+        rerankTopK: toInteger(fields.rerank_top_k),
       },
       httpContext(request, 'http', reply),
     );
@@ -43,8 +45,9 @@ function zeroShotJson(r: ZeroShotResponse): Record<string, unknown> {
   return {
     model: r.model,
     version: r.version,
-    labels: r.labels.map((l) => ({ label: l.label, score: l.score })),
+    labels: r.labels.map((l) => ({ label: l.label, score: l.score, ...(l.cosineScore !== undefined ? { cosine_score: l.cosineScore, rerank_logit: l.rerankLogit } : {}) })),
     ...(r.truncated.length > 0 ? { truncated: r.truncated } : {}),
+    ...(r.rerank ? { reranked: true, rerank: { top_k: r.rerank.topK, batch_size: r.rerank.batchSize, queue_ms: r.rerank.queueMs, inference_ms: r.rerank.inferenceMs } } : {}),
     timing: r.timing,
     batch_size: r.batchSize,
     cache: r.cache,

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { GatewayConfig } from '../config.js';
 import { GatewayError } from '../errors.js';
-import { ClipVersion, type EncodeOptions, type ZeroShotResult } from '../models/clip.js';
+import { ClipVersion, type EncodeOptions, type RerankInfo, type ZeroShotLabel, type ZeroShotResult } from '../models/clip.js';
 import type { LabelSetRegistry } from '../models/label-sets.js';
 import type { ModelRepository } from '../models/repository.js';
 import type { Timing } from '../models/served.js';
@@ -24,13 +24,19 @@ export interface ZeroShotRequest {
   /** 0 or undefined = every label. */
   readonly topK?: number | undefined;
   readonly multiLabel?: boolean | undefined;
+  /** Rescore the cosine top-k with the model's reranker; undefined = the manifest's default (clip.reranker.rerank). */
+  readonly rerank?: boolean | undefined;
+  /** Candidates to rerank, at most the manifest's maxTopK; 0 or undefined = the manifest's default. */
+  readonly rerankTopK?: number | undefined;
 }
 
 export interface ZeroShotResponse {
   readonly model: string;
   readonly version: string;
   /** Best first: softmax probabilities, or per-label sigmoid scores in multi-label mode. */
-  readonly labels: readonly { readonly label: string; readonly score: number; readonly similarity: number }[];
+  readonly labels: readonly ZeroShotLabel[];
+  /** Present when the cosine top-k was reranked (then `labels` holds those k, reranked). */
+  readonly rerank: RerankInfo | undefined;
   /** Labels whose prompt was longer than the context length and was truncated. */
   readonly truncated: readonly string[];
   readonly timing: Timing;
@@ -90,6 +96,7 @@ export class ZeroShotService {
         model: served.info.model,
         version: served.info.version,
         labels: result.labels,
+        rerank: result.rerank,
         truncated: result.truncated,
         timing: result.timing,
         batchSize: result.batchSize,
@@ -102,15 +109,17 @@ export class ZeroShotService {
   private async classifyWithSet(served: ClipVersion, name: string, request: ZeroShotRequest, options: EncodeOptions, startedAtMs: number): Promise<ZeroShotResult> {
     if (request.labels.length > 0) throw new GatewayError('INVALID_ARGUMENT', 'give either labels or label_set, not both');
     if ((request.templates ?? []).length > 0) throw new GatewayError('INVALID_ARGUMENT', `templates cannot be given with label_set: label set "${name.slice(0, 128)}" was encoded with its own templates`);
+    const rerank = rerankOption(served, request);
     const set = await this.labelSets.resolve(served, name);
-    return served.zeroShotLabelSet(request.image, set, this.labelSets.similarities, { ...options, topK: this.scope.topK(request.topK), multiLabel: request.multiLabel ?? false, templates: [] }, startedAtMs);
+    return served.zeroShotLabelSet(request.image, set, this.labelSets.similarities, { ...options, topK: this.scope.topK(request.topK), multiLabel: request.multiLabel ?? false, templates: [], rerank }, startedAtMs);
   }
 
   private async classifyAdHoc(served: ClipVersion, request: ZeroShotRequest, options: EncodeOptions, startedAtMs: number): Promise<ZeroShotResult> {
     this.checkTexts(request.labels, 'labels', 'label');
     const templates = this.checkTemplates(request.templates ?? []);
     const topK = request.topK === undefined || request.topK === 0 ? request.labels.length : this.scope.topK(request.topK);
-    return served.zeroShot(request.image, request.labels, { ...options, topK, multiLabel: request.multiLabel ?? false, templates }, startedAtMs);
+    const rerank = rerankOption(served, request);
+    return served.zeroShot(request.image, request.labels, { ...options, topK, multiLabel: request.multiLabel ?? false, templates, rerank }, startedAtMs);
   }
 
   /** Embeds an image and/or texts; throws a GatewayError on any failure. */
@@ -173,4 +182,25 @@ export class ZeroShotService {
     });
     return templates;
   }
+}
+
+/**
+ * Whether and how deep a request is reranked: `rerank` as asked, else the manifest's default
+ * (which never applies to multi-label requests); `rerank_top_k` bounded by the manifest's maxTopK.
+ * Asking for what the model cannot do is INVALID_ARGUMENT naming the field and the limit.
+ */
+export function rerankOption(served: ClipVersion, request: Pick<ZeroShotRequest, 'rerank' | 'rerankTopK' | 'multiLabel'>): { topK: number } | undefined {
+  const settings = served.reranker?.settings;
+  const name = `model "${served.info.model}" version ${served.info.version}`;
+  const kGiven = request.rerankTopK !== undefined && request.rerankTopK !== 0;
+  if (request.rerank === true && !settings) throw new GatewayError('INVALID_ARGUMENT', `${name} has no reranker: rerank needs a clip model whose model.json names one (clip.reranker)`);
+  if (request.rerank === true && request.multiLabel === true) throw new GatewayError('INVALID_ARGUMENT', 'rerank and multi_label cannot be combined: the reranker picks one label (a softmax over the candidates)');
+  const on = request.rerank ?? (settings?.rerank.enabled === true && request.multiLabel !== true);
+  if (!on || !settings) {
+    if (kGiven) throw new GatewayError('INVALID_ARGUMENT', `rerank_top_k is only used when reranking: set rerank to true${settings ? '' : ` (and ${name} has no reranker)`}`);
+    return undefined;
+  }
+  const topK = kGiven ? request.rerankTopK : settings.rerank.topK;
+  if (topK > settings.maxTopK) throw new GatewayError('INVALID_ARGUMENT', `rerank_top_k ${topK} exceeds the limit of ${name}: at most ${settings.maxTopK} candidates (clip.reranker.maxTopK)`);
+  return { topK };
 }

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gateway/v1/gateway.proto.
  */
 export const file_gateway_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("ChhnYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SCmdhdGV3YXkudjEiTwoPQ2xhc3NpZnlSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdG9wX2sYBCABKA0iOgoLU2NvcmVkTGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISDQoFaW5kZXgYAyABKA0iegoGVGltaW5nEhUKDXByZXByb2Nlc3NfbXMYASABKAESEAoIcXVldWVfbXMYAiABKAESFAoMaW5mZXJlbmNlX21zGAMgASgBEhAKCHRvdGFsX21zGAQgASgBEg8KB3RleHRfbXMYBSABKAESDgoGY2FjaGVkGAYgASgIIqcBChBDbGFzc2lmeVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSJwoGbGFiZWxzGAMgAygLMhcuZ2F0ZXdheS52MS5TY29yZWRMYWJlbBIiCgZ0aW1pbmcYBCABKAsyEi5nYXRld2F5LnYxLlRpbWluZxISCgpiYXRjaF9zaXplGAUgASgNEhIKCnJlcXVlc3RfaWQYBiABKAkiUQoVQ2xhc3NpZnlTdHJlYW1SZXF1ZXN0EgoKAmlkGAEgASgJEiwKB3JlcXVlc3QYAiABKAsyGy5nYXRld2F5LnYxLkNsYXNzaWZ5UmVxdWVzdCI2CgVFcnJvchIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIoQBChZDbGFzc2lmeVN0cmVhbVJlc3BvbnNlEgoKAmlkGAEgASgJEjAKCHJlc3BvbnNlGAIgASgLMhwuZ2F0ZXdheS52MS5DbGFzc2lmeVJlc3BvbnNlSAASIgoFZXJyb3IYAyABKAsyES5nYXRld2F5LnYxLkVycm9ySABCCAoGcmVzdWx0IhMKEUxpc3RNb2RlbHNSZXF1ZXN0IroBCg5CYXRjaGluZ0NvbmZpZxIWCg5tYXhfYmF0Y2hfc2l6ZRgBIAEoDRIaChJtYXhfcXVldWVfZGVsYXlfbXMYAiABKAESHQoVcHJlZmVycmVkX2JhdGNoX3NpemVzGAMgAygNEhYKDm1heF9xdWV1ZV9zaXplGAQgASgNEhEKCWluc3RhbmNlcxgFIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBiABKA0SDgoGcG9saWN5GAcgASgJIr8CCgxNb2RlbFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSGgoSZXhlY3V0aW9uX3Byb3ZpZGVyGAQgASgJEiwKCGJhdGNoaW5nGAUgASgLMhouZ2F0ZXdheS52MS5CYXRjaGluZ0NvbmZpZxIUCgxsYWJlbHNfY291bnQYBiABKA0SFQoNcHJvdmlkZXJfbm90ZRgHIAEoCRIPCgdoZWFsdGh5GAggASgIEhIKCmxhc3RfZXJyb3IYCSABKAkSJgoGaW5wdXRzGAogAygLMhYuZ2F0ZXdheS52MS5UZW5zb3JJbmZvEicKB291dHB1dHMYCyADKAsyFi5nYXRld2F5LnYxLlRlbnNvckluZm8SEgoKYmF0Y2hfYXhpcxgMIAEoCSI7CgpUZW5zb3JJbmZvEgwKBG5hbWUYASABKAkSEAoIZGF0YXR5cGUYAiABKAkSDQoFc2hhcGUYAyADKAMinAEKBU1vZGVsEgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRINCgVzdGF0ZRgEIAEoCRIOCgZyZWFzb24YBSABKAkSFwoPZGVmYXVsdF92ZXJzaW9uGAYgASgJEioKCHZlcnNpb25zGAcgAygLMhguZ2F0ZXdheS52MS5Nb2RlbFZlcnNpb24iNwoSTGlzdE1vZGVsc1Jlc3BvbnNlEiEKBm1vZGVscxgBIAMoCzIRLmdhdGV3YXkudjEuTW9kZWwimgEKD1plcm9TaG90UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWltYWdlGAMgASgMEg4KBmxhYmVscxgEIAMoCRIRCgl0ZW1wbGF0ZXMYBSADKAkSDQoFdG9wX2sYBiABKA0SEwoLbXVsdGlfbGFiZWwYByABKAgSEQoJbGFiZWxfc2V0GAggASgJIi0KDVplcm9TaG90TGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAIiMAoQUHJvbXB0Q2FjaGVTdGF0cxIMCgRoaXRzGAEgASgNEg4KBm1pc3NlcxgCIAEoDSLpAQoQWmVyb1Nob3RSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEikKBmxhYmVscxgDIAMoCzIZLmdhdGV3YXkudjEuWmVyb1Nob3RMYWJlbBIiCgZ0aW1pbmcYBCABKAsyEi5nYXRld2F5LnYxLlRpbWluZxIRCgl0cnVuY2F0ZWQYBSADKAkSEgoKYmF0Y2hfc2l6ZRgGIAEoDRIrCgVjYWNoZRgHIAEoCzIcLmdhdGV3YXkudjEuUHJvbXB0Q2FjaGVTdGF0cxISCgpyZXF1ZXN0X2lkGAggASgJIkwKDEVtYmVkUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWltYWdlGAMgASgMEg0KBXRleHRzGAQgAygJIhsKCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAIi7gEKDUVtYmVkUmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIuCg9pbWFnZV9lbWJlZGRpbmcYAyABKAsyFS5nYXRld2F5LnYxLkVtYmVkZGluZxIuCg90ZXh0X2VtYmVkZGluZ3MYBCADKAsyFS5nYXRld2F5LnYxLkVtYmVkZGluZxISCgpkaW1lbnNpb25zGAUgASgNEhEKCXRydW5jYXRlZBgGIAMoDRIiCgZ0aW1pbmcYByABKAsyEi5nYXRld2F5LnYxLlRpbWluZxISCgpyZXF1ZXN0X2lkGAggASgJIhYKFExpc3RMYWJlbFNldHNSZXF1ZXN0InAKFUxpc3RMYWJlbFNldHNSZXNwb25zZRIoCgpsYWJlbF9zZXRzGAEgAygLMhQuZ2F0ZXdheS52MS5MYWJlbFNldBItCgZlcnJvcnMYAiADKAsyHS5nYXRld2F5LnYxLkxhYmVsU2V0RmlsZUVycm9yIj8KEUxhYmVsU2V0RmlsZUVycm9yEg0KBW1vZGVsGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFZXJyb3IYAyABKAkiMQoSR2V0TGFiZWxTZXRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBG5hbWUYAiABKAkiYgoSUHV0TGFiZWxTZXRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGbGFiZWxzGAMgAygJEhEKCXRlbXBsYXRlcxgEIAMoCRIMCgR0ZXh0GAUgASgJIjQKFURlbGV0ZUxhYmVsU2V0UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIMCgRuYW1lGAIgASgJIikKFkRlbGV0ZUxhYmVsU2V0UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCKWAgoITGFiZWxTZXQSDQoFbW9kZWwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzb3VyY2UYAyABKAkSFAoMbGFiZWxzX2NvdW50GAQgASgNEhEKCXRlbXBsYXRlcxgFIAMoCRIMCgRoYXNoGAYgASgJEhUKDXJlZ2lzdGVyZWRfYXQYByABKAkSNwoKZW5jb2RlZF9hdBgIIAMoCzIjLmdhdGV3YXkudjEuTGFiZWxTZXQuRW5jb2RlZEF0RW50cnkSFAoMbWF0cml4X2J5dGVzGAkgASgEEg4KBmxhYmVscxgKIAMoCRowCg5FbmNvZGVkQXRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBMskFChBJbmZlcmVuY2VHYXRld2F5EkUKCENsYXNzaWZ5EhsuZ2F0ZXdheS52MS5DbGFzc2lmeVJlcXVlc3QaHC5nYXRld2F5LnYxLkNsYXNzaWZ5UmVzcG9uc2USWwoOQ2xhc3NpZnlTdHJlYW0SIS5nYXRld2F5LnYxLkNsYXNzaWZ5U3RyZWFtUmVxdWVzdBoiLmdhdGV3YXkudjEuQ2xhc3NpZnlTdHJlYW1SZXNwb25zZSgBMAESSwoKTGlzdE1vZGVscxIdLmdhdGV3YXkudjEuTGlzdE1vZGVsc1JlcXVlc3QaHi5nYXRld2F5LnYxLkxpc3RNb2RlbHNSZXNwb25zZRJNChBaZXJvU2hvdENsYXNzaWZ5EhsuZ2F0ZXdheS52MS5aZXJvU2hvdFJlcXVlc3QaHC5nYXRld2F5LnYxLlplcm9TaG90UmVzcG9uc2USPAoFRW1iZWQSGC5nYXRld2F5LnYxLkVtYmVkUmVxdWVzdBoZLmdhdGV3YXkudjEuRW1iZWRSZXNwb25zZRJUCg1MaXN0TGFiZWxTZXRzEiAuZ2F0ZXdheS52MS5MaXN0TGFiZWxTZXRzUmVxdWVzdBohLmdhdGV3YXkudjEuTGlzdExhYmVsU2V0c1Jlc3BvbnNlEkMKC0dldExhYmVsU2V0Eh4uZ2F0ZXdheS52MS5HZXRMYWJlbFNldFJlcXVlc3QaFC5nYXRld2F5LnYxLkxhYmVsU2V0EkMKC1B1dExhYmVsU2V0Eh4uZ2F0ZXdheS52MS5QdXRMYWJlbFNldFJlcXVlc3QaFC5nYXRld2F5LnYxLkxhYmVsU2V0ElcKDkRlbGV0ZUxhYmVsU2V0EiEuZ2F0ZXdheS52MS5EZWxldGVMYWJlbFNldFJlcXVlc3QaIi5nYXRld2F5LnYxLkRlbGV0ZUxhYmVsU2V0UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChhnYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SCmdhdGV3YXkudjEiTwoPQ2xhc3NpZnlSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdG9wX2sYBCABKA0iOgoLU2NvcmVkTGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISDQoFaW5kZXgYAyABKA0iegoGVGltaW5nEhUKDXByZXByb2Nlc3NfbXMYASABKAESEAoIcXVldWVfbXMYAiABKAESFAoMaW5mZXJlbmNlX21zGAMgASgBEhAKCHRvdGFsX21zGAQgASgBEg8KB3RleHRfbXMYBSABKAESDgoGY2FjaGVkGAYgASgIIqcBChBDbGFzc2lmeVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSJwoGbGFiZWxzGAMgAygLMhcuZ2F0ZXdheS52MS5TY29yZWRMYWJlbBIiCgZ0aW1pbmcYBCABKAsyEi5nYXRld2F5LnYxLlRpbWluZxISCgpiYXRjaF9zaXplGAUgASgNEhIKCnJlcXVlc3RfaWQYBiABKAkiUQoVQ2xhc3NpZnlTdHJlYW1SZXF1ZXN0EgoKAmlkGAEgASgJEiwKB3JlcXVlc3QYAiABKAsyGy5nYXRld2F5LnYxLkNsYXNzaWZ5UmVxdWVzdCI2CgVFcnJvchIMCgRjb2RlGAEgASgFEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIoQBChZDbGFzc2lmeVN0cmVhbVJlc3BvbnNlEgoKAmlkGAEgASgJEjAKCHJlc3BvbnNlGAIgASgLMhwuZ2F0ZXdheS52MS5DbGFzc2lmeVJlc3BvbnNlSAASIgoFZXJyb3IYAyABKAsyES5nYXRld2F5LnYxLkVycm9ySABCCAoGcmVzdWx0IhMKEUxpc3RNb2RlbHNSZXF1ZXN0IroBCg5CYXRjaGluZ0NvbmZpZxIWCg5tYXhfYmF0Y2hfc2l6ZRgBIAEoDRIaChJtYXhfcXVldWVfZGVsYXlfbXMYAiABKAESHQoVcHJlZmVycmVkX2JhdGNoX3NpemVzGAMgAygNEhYKDm1heF9xdWV1ZV9zaXplGAQgASgNEhEKCWluc3RhbmNlcxgFIAEoDRIaChJkZWZhdWx0X3RpbWVvdXRfbXMYBiABKA0SDgoGcG9saWN5GAcgASgJIr8CCgxNb2RlbFZlcnNpb24SDwoHdmVyc2lvbhgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZyZWFzb24YAyABKAkSGgoSZXhlY3V0aW9uX3Byb3ZpZGVyGAQgASgJEiwKCGJhdGNoaW5nGAUgASgLMhouZ2F0ZXdheS52MS5CYXRjaGluZ0NvbmZpZxIUCgxsYWJlbHNfY291bnQYBiABKA0SFQoNcHJvdmlkZXJfbm90ZRgHIAEoCRIPCgdoZWFsdGh5GAggASgIEhIKCmxhc3RfZXJyb3IYCSABKAkSJgoGaW5wdXRzGAogAygLMhYuZ2F0ZXdheS52MS5UZW5zb3JJbmZvEicKB291dHB1dHMYCyADKAsyFi5nYXRld2F5LnYxLlRlbnNvckluZm8SEgoKYmF0Y2hfYXhpcxgMIAEoCSI7CgpUZW5zb3JJbmZvEgwKBG5hbWUYASABKAkSEAoIZGF0YXR5cGUYAiABKAkSDQoFc2hhcGUYAyADKAMinAEKBU1vZGVsEgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRINCgVzdGF0ZRgEIAEoCRIOCgZyZWFzb24YBSABKAkSFwoPZGVmYXVsdF92ZXJzaW9uGAYgASgJEioKCHZlcnNpb25zGAcgAygLMhguZ2F0ZXdheS52MS5Nb2RlbFZlcnNpb24iNwoSTGlzdE1vZGVsc1Jlc3BvbnNlEiEKBm1vZGVscxgBIAMoCzIRLmdhdGV3YXkudjEuTW9kZWwi0AEKD1plcm9TaG90UmVxdWVzdBINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWltYWdlGAMgASgMEg4KBmxhYmVscxgEIAMoCRIRCgl0ZW1wbGF0ZXMYBSADKAkSDQoFdG9wX2sYBiABKA0SEwoLbXVsdGlfbGFiZWwYByABKAgSEQoJbGFiZWxfc2V0GAggASgJEhMKBnJlcmFuaxgJIAEoCEgAiAEBEhQKDHJlcmFua190b3BfaxgKIAEoDUIJCgdfcmVyYW5rIlkKDVplcm9TaG90TGFiZWwSDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISFAoMY29zaW5lX3Njb3JlGAMgASgCEhQKDHJlcmFua19sb2dpdBgEIAEoAiJXCgpSZXJhbmtJbmZvEg0KBXRvcF9rGAEgASgNEhIKCmJhdGNoX3NpemUYAiABKA0SEAoIcXVldWVfbXMYAyABKAESFAoMaW5mZXJlbmNlX21zGAQgASgBIjAKEFByb21wdENhY2hlU3RhdHMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0iowIKEFplcm9TaG90UmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIpCgZsYWJlbHMYAyADKAsyGS5nYXRld2F5LnYxLlplcm9TaG90TGFiZWwSIgoGdGltaW5nGAQgASgLMhIuZ2F0ZXdheS52MS5UaW1pbmcSEQoJdHJ1bmNhdGVkGAUgAygJEhIKCmJhdGNoX3NpemUYBiABKA0SKwoFY2FjaGUYByABKAsyHC5nYXRld2F5LnYxLlByb21wdENhY2hlU3RhdHMSEgoKcmVxdWVzdF9pZBgIIAEoCRIQCghyZXJhbmtlZBgJIAEoCBImCgZyZXJhbmsYCiABKAsyFi5nYXRld2F5LnYxLlJlcmFua0luZm8iTAoMRW1iZWRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFaW1hZ2UYAyABKAwSDQoFdGV4dHMYBCADKAkiGwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAiLuAQoNRW1iZWRSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEi4KD2ltYWdlX2VtYmVkZGluZxgDIAEoCzIVLmdhdGV3YXkudjEuRW1iZWRkaW5nEi4KD3RleHRfZW1iZWRkaW5ncxgEIAMoCzIVLmdhdGV3YXkudjEuRW1iZWRkaW5nEhIKCmRpbWVuc2lvbnMYBSABKA0SEQoJdHJ1bmNhdGVkGAYgAygNEiIKBnRpbWluZxgHIAEoCzISLmdhdGV3YXkudjEuVGltaW5nEhIKCnJlcXVlc3RfaWQYCCABKAkiFgoUTGlzdExhYmVsU2V0c1JlcXVlc3QicAoVTGlzdExhYmVsU2V0c1Jlc3BvbnNlEigKCmxhYmVsX3NldHMYASADKAsyFC5nYXRld2F5LnYxLkxhYmVsU2V0Ei0KBmVycm9ycxgCIAMoCzIdLmdhdGV3YXkudjEuTGFiZWxTZXRGaWxlRXJyb3IiPwoRTGFiZWxTZXRGaWxlRXJyb3ISDQoFbW9kZWwYASABKAkSDAoEbmFtZRgCIAEoCRINCgVlcnJvchgDIAEoCSIxChJHZXRMYWJlbFNldFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDAoEbmFtZRgCIAEoCSJiChJQdXRMYWJlbFNldFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZsYWJlbHMYAyADKAkSEQoJdGVtcGxhdGVzGAQgAygJEgwKBHRleHQYBSABKAkiNAoVRGVsZXRlTGFiZWxTZXRSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEgwKBG5hbWUYAiABKAkiKQoWRGVsZXRlTGFiZWxTZXRSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIIpYCCghMYWJlbFNldBINCgVtb2RlbBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNvdXJjZRgDIAEoCRIUCgxsYWJlbHNfY291bnQYBCABKA0SEQoJdGVtcGxhdGVzGAUgAygJEgwKBGhhc2gYBiABKAkSFQoNcmVnaXN0ZXJlZF9hdBgHIAEoCRI3CgplbmNvZGVkX2F0GAggAygLMiMuZ2F0ZXdheS52MS5MYWJlbFNldC5FbmNvZGVkQXRFbnRyeRIUCgxtYXRyaXhfYnl0ZXMYCSABKAQSDgoGbGFiZWxzGAogAygJGjAKDkVuY29kZWRBdEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEyyQUKEEluZmVyZW5jZUdhdGV3YXkSRQoIQ2xhc3NpZnkSGy5nYXRld2F5LnYxLkNsYXNzaWZ5UmVxdWVzdBocLmdhdGV3YXkudjEuQ2xhc3NpZnlSZXNwb25zZRJbCg5DbGFzc2lmeVN0cmVhbRIhLmdhdGV3YXkudjEuQ2xhc3NpZnlTdHJlYW1SZXF1ZXN0GiIuZ2F0ZXdheS52MS5DbGFzc2lmeVN0cmVhbVJlc3BvbnNlKAEwARJLCgpMaXN0TW9kZWxzEh0uZ2F0ZXdheS52MS5MaXN0TW9kZWxzUmVxdWVzdBoeLmdhdGV3YXkudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEk0KEFplcm9TaG90Q2xhc3NpZnkSGy5nYXRld2F5LnYxLlplcm9TaG90UmVxdWVzdBocLmdhdGV3YXkudjEuWmVyb1Nob3RSZXNwb25zZRI8CgVFbWJlZBIYLmdhdGV3YXkudjEuRW1iZWRSZXF1ZXN0GhkuZ2F0ZXdheS52MS5FbWJlZFJlc3BvbnNlElQKDUxpc3RMYWJlbFNldHMSIC5nYXRld2F5LnYxLkxpc3RMYWJlbFNldHNSZXF1ZXN0GiEuZ2F0ZXdheS52MS5MaXN0TGFiZWxTZXRzUmVzcG9uc2USQwoLR2V0TGFiZWxTZXQSHi5nYXRld2F5LnYxLkdldExhYmVsU2V0UmVxdWVzdBoULmdhdGV3YXkudjEuTGFiZWxTZXQSQwoLUHV0TGFiZWxTZXQSHi5nYXRld2F5LnYxLlB1dExhYmVsU2V0UmVxdWVzdBoULmdhdGV3YXkudjEuTGFiZWxTZXQSVwoORGVsZXRlTGFiZWxTZXQSIS5nYXRld2F5LnYxLkRlbGV0ZUxhYmVsU2V0UmVxdWVzdBoiLmdhdGV3YXkudjEuRGVsZXRlTGFiZWxTZXRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message gateway.v1.ClassifyRequest
@@ -579,6 +579,21 @@ export type ZeroShotRequest = Message<"gateway.v1.ZeroShotRequest"> & {
    * @generated from field: string label_set = 8;
    */
   labelSet: string;
+
+  /**
+   * Rescore the cosine top-k with the model's cross-modal reranker (clip.reranker in model.json);
+   * unset = the model's default; true on a model without a reranker, or with multi_label, is INVALID_ARGUMENT.
+   *
+   * @generated from field: optional bool rerank = 9;
+   */
+  rerank?: boolean | undefined;
+
+  /**
+   * candidates to rerank; 0 = the model's default; above its maxTopK: INVALID_ARGUMENT
+   *
+   * @generated from field: uint32 rerank_top_k = 10;
+   */
+  rerankTopK: number;
 };
 
 /**
@@ -600,11 +615,25 @@ export type ZeroShotLabel = Message<"gateway.v1.ZeroShotLabel"> & {
   label: string;
 
   /**
-   * softmax probability, or per-label sigmoid in multi-label mode
+   * softmax probability, or per-label sigmoid in multi-label mode; reranked: softmax over the k candidates
    *
    * @generated from field: float score = 2;
    */
   score: number;
+
+  /**
+   * reranked answers: the cosine score (softmax over every label); else 0
+   *
+   * @generated from field: float cosine_score = 3;
+   */
+  cosineScore: number;
+
+  /**
+   * reranked answers: the reranker's logit; else 0
+   *
+   * @generated from field: float rerank_logit = 4;
+   */
+  rerankLogit: number;
 };
 
 /**
@@ -613,6 +642,46 @@ export type ZeroShotLabel = Message<"gateway.v1.ZeroShotLabel"> & {
  */
 export const ZeroShotLabelSchema: GenMessage<ZeroShotLabel> = /*@__PURE__*/
   messageDesc(file_gateway_v1_gateway, 14);
+
+/**
+ * How a reranked answer was made.
+ *
+ * @generated from message gateway.v1.RerankInfo
+ */
+export type RerankInfo = Message<"gateway.v1.RerankInfo"> & {
+  /**
+   * candidates rescored (the cosine top-k)
+   *
+   * @generated from field: uint32 top_k = 1;
+   */
+  topK: number;
+
+  /**
+   * images in the reranker batch this request rode in
+   *
+   * @generated from field: uint32 batch_size = 2;
+   */
+  batchSize: number;
+
+  /**
+   * @generated from field: double queue_ms = 3;
+   */
+  queueMs: number;
+
+  /**
+   * session.run of that reranker batch
+   *
+   * @generated from field: double inference_ms = 4;
+   */
+  inferenceMs: number;
+};
+
+/**
+ * Describes the message gateway.v1.RerankInfo.
+ * Use `create(RerankInfoSchema)` to create a new message.
+ */
+export const RerankInfoSchema: GenMessage<RerankInfo> = /*@__PURE__*/
+  messageDesc(file_gateway_v1_gateway, 15);
 
 /**
  * @generated from message gateway.v1.PromptCacheStats
@@ -634,7 +703,7 @@ export type PromptCacheStats = Message<"gateway.v1.PromptCacheStats"> & {
  * Use `create(PromptCacheStatsSchema)` to create a new message.
  */
 export const PromptCacheStatsSchema: GenMessage<PromptCacheStats> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 15);
+  messageDesc(file_gateway_v1_gateway, 16);
 
 /**
  * @generated from message gateway.v1.ZeroShotResponse
@@ -685,6 +754,20 @@ export type ZeroShotResponse = Message<"gateway.v1.ZeroShotResponse"> & {
    * @generated from field: string request_id = 8;
    */
   requestId: string;
+
+  /**
+   * true: labels are the cosine top-k, rescored by the reranker
+   *
+   * @generated from field: bool reranked = 9;
+   */
+  reranked: boolean;
+
+  /**
+   * set when reranked
+   *
+   * @generated from field: gateway.v1.RerankInfo rerank = 10;
+   */
+  rerank?: RerankInfo | undefined;
 };
 
 /**
@@ -692,7 +775,7 @@ export type ZeroShotResponse = Message<"gateway.v1.ZeroShotResponse"> & {
  * Use `create(ZeroShotResponseSchema)` to create a new message.
  */
 export const ZeroShotResponseSchema: GenMessage<ZeroShotResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 16);
+  messageDesc(file_gateway_v1_gateway, 17);
 
 /**
  * @generated from message gateway.v1.EmbedRequest
@@ -728,7 +811,7 @@ export type EmbedRequest = Message<"gateway.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 17);
+  messageDesc(file_gateway_v1_gateway, 18);
 
 /**
  * @generated from message gateway.v1.Embedding
@@ -747,7 +830,7 @@ export type Embedding = Message<"gateway.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 18);
+  messageDesc(file_gateway_v1_gateway, 19);
 
 /**
  * @generated from message gateway.v1.EmbedResponse
@@ -805,7 +888,7 @@ export type EmbedResponse = Message<"gateway.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 19);
+  messageDesc(file_gateway_v1_gateway, 20);
 
 /**
  * @generated from message gateway.v1.ListLabelSetsRequest
@@ -818,7 +901,7 @@ export type ListLabelSetsRequest = Message<"gateway.v1.ListLabelSetsRequest"> & 
  * Use `create(ListLabelSetsRequestSchema)` to create a new message.
  */
 export const ListLabelSetsRequestSchema: GenMessage<ListLabelSetsRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 20);
+  messageDesc(file_gateway_v1_gateway, 21);
 
 /**
  * @generated from message gateway.v1.ListLabelSetsResponse
@@ -844,7 +927,7 @@ export type ListLabelSetsResponse = Message<"gateway.v1.ListLabelSetsResponse"> 
  * Use `create(ListLabelSetsResponseSchema)` to create a new message.
  */
 export const ListLabelSetsResponseSchema: GenMessage<ListLabelSetsResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 21);
+  messageDesc(file_gateway_v1_gateway, 22);
 
 /**
  * A label-set file that was refused; the previous set of that name, if any, keeps serving.
@@ -875,7 +958,7 @@ export type LabelSetFileError = Message<"gateway.v1.LabelSetFileError"> & {
  * Use `create(LabelSetFileErrorSchema)` to create a new message.
  */
 export const LabelSetFileErrorSchema: GenMessage<LabelSetFileError> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 22);
+  messageDesc(file_gateway_v1_gateway, 23);
 
 /**
  * @generated from message gateway.v1.GetLabelSetRequest
@@ -901,7 +984,7 @@ export type GetLabelSetRequest = Message<"gateway.v1.GetLabelSetRequest"> & {
  * Use `create(GetLabelSetRequestSchema)` to create a new message.
  */
 export const GetLabelSetRequestSchema: GenMessage<GetLabelSetRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 23);
+  messageDesc(file_gateway_v1_gateway, 24);
 
 /**
  * @generated from message gateway.v1.PutLabelSetRequest
@@ -948,7 +1031,7 @@ export type PutLabelSetRequest = Message<"gateway.v1.PutLabelSetRequest"> & {
  * Use `create(PutLabelSetRequestSchema)` to create a new message.
  */
 export const PutLabelSetRequestSchema: GenMessage<PutLabelSetRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 24);
+  messageDesc(file_gateway_v1_gateway, 25);
 
 /**
  * @generated from message gateway.v1.DeleteLabelSetRequest
@@ -972,7 +1055,7 @@ export type DeleteLabelSetRequest = Message<"gateway.v1.DeleteLabelSetRequest"> 
  * Use `create(DeleteLabelSetRequestSchema)` to create a new message.
  */
 export const DeleteLabelSetRequestSchema: GenMessage<DeleteLabelSetRequest> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 25);
+  messageDesc(file_gateway_v1_gateway, 26);
 
 /**
  * @generated from message gateway.v1.DeleteLabelSetResponse
@@ -989,7 +1072,7 @@ export type DeleteLabelSetResponse = Message<"gateway.v1.DeleteLabelSetResponse"
  * Use `create(DeleteLabelSetResponseSchema)` to create a new message.
  */
 export const DeleteLabelSetResponseSchema: GenMessage<DeleteLabelSetResponse> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 26);
+  messageDesc(file_gateway_v1_gateway, 27);
 
 /**
  * @generated from message gateway.v1.LabelSet
@@ -1065,7 +1148,7 @@ export type LabelSet = Message<"gateway.v1.LabelSet"> & {
  * Use `create(LabelSetSchema)` to create a new message.
  */
 export const LabelSetSchema: GenMessage<LabelSet> = /*@__PURE__*/
-  messageDesc(file_gateway_v1_gateway, 27);
+  messageDesc(file_gateway_v1_gateway, 28);
 
 /**
  * @generated from service gateway.v1.InferenceGateway
