@@ -222,6 +222,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rerankBatchSize = new Histogram({
+    name: 'gateway_rerank_batch_size',
+    help: 'Images per executed reranker batch (CLIP models with a cross-modal reranker); each scores its own top-k candidates.',
+    labelNames: ['model', 'version'] as const,
+    buckets: BATCH_SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly rerankInferenceDuration = new Histogram({
+    name: 'gateway_rerank_inference_duration_seconds',
+    help: 'onnxruntime session.run time per reranker batch (CLIP models with a cross-modal reranker).',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({
     name: 'gateway_ready',
     help: '1 when every model finished loading (or failed) and the gateway is not draining.',
@@ -285,6 +301,8 @@ export class Metrics {
     this.queueDuration.remove(labels);
     this.textBatchSize.remove(labels);
     this.textInferenceDuration.remove(labels);
+    this.rerankBatchSize.remove(labels);
+    this.rerankInferenceDuration.remove(labels);
     this.responseCacheHits.remove(labels);
     this.responseCacheMisses.remove(labels);
     this.responseCacheEntries.remove(labels);

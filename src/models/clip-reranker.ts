@@ -10,7 +10,8 @@ import { GatewayError } from '../errors.js';
 import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { checkRerankerGraph } from './kind-checks.js';
 import type { RerankerSettings } from './manifest.js';
-import type { LoadContext } from './served.js';
+import type { Metrics } from '../metrics.js';
+import type { LoadContext, VersionHealth } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, cleanText } from './tokenizer.js';
 
@@ -119,4 +120,16 @@ export function rerankOrder(logits: Float32Array): { order: number[]; probabilit
   const exps = Array.from(logits, (v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);
   return { order, probabilities: Float32Array.from(exps, (e) => e / sum) };
+}
+
+/** Metrics for the reranker batcher: its own batch-size and run-time series; failures count toward the version's health. */
+export function rerankerHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
+  const labels = { model, version };
+  return {
+    onBatch: (size, durationMs) => {
+      metrics.rerankBatchSize.observe(labels, size);
+      metrics.rerankInferenceDuration.observe(labels, durationMs / 1000);
+    },
+    onBatchFailed: (_size, error) => health.failed(error),
+  };
 }

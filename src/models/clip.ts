@@ -10,7 +10,7 @@ import { Batcher, type BatcherHooks } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { ClipReranker, rerankOrder } from './clip-reranker.js';
+import { ClipReranker, rerankOrder, rerankerHooks } from './clip-reranker.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { LabelSetDefinition } from './label-set-file.js';
 import { type LabelMatrix, scoreSimilarities } from './label-set-scores.js';
@@ -179,7 +179,7 @@ export class ClipVersion implements ServedVersion {
       const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
       const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
       if (clip.reranker) {
-        const rerankHooks = { onBatchFailed: (_size: number, error: GatewayError) => health.failed(error) };
+        const rerankHooks = rerankerHooks(ctx.metrics, ctx.modelName, version, health);
         reranker = await ClipReranker.load({ ...clip.reranker, file: plainFile(clip.reranker.file) }, dir, join(dir, plainFile(clip.tokenizer)), preprocessor.itemDims, manifest.batching, ctx, rerankHooks);
       }
       const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions, ...(reranker?.allSessions ?? [])], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health, hooks, reranker);

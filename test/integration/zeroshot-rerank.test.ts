@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, startTestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, type TestGateway, ZOO_MODELS, makeRepository, metricValue, startTestGateway } from '../helpers/gateway.js';
 
 const MODEL_DIR = join(ZOO_MODELS, 'miniclip-shapes');
 const GOLDEN = join(MODEL_DIR, '1', 'golden', 'rerank');
@@ -145,6 +145,9 @@ describe('zero-shot reranking (models/miniclip-shapes reranker)', () => {
       assertReranked(asks[n]!.i, a.json.labels, asks[n]!.k, `concurrent request ${n}`);
     });
     assert.ok(Math.max(...answers.map((a) => a.json.rerank!.batch_size)) >= 2, `batch sizes ${answers.map((a) => a.json.rerank!.batch_size).join(', ')}`);
+    const metrics = await gw.metrics();
+    assert.ok(metricValue(metrics, 'gateway_rerank_batch_size_count', { model: 'miniclip-shapes' }) >= 1);
+    assert.ok(metricValue(metrics, 'gateway_rerank_batch_size_sum', { model: 'miniclip-shapes' }) >= answers.length);
   });
 
   it('the manifest default applies when the request says nothing (HTTP and gRPC), and rerank: false turns it off', async () => {
