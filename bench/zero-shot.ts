@@ -14,7 +14,10 @@
 // is split into its steps, sequentially. Prints `uptime` before and after.
 // Then the label-set modes (bench/zero-shot-label-sets.ts): 1,000- and 20,000-label sets against the
 // image tower alone and the transformers.js pipeline with 1,000 labels; `--label-sets only` runs just those.
-//   npm run bench:zero-shot -- [--model-dir models/miniclip-shapes] [--requests 1000] [--rounds 3] [--concurrency 32] [--split-calls 200] [--label-sets on|off|only] [--hf-calls 3]
+// Then the reranking modes (bench/zero-shot-rerank.ts, when the model has a reranker): accuracy on
+// the shapes test sets cosine only vs the cosine top-k reranked, and the throughput each costs;
+// `--rerank only` runs just those.
+//   npm run bench:zero-shot -- [--model-dir models/miniclip-shapes] [--requests 1000] [--rounds 3] [--concurrency 32] [--split-calls 200] [--label-sets on|off|only] [--hf-calls 3] [--rerank on|off|only] [--rerank-per-class 8] [--rerank-k 2,3,5]
 import { execFileSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +34,7 @@ import { loadGatewayProto } from '../src/server/grpc.js';
 import { GatewayGrpcClient } from './lib/grpc-client.js';
 import { type PipelineAnswer, hfFolderFor, loadHfZeroShot } from './zero-shot-hf.js';
 import { labelSetBench } from './zero-shot-label-sets.js';
+import { rerankBench } from './zero-shot-rerank.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -42,6 +46,9 @@ const { values } = parseArgs({
     'split-calls': { type: 'string', default: '200' },
     'label-sets': { type: 'string', default: 'on' },
     'hf-calls': { type: 'string', default: '3' },
+    rerank: { type: 'string', default: 'on' },
+    'rerank-per-class': { type: 'string', default: '8' },
+    'rerank-k': { type: 'string', default: '2,3,5' },
   },
 });
 const requests = Number(values.requests);
@@ -97,7 +104,14 @@ async function main(): Promise<void> {
   let pipelineClient: GatewayGrpcClient | undefined;
   let server: grpc.Server | undefined;
   let hf: Awaited<ReturnType<typeof loadHfZeroShot>> | undefined;
+  const rerank = (): Promise<void> =>
+    rerankBench({ modelDir, work, requests, rounds, concurrency, perClass: Number(values['rerank-per-class']), depths: values['rerank-k'].split(',').map(Number), drive, median });
   try {
+    if (values.rerank === 'only') {
+      await rerank();
+      console.log(`\nuptime before: ${uptimeBefore}\nuptime after:  ${uptime()}`);
+      return;
+    }
     // The transformers.js folder (same ONNX files + a combined model.onnx) and the pipeline on it.
     const folder = await hfFolderFor(modelDir, join(work, 'hf'));
     const clip = folder.manifest.clip;
@@ -239,6 +253,7 @@ async function main(): Promise<void> {
     console.log(`  transformers.js pipeline steps: ${Object.entries(steps).map(([k, v]) => `${k} ${mean(v).toFixed(2)}`).join(', ')} (sum ${stepSum.toFixed(2)})`);
     console.log(`  inside its model run, the towers alone (onnxruntime-node, transformers.js' session options): text tower ${LABELS.length} prompts x ${clip.contextLength} tokens ${towers.text.toFixed(2)}, image tower 1 image ${towers.image.toFixed(2)}`);
     if (values['label-sets'] !== 'off') await labelSets();
+    if (values.rerank !== 'off') await rerank();
     console.log(`\nuptime before: ${uptimeBefore}\nuptime after:  ${uptime()}`);
   } finally {
     pipelineClient?.close();
