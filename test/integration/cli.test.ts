@@ -162,6 +162,20 @@ describe('gateway-cli', () => {
     }
   });
 
+  it('zero-shot --rerank --rerank-top-k: the reranked answer the HTTP API gives, over gRPC and HTTP', async () => {
+    const labels = ['red circle', 'blue square', 'green triangle', 'red star'];
+    const res = await fetch(`${gw.http}/v1/zero-shot`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: CLIP, image: readFileSync(IMAGE).toString('base64'), labels, rerank: true, rerank_top_k: 2 }) });
+    const expected = ((await res.json()) as { labels: Labels }).labels.map((l) => l.label);
+    assert.equal(expected.length, 2);
+    for (const target of [['-a', address], ['--url', gw.http]]) {
+      const run = await cli([...target, '--api-key', KEY, 'zero-shot', IMAGE, '--model', CLIP, '--labels', labels.join(','), '--rerank', '--rerank-top-k', '2']);
+      assert.equal(run.code, 0, run.stderr);
+      const [r] = lines(run.stdout) as { labels: Labels; reranked: boolean }[];
+      assert.equal(r!.reranked, true);
+      assert.deepEqual(r!.labels.map((l) => l.label), expected);
+    }
+  });
+
   it('label-set put FILE | --labels, list, get, zero-shot --label-set and delete, over gRPC and HTTP', async () => {
     const labels = ['a red cross', 'a blue star', 'a green triangle', 'a yellow circle'];
     const file = join(dir, 'shapes.txt');

@@ -7,7 +7,7 @@ import { runOverImages } from './images.js';
 
 export const zeroShotCommand: Command = {
   name: 'zero-shot',
-  usage: 'FILE... | DIR (--labels A,B,... [--template T]... | --label-set NAME) [--model NAME] [--top-k K] [--multi-label]',
+  usage: 'FILE... | DIR (--labels A,B,... [--template T]... | --label-set NAME) [--model NAME] [--top-k K] [--multi-label] [--rerank [--rerank-top-k K]]',
   summary: 'score images against labels written as text, or a registered label set (clip models)',
   options: {
     model: { type: 'string', short: 'm' },
@@ -17,6 +17,8 @@ export const zeroShotCommand: Command = {
     template: { type: 'string', multiple: true },
     'top-k': { type: 'string' },
     'multi-label': { type: 'boolean' },
+    rerank: { type: 'boolean' },
+    'rerank-top-k': { type: 'string' },
   },
   async run(input) {
     const labels = list(input.values, 'labels', true);
@@ -35,11 +37,14 @@ export const zeroShotCommand: Command = {
       ...(typeof labelSet === 'string' ? { labelSet } : { labels, templates }),
       topK: integer(input.values, 'top-k', 0),
       multiLabel: input.values['multi-label'] === true,
+      // Absent: the model's default (clip.reranker.rerank in its manifest).
+      ...(input.values['rerank'] === true ? { rerank: true } : {}),
+      rerankTopK: integer(input.values, 'rerank-top-k', 0),
     };
     return runOverImages('zero-shot', input, async (image) => {
       const r = await input.client.zeroShot({ ...request, image });
       const best = r.labels[0];
-      return { value: plain(ZeroShotResponseSchema, r), row: { label: best?.label ?? '', score: best?.score ?? 0, batch: r.batchSize, ms: Math.round(r.timing?.totalMs ?? 0) } };
+      return { value: plain(ZeroShotResponseSchema, r), row: { label: best?.label ?? '', score: best?.score ?? 0, batch: r.batchSize, ms: Math.round(r.timing?.totalMs ?? 0), ...(r.reranked ? { reranked: r.rerank?.topK ?? 0 } : {}) } };
     });
   },
 };
