@@ -18,13 +18,15 @@ from typing import Dict, List
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
-from training.crossmodal_run import _train
 from training.data.loaders import ImageFolderTensors
 from training.data.shapes import ShapesConfig, class_names, generate, hard_config, heldout_combinations
 from training.data.transforms import PreprocessConfig, normalize
 from training.models.cross_modal import CrossModalClassifier, CrossModalConfig, description_ids
+from training.steps import index_batches, optimize
+from training.train import augment
 
 
 @dataclass
@@ -45,6 +47,7 @@ class RerankRunConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 30
     label_smoothing: float = 0.1
+    candidates_per_step: int = 0   # > 0: each step scores the batch's own labels plus random other seen labels up to this many (0: all 56)
     channels_last: bool = True
     threads: int = 1
     log_every_steps: int = 50
@@ -101,6 +104,36 @@ def split_scores(preds: np.ndarray, labels: np.ndarray, heldout: np.ndarray) -> 
     return {"seen": float(ok[~heldout].mean()), "heldout": float(ok[heldout].mean()), "all": float(ok.mean())}
 
 
+def _train(cfg: RerankRunConfig, model: CrossModalClassifier, ids: torch.Tensor, images: torch.Tensor,
+           labels: torch.Tensor, log) -> None:
+    """Softmax cross-entropy over candidate prompts per image: all of `ids`, or (candidates_per_step)
+    the batch's own labels plus random others, which costs less per step (the candidates' side of
+    the module runs once per image and candidate)."""
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=fmt).train()
+    gen, aug, neg = (torch.Generator().manual_seed(cfg.seed * 1000 + k) for k in (11, 12, 13))
+    batches = index_batches(len(labels), cfg.batch_size, gen)
+    n = ids.shape[0]
+
+    def loss_at(step):
+        idx = next(batches)
+        y, cand = labels[idx], ids
+        if 0 < cfg.candidates_per_step < n:
+            present = torch.unique(y)
+            others = torch.randperm(n, generator=neg)
+            others = others[~torch.isin(others, present)][: max(0, cfg.candidates_per_step - len(present))]
+            keep = torch.cat([present, others])
+            remap = torch.full((n,), -1, dtype=torch.long)
+            remap[keep] = torch.arange(len(keep))
+            y, cand = remap[y], ids[keep]
+        x = normalize(augment(images[idx], aug), cfg.preprocess).contiguous(memory_format=fmt)
+        return F.cross_entropy(model(x, cand), y, label_smoothing=cfg.label_smoothing)
+
+    optimize([p for p in model.parameters() if p.requires_grad], cfg.steps, cfg.lr, cfg.weight_decay,
+             cfg.warmup_steps, loss_at, log, f"rerank seed {cfg.seed}", cfg.batch_size, cfg.log_every_steps)
+    model.to(memory_format=torch.contiguous_format).eval()
+
+
 def run_rerank(cfg: RerankRunConfig, log=None) -> Dict:
     out = Path(cfg.out_dir)
     rd = RunDir(out, cfg, name="rerank")
@@ -139,7 +172,7 @@ def run_rerank(cfg: RerankRunConfig, log=None) -> Dict:
 
     seed_everything(cfg.seed)
     model = CrossModalClassifier(mcfg)
-    _train(cfg, model, lambda x: model(x, ids_seen), images, labels, cfg.seed, log, f"rerank seed {cfg.seed}", cfg.lr)
+    _train(cfg, model, ids_seen, images, labels, log)
     model.eval()
     n_params = sum(p.numel() for p in model.parameters())
     torch.save({"crossmodal": to_dict(mcfg), "state_dict": model.state_dict(), "classes": classes, "prompts": prompts,

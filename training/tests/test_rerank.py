@@ -31,7 +31,7 @@ def test_rerank_run_at_toy_size(tmp_path):
     manifest["clip"].pop("reranker", None)
     (miniclip / "model.json").write_text(json.dumps(manifest))
     cfg = RerankRunConfig(out_dir=str(tmp_path / "run"), miniclip=str(miniclip), steps=2, batch_size=8, warmup_steps=1,
-                          log_every_steps=1, hard_train_per_class=1, hard_test_per_class=1, top_k=(2,),
+                          log_every_steps=1, candidates_per_step=5, hard_train_per_class=1, hard_test_per_class=1, top_k=(2,),
                           data=ShapesConfig(train_per_class=1, val_per_class=0, test_per_class=1, workers=1))
     res = run_rerank(cfg)
     for name in ("easy test", "hard test"):
