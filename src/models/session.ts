@@ -152,6 +152,11 @@ export class ModelSession {
         sendable[name] = { type: t.type, data: t.data, dims: [...t.dims] }; // cloned with the message
         continue;
       }
+      // Node drops a message whose transfer list holds a detached buffer without a word, so a
+      // feed whose buffer an earlier run took would leave this promise unsettled for good.
+      if (t.data.buffer.byteLength === 0 && t.dims.some((d) => d !== 0)) {
+        return Promise.reject(new Error(`feed "${name}" has a detached buffer (an earlier run took it); pass a fresh array`));
+      }
       // A view over part of a buffer moves with its whole buffer only when the caller pools it
       // (it may share a slab with other data otherwise: Node's small Buffers do).
       const whole = t.data.byteLength === t.data.buffer.byteLength || recycle !== undefined;

@@ -2,7 +2,7 @@
 // arrays the pool did not hand out, buffers that come back from a session thread adopted by size,
 // a bound on idle memory; and, through the real session thread, a pooled batch buffer that goes to
 // the worker and back while answers stay those of fresh buffers (and a partial view that is not
-// pooled stays with its caller).
+// pooled stays with its caller), and a feed whose buffer is already gone is refused, not lost.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -93,6 +93,14 @@ describe('pooled batch buffers through a session thread', () => {
       assert.equal(part.length, 2 * slot, 'the caller keeps its buffer');
       assert.equal(slab.byteLength, 3 * slot * 4);
       assert.deepEqual(Array.from(copied.logits!.data), Array.from(fresh.logits!.data));
+
+      // A feed whose buffer an earlier run took is refused at once: Node would drop its message
+      // silently and the run would never settle.
+      const once = input.slice();
+      await session.run({ input: { data: once, dims: [2, 3, 64, 64] } }, ['logits']);
+      await assert.rejects(session.run({ input: { data: once, dims: [2, 3, 64, 64] } }, ['logits']), /feed "input" has a detached buffer/);
+      const after = await session.run({ input: { data: input.slice(), dims: [2, 3, 64, 64] } }, ['logits']);
+      assert.deepEqual(Array.from(after.logits!.data), Array.from(fresh.logits!.data), 'the session still serves');
     } finally {
       await session.release();
     }
