@@ -92,8 +92,8 @@ def scores(preds: torch.Tensor, labels: torch.Tensor, classes: List[str]) -> Dic
     return out
 
 
-def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) -> torch.Tensor:
-    """Zero-shot argmax of an exported MiniCLIP's cosine scores, both towers run by onnxruntime-node."""
+def miniclip_cosine(model_dir: Path, images: torch.Tensor, texts: List[str]) -> np.ndarray:
+    """An exported MiniCLIP's cosine [n images, n texts], both towers run by onnxruntime-node, as the gateway does."""
     from training import ort_parity
     from training.data.transforms import PreprocessConfig as PP
 
@@ -107,7 +107,12 @@ def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) ->
     txt = ort_parity.run_graph(vdir / c["textEncoder"]["file"], c["textEncoder"]["input"], c["textEncoder"]["output"], ids)
     img = img / np.linalg.norm(img, axis=1, keepdims=True)
     txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
-    return torch.from_numpy((img @ txt.T).argmax(1))
+    return img @ txt.T
+
+
+def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) -> torch.Tensor:
+    """Zero-shot argmax of an exported MiniCLIP's cosine scores."""
+    return torch.from_numpy(miniclip_cosine(model_dir, images, texts).argmax(1))
 
 
 def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:

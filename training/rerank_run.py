@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.crossmodal_run import miniclip_cosine
 from training.data.loaders import ImageFolderTensors
 from training.data.shapes import ShapesConfig, class_names, generate, hard_config, heldout_combinations
 from training.data.transforms import PreprocessConfig, normalize
@@ -66,24 +67,6 @@ def label_texts(classes: List[str]) -> List[str]:
 
 def _manifest_clip(miniclip: Path) -> Dict:
     return json.loads((miniclip / "model.json").read_text())
-
-
-def cosine_similarities(miniclip: Path, images: torch.Tensor, prompts: List[str]) -> np.ndarray:
-    """MiniCLIP's cosine [n, labels], both towers run by onnxruntime-node, as the gateway does."""
-    from training import ort_parity
-    from training.data.tokenizer import get_tokenizer
-
-    m = _manifest_clip(miniclip)
-    c = m["clip"]
-    vdir = sorted((d for d in miniclip.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name))[-1]
-    pp = PreprocessConfig.from_manifest(m["preprocessing"])
-    img = ort_parity.run_graph(vdir / c["imageEncoder"]["file"], c["imageEncoder"]["input"], c["imageEncoder"]["output"],
-                               normalize(images, pp).numpy())
-    ids = get_tokenizer(pad_id=c["padTokenId"])(prompts, c["contextLength"]).numpy()
-    txt = ort_parity.run_graph(vdir / c["textEncoder"]["file"], c["textEncoder"]["input"], c["textEncoder"]["output"], ids)
-    img = img / np.linalg.norm(img, axis=1, keepdims=True)
-    txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
-    return img @ txt.T
 
 
 @torch.no_grad()
@@ -191,7 +174,7 @@ def run_rerank(cfg: RerankRunConfig, log=None) -> Dict:
         test = ImageFolderTensors(split, cfg.preprocess, classes)
         y = test.labels.numpy()
         heldout = np.array([classes[t] in held for t in y])
-        sims = cosine_similarities(miniclip, test.images, prompts)
+        sims = miniclip_cosine(miniclip, test.images, prompts)
         logits = reranker_logits(model, test.images, ids_all, cfg.preprocess)
         rows = {"MiniCLIP cosine": sims.argmax(1), "reranker alone (all 64 labels)": logits.argmax(1)}
         for k in cfg.top_k:
