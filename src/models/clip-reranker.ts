@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { type BatchRunner, Batcher, type BatcherHooks, type SubmitOptions } from '../batching/batcher.js';
 import type { BatchingConfig } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
+import { softmaxInPlace } from './classifier.js';
 import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { checkRerankerGraph } from './kind-checks.js';
 import type { RerankerSettings } from './manifest.js';
 import type { Metrics } from '../metrics.js';
 import type { LoadContext, VersionHealth } from './served.js';
 import type { ModelSession } from './session.js';
-import { ClipTokenizer, cleanText } from './tokenizer.js';
+import { ClipTokenizer, cleanText, fillTemplate } from './tokenizer.js';
 
 /** One request's work: its image row and its candidates' token ids ([k, contextLength], row-major). */
 interface RerankItem {
@@ -100,7 +101,7 @@ export class ClipReranker {
     const L = this.settings.contextLength;
     const ids = new BigInt64Array(labels.length * L);
     labels.forEach((label, i) => {
-      const prompt = this.tokenizer.encode(this.settings.template.split('{}').join(cleanText(label)));
+      const prompt = this.tokenizer.encode(fillTemplate(this.settings.template, cleanText(label)));
       for (let j = 0; j < L; j++) ids[i * L + j] = BigInt(prompt.ids[j]!);
     });
     const batched = await this.batcher.submit({ pixels, ids, candidates: labels.length }, options);
@@ -116,10 +117,7 @@ export class ClipReranker {
 /** Candidate order by reranker logit (best first, ties by cosine order) and the softmax over the candidates. */
 export function rerankOrder(logits: Float32Array): { order: number[]; probabilities: Float32Array } {
   const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
-  const max = logits.length > 0 ? logits[order[0]!]! : 0;
-  const exps = Array.from(logits, (v) => Math.exp(v - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return { order, probabilities: Float32Array.from(exps, (e) => e / sum) };
+  return { order, probabilities: softmaxInPlace(logits.slice()) };
 }
 
 /** Metrics for the reranker batcher: its own batch-size and run-time series; failures count toward the version's health. */

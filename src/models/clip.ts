@@ -23,7 +23,7 @@ import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, war
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
 import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
-import { ClipTokenizer, type TokenizedPrompt, cleanText } from './tokenizer.js';
+import { ClipTokenizer, type TokenizedPrompt, cleanText, fillTemplate } from './tokenizer.js';
 
 /** Per-request deadline and cancellation. */
 export interface EncodeOptions {
@@ -265,7 +265,7 @@ export class ClipVersion implements ServedVersion {
           const normalized = cleanText(label);
           const got = await Promise.all(
             templates.map(async (t) => {
-              const prompt = this.tokenizer.encode(t.split('{}').join(normalized));
+              const prompt = this.tokenizer.encode(fillTemplate(t, normalized));
               if (prompt.truncated) truncated.add(start + offset);
               return (await this.textBatcher.submit(prompt, options.deadline ?? {})).result;
             }),
@@ -346,7 +346,7 @@ export class ClipVersion implements ServedVersion {
     const normalized = cleanText(label);
     const key = promptKey(this.info.model, this.info.version, template, normalized);
     return this.cache.get(this.info.model, key, async () => {
-      const prompt = this.tokenizer.encode(template.split('{}').join(normalized));
+      const prompt = this.tokenizer.encode(fillTemplate(template, normalized));
       // No cancellation signal: other requests may be waiting on this same encode.
       const batched = await this.textBatcher.submit(prompt, { timeoutMs: options.timeoutMs, startedAtMs });
       return { embedding: batched.result, truncated: prompt.truncated };

@@ -38,6 +38,11 @@ export interface ClipTokenizerOptions {
 }
 
 /** CLIP's whitespace_clean + lower(): runs of whitespace become one space, ends trimmed. */
+/** A prompt: `template` with every `{}` replaced by `text` (already cleaned with cleanText). */
+export function fillTemplate(template: string, text: string): string {
+  return template.split('{}').join(text);
+}
+
 export function cleanText(text: string): string {
   return text.normalize('NFC').replace(/\s+/gu, ' ').trim().toLowerCase();
 }
