@@ -1,6 +1,7 @@
-"""`zoo`: rebuild the default model zoo from nothing with fixed seeds: procedural data ->
-ResNet teacher -> MobileNetV3-small student distilled from it -> exports (with golden
-files and eval cards) -> the MiniCLIP step (training/clip_run.py). `--smoke` runs the
+"""`zoo`: rebuild the default model zoo from nothing with fixed seeds: the hard 64-class
+procedural data -> teacher -> MobileNetV3-small student distilled from it -> exports (with
+golden files, eval cards and MODEL_CARD.md) -> the MiniCLIP step (training/clip_run.py) on
+the easy captions its recipe was chosen on. `--smoke` runs the
 same path with tiny sizes and a few steps into a scratch folder (CI runs it every time)."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Dict
 
 from training.config import RunDir, to_dict
-from training.data.shapes import ShapesConfig, generate, hard_config
+from training.data.shapes import ShapesConfig, generate
 from training.export import ExportConfig, export
 from training.models import ModelConfig
 from training.train import TrainConfig, run
@@ -52,6 +53,13 @@ def check_gates(gates: ZooGates, teacher_card: Dict, student_card: Dict) -> Dict
     return measured
 
 
+TEACHER_DESCRIPTIONS = {
+    "resnet_teacher": "ResNet-10-style teacher (BasicBlocks) for shapes-mobilenetv3, hard 64-class shapes",
+    "convnext_teacher": "ConvNeXt-style teacher for shapes-mobilenetv3, hard 64-class shapes",
+    "mobilenetv3_small": "MobileNetV3-small teacher for shapes-mobilenetv3",
+}
+
+
 @dataclass
 class ZooConfig:
     seed: int = 0
@@ -59,23 +67,32 @@ class ZooConfig:
     work_dir: str = "training/runs/zoo"        # data, checkpoints, logs
     smoke: bool = False
     clip: bool = True                          # also run the MiniCLIP step
-    gates: ZooGates = field(default_factory=ZooGates)
-    data: ShapesConfig = field(default_factory=ShapesConfig)
+    # The teacher must reach item 1's 90 % and the distilled student must beat the same
+    # student trained from scratch on the same epochs (43.7 % test top-1, training/README.md).
+    gates: ZooGates = field(default_factory=lambda: ZooGates(min_teacher_top1=0.90, min_student_top1=0.45))
+    # The classifiers' data: the hard 64-class set exactly as `python3 -m training data --set
+    # difficulty=hard` writes it (the hard knobs at the easy set's sizes and noise), the level
+    # of the calibration runs and the ablation (training/README.md); hard_config()'s smaller,
+    # noisier shapes were never calibrated for a teacher.
+    data: ShapesConfig = field(default_factory=lambda: ShapesConfig(difficulty="hard"))
+    # MiniCLIP's data: the easy captions its recipe was chosen on ("Zero-shot per held-out pair").
+    clip_data: ShapesConfig = field(default_factory=ShapesConfig)
     # Teacher: ResNet-10-style (one BasicBlock per stage, width 24): 36 MMACs, 6.5x the
-    # student. After 3 epochs its val accuracy was still climbing (38 -> 82 -> 95 %) and the
-    # hearts, learned last, were at 66-77 %: 6 epochs.
+    # student; 12 epochs: on the hard set its val top-1 was still rising at epoch 10.
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(
         model=ModelConfig(arch="resnet_teacher", resnet_width=24, resnet_layers=(1, 1, 1, 1)),
-        epochs=6, batch_size=64, lr=2e-3, log_every_steps=64))
-    # MobileNetV3-small needs many more epochs than the ResNet to converge on this task
-    # (its val accuracy was still rising after 8), and channels-last on 2 threads makes them affordable.
-    student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=16, log_every_steps=64))
+        epochs=12, batch_size=64, lr=2e-3, log_every_steps=64))
+    # The same 12 epochs (of 128) as the from-scratch MobileNetV3-small of the calibration runs
+    # (44.1 % val), so the card's figure shows what distillation adds.
+    student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, log_every_steps=64))
 
 
 def smoke_config(work_dir: str, repo: str, seed: int = 0) -> ZooConfig:
     """Tiny sizes: 4 images per class, a handful of steps; exercises every stage."""
     cfg = ZooConfig(seed=seed, repo=repo, work_dir=work_dir, smoke=True)
-    cfg.data = hard_config(train_per_class=4, val_per_class=1, test_per_class=1, workers=1)
+    cfg.gates = ZooGates()  # a few steps learn nothing: only the FLOPs and parity gates apply
+    cfg.data = ShapesConfig(difficulty="hard", train_per_class=4, val_per_class=1, test_per_class=1, workers=1)
+    cfg.clip_data = ShapesConfig(train_per_class=4, val_per_class=1, test_per_class=1, workers=1)
     # the real teacher architecture (a smaller one would fail the FLOPs gate), a few steps
     cfg.teacher = TrainConfig(model=ModelConfig(arch="convnext_teacher"),
                               epochs=1, max_steps=3, batch_size=32, warmup_steps=1, log_every_steps=1)
@@ -101,7 +118,7 @@ def build(cfg: ZooConfig, log=print) -> Dict:
     timings["teacher_train"] = round(time.perf_counter() - t, 1)
     teacher_card = export(ExportConfig(checkpoint=str(work / "teacher" / "model.pt"), repo=cfg.repo,
                                        name="shapes-teacher", eval_root=str(data_root / "test"),
-                                       description="ResNet-style teacher (BasicBlocks) for shapes-mobilenetv3"),
+                                       description=TEACHER_DESCRIPTIONS[cfg.teacher.model.arch]),
                           log=rd.info)
 
     cfg.student.out_dir = str(work / "student")
@@ -119,7 +136,11 @@ def build(cfg: ZooConfig, log=print) -> Dict:
 
     if cfg.clip:
         t = time.perf_counter()
-        result["clip"] = run_clip_zoo(cfg, str(data_root), rd.info)
+        clip_root = work / "data-clip"
+        cfg.clip_data.root = str(clip_root)
+        cfg.clip_data.seed = cfg.seed
+        generate(cfg.clip_data, log=rd.info)
+        result["clip"] = run_clip_zoo(cfg, str(clip_root), rd.info)
         timings["clip"] = round(time.perf_counter() - t, 1)
     timings["total"] = round(time.perf_counter() - t0, 1)
     result["timings_seconds"] = timings

@@ -54,13 +54,28 @@ class Block(nn.Module):
         return x + drop_path(y, self.drop_path_rate, self.training)
 
 
+def conv_stem(channels: Sequence[int], strides: Sequence[int]) -> nn.Sequential:
+    """3x3 conv -> BatchNorm -> ReLU per entry, ahead of the patchify (Xiao et al. 2021,
+    "Early convolutions help transformers see better")."""
+    layers, c_in = [], 3
+    for c, s in zip(channels, strides):
+        layers += [nn.Conv2d(c_in, c, 3, s, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        c_in = c
+    return nn.Sequential(*layers)
+
+
 class ConvNeXt(nn.Module):
     def __init__(self, num_classes: int = 64, dims: Sequence[int] = (32, 64, 128, 256),
                  depths: Sequence[int] = (2, 2, 6, 2), stem_patch: int = 4, drop_path_rate: float = 0.1,
-                 layer_scale_init: float = 1e-6):
+                 layer_scale_init: float = 1e-6, stem_convs: Sequence[int] = (), stem_conv_strides: Sequence[int] = ()):
         super().__init__()
-        self.downsample = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], stem_patch, stem_patch),
-                                                       LayerNorm2d(dims[0], eps=1e-6))])
+        if len(stem_convs) != len(stem_conv_strides):
+            raise ValueError(f"stem_convs {tuple(stem_convs)} and stem_conv_strides {tuple(stem_conv_strides)} "
+                             "need one stride per conv")
+        patchify = [nn.Conv2d(stem_convs[-1] if stem_convs else 3, dims[0], stem_patch, stem_patch),
+                    LayerNorm2d(dims[0], eps=1e-6)]
+        stem = ([conv_stem(stem_convs, stem_conv_strides)] if stem_convs else []) + patchify
+        self.downsample = nn.ModuleList([nn.Sequential(*stem)])
         for i in range(len(dims) - 1):
             self.downsample.append(nn.Sequential(LayerNorm2d(dims[i], eps=1e-6), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()  # linearly deeper, as the paper
@@ -77,7 +92,8 @@ class ConvNeXt(nn.Module):
     def _init(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.trunc_normal_(m.weight, std=0.02)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for down, stage in zip(self.downsample, self.stages):

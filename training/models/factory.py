@@ -39,6 +39,8 @@ class ModelConfig:
     convnext_depths: tuple = (2, 2, 6, 2)
     convnext_stem: int = 4
     convnext_layer_scale: float = 1e-6   # initial layer scale (the paper's 1e-6)
+    convnext_stem_convs: tuple = ()      # channels of 3x3 conv-BN-ReLU layers before the patchify
+    convnext_stem_strides: tuple = ()    # their strides
     drop_path: float = 0.1
 
 
@@ -100,5 +102,5 @@ def create_model(cfg: ModelConfig) -> nn.Module:
         from training.models.convnext import ConvNeXt
 
         return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path,
-                        cfg.convnext_layer_scale)
+                        cfg.convnext_layer_scale, cfg.convnext_stem_convs, cfg.convnext_stem_strides)
     raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, convnext_teacher, resnet_teacher")
