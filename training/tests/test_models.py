@@ -111,6 +111,22 @@ def test_convnext_teacher_blocks_and_cost():
     assert count_macs(m) >= 4 * count_macs(create_model(ModelConfig()))
 
 
+def test_convnext_conv_stem_sits_before_the_patchify_and_keeps_the_stage_sizes():
+    plain = create_model(ModelConfig(arch="convnext_teacher"))
+    stem = create_model(ModelConfig(arch="convnext_teacher", convnext_stem_convs=(16, 32), convnext_stem_strides=(1, 2),
+                                    convnext_stem=2))
+    convs = [m for m in stem.downsample[0][0] if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride) for c in convs] == [((3, 3), (1, 1)), ((3, 3), (2, 2))]
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in stem.downsample[0][0])
+    patchify = stem.downsample[0][1]
+    assert patchify.kernel_size == patchify.stride == (2, 2) and isinstance(stem.downsample[0][2], LayerNorm2d)
+    x = torch.randn(2, 3, 64, 64)
+    assert stem.downsample[0](x).shape == plain.downsample[0](x).shape == (2, 32, 16, 16)
+    assert stem.eval()(x).shape == (2, 64)
+    with pytest.raises(ValueError, match="one stride per conv"):
+        create_model(ModelConfig(arch="convnext_teacher", convnext_stem_convs=(16, 32), convnext_stem_strides=(1,)))
+
+
 def test_card_cost_is_counted_from_the_exported_graph(tmp_path):
     from training.export import export_onnx
 
