@@ -67,6 +67,9 @@ class ZooConfig:
     work_dir: str = "training/runs/zoo"        # data, checkpoints, logs
     smoke: bool = False
     clip: bool = True                          # also run the MiniCLIP step
+    # A finished teacher run's model.pt to distill from instead of training the teacher; it
+    # must have been trained with `teacher`'s recipe (checked) on this zoo's data (the caller's word).
+    teacher_checkpoint: str = ""
     # The teacher must reach item 1's 90 % and the distilled student must beat the same
     # student trained from scratch on the same epochs (43.7 % test top-1, training/README.md).
     gates: ZooGates = field(default_factory=lambda: ZooGates(min_teacher_top1=0.90, min_student_top1=0.45))
@@ -113,16 +116,22 @@ def build(cfg: ZooConfig, log=print) -> Dict:
     cfg.teacher.data_root = cfg.student.data_root = str(data_root)
     cfg.teacher.seed = cfg.student.seed = cfg.seed
     cfg.teacher.out_dir = str(work / "teacher")
-    t = time.perf_counter()
-    run(cfg.teacher)
-    timings["teacher_train"] = round(time.perf_counter() - t, 1)
-    teacher_card = export(ExportConfig(checkpoint=str(work / "teacher" / "model.pt"), repo=cfg.repo,
+    teacher_ckpt = str(work / "teacher" / "model.pt")
+    if cfg.teacher_checkpoint:
+        teacher_ckpt = cfg.teacher_checkpoint
+        check_teacher_recipe(cfg.teacher, teacher_ckpt)
+        rd.info(f"zoo: teacher not trained: {teacher_ckpt} (the same recipe) is distilled from and exported")
+    else:
+        t = time.perf_counter()
+        run(cfg.teacher)
+        timings["teacher_train"] = round(time.perf_counter() - t, 1)
+    teacher_card = export(ExportConfig(checkpoint=teacher_ckpt, repo=cfg.repo,
                                        name="shapes-teacher", eval_root=str(data_root / "test"),
                                        description=TEACHER_DESCRIPTIONS[cfg.teacher.model.arch]),
                           log=rd.info)
 
     cfg.student.out_dir = str(work / "student")
-    cfg.student.teacher = str(work / "teacher" / "model.pt")
+    cfg.student.teacher = teacher_ckpt
     t = time.perf_counter()
     run(cfg.student)
     timings["student_distill"] = round(time.perf_counter() - t, 1)
@@ -148,6 +157,23 @@ def build(cfg: ZooConfig, log=print) -> Dict:
     rd.info(f"zoo: done in {timings['total']:.0f}s: {json.dumps(result)}")
     rd.close()
     return result
+
+
+# run bookkeeping that does not change what a run learns
+_NOT_RECIPE = {"data_root", "out_dir", "threads", "log_every_steps", "device", "resume", "kd_cache"}
+
+
+def check_teacher_recipe(recipe: TrainConfig, checkpoint: str) -> None:
+    """Raises ValueError naming every recipe key where `checkpoint`'s run differs from `recipe`."""
+    from training.config import from_dict
+    from training.train import load_checkpoint
+
+    ran = to_dict(from_dict(TrainConfig, load_checkpoint(checkpoint)["train_config"]))
+    want = to_dict(recipe)
+    diff = sorted(k for k in set(ran) | set(want) if k not in _NOT_RECIPE and ran.get(k) != want.get(k))
+    if diff:
+        raise ValueError(f"teacher_checkpoint {checkpoint} was trained with another recipe: "
+                         + ", ".join(f"{k}={ran.get(k)!r} (zoo: {want.get(k)!r})" for k in diff))
 
 
 def _summary(card: Dict) -> Dict:

@@ -23,3 +23,18 @@ def test_gates_pass_and_report_what_they_measured():
 def test_a_missed_gate_fails_loudly(teacher, student, message):
     with pytest.raises(ZooGateError, match=message.replace(".", r"\.").replace("+", r"\+")):
         check_gates(ZooGates(min_teacher_top1=0.9, min_student_top1=0.8), teacher, student)
+
+
+def test_a_teacher_checkpoint_must_come_from_the_zoos_teacher_recipe(tmp_path):
+    import torch
+
+    from training.config import to_dict
+    from training.zoo import ZooConfig, check_teacher_recipe
+
+    recipe = ZooConfig().teacher
+    ran = to_dict(recipe) | {"data_root": "/elsewhere", "out_dir": "/elsewhere/run", "threads": 2}
+    torch.save({"train_config": ran}, tmp_path / "same.pt")
+    check_teacher_recipe(recipe, str(tmp_path / "same.pt"))  # bookkeeping keys may differ
+    torch.save({"train_config": ran | {"lr": recipe.lr / 2, "epochs": 3}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"another recipe: epochs=3 \(zoo: 12\), lr=0.001 \(zoo: 0.002\)"):
+        check_teacher_recipe(recipe, str(tmp_path / "other.pt"))
