@@ -181,6 +181,16 @@ def export_and_time(cfg: NasRunConfig, model: nn.Module, path: Path, sample: tor
     return {"onnx": str(path), "parity": float(np.abs(got - ref).max()), "measured_ms": ms}
 
 
+def child_checkpoint(cfg: NasRunConfig, net_cfg: SupernetConfig, names: List[str], child: nn.Module,
+                     classes: List[str]) -> Dict:
+    """A found child as a classifier checkpoint (arch "nas_child": its architecture and search
+    space in the model config), which `export` and `eval` take like any other."""
+    mcfg = ModelConfig(arch="nas_child", num_classes=len(classes), nas_architecture=tuple(names),
+                       nas_space=to_dict(net_cfg))
+    return {"model": to_dict(mcfg), "state_dict": child.state_dict(), "classes": classes,
+            "preprocess": to_dict(cfg.preprocess), "train_config": to_dict(cfg)}
+
+
 def student_row(width: float) -> str:
     """The table row of the hand-designed student at a width multiplier (x1 keeps the plain name)."""
     base = "hand-designed MobileNetV3-small student"
@@ -242,8 +252,7 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
                "test_top1": top1(child, test.images, test.labels, cfg.preprocess),
                "trace_tail": found["trace"][-3:]}
         row.update(export_and_time(cfg, child, out / f"lambda{lam:g}" / "child.onnx", sample))
-        torch.save({"supernet": to_dict(net_cfg), "architecture": row["architecture"], "state_dict": child.state_dict(),
-                    "classes": classes, "preprocess": to_dict(cfg.preprocess)}, out / f"lambda{lam:g}" / "child.pt")
+        torch.save(child_checkpoint(cfg, net_cfg, row["architecture"], child, classes), out / f"lambda{lam:g}" / "child.pt")
         rows[f"found, lambda {lam:g}"] = row
         log(f"nas: lambda {lam:g}: {' '.join(row['architecture'])} predicted {row['predicted_ms']} measured "
             f"{row['measured_ms']} test top-1 {row['test_top1']:.4f}")

@@ -4,6 +4,7 @@ exact architecture without guessing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch.nn as nn
 import torchvision
@@ -15,7 +16,7 @@ from training.models.flops import count_macs, count_params  # noqa: F401
 
 @dataclass
 class ModelConfig:
-    arch: str = "mobilenetv3_small"   # "mobilenetv3_small" | "convnext_teacher" | "resnet_teacher"
+    arch: str = "mobilenetv3_small"   # "mobilenetv3_small" | "convnext_teacher" | "resnet_teacher" | "nas_child"
     num_classes: int = 64
     # MobileNetV3: torchvision's stem has stride 2 (made for 224 px). On 64 px inputs
     # stride 1 keeps a 4x4 final map instead of 2x2 at ~3.4x the compute; 2 is the default
@@ -42,6 +43,10 @@ class ModelConfig:
     convnext_stem_convs: tuple = ()      # channels of 3x3 conv-BN-ReLU layers before the patchify
     convnext_stem_strides: tuple = ()    # their strides
     drop_path: float = 0.1
+    # A child found by `nas` (arch "nas_child", training/models/supernet.py): one op name per
+    # searchable position of the search space `nas_space` (SupernetConfig's keys; empty: its defaults).
+    nas_architecture: tuple = ()
+    nas_space: Optional[dict] = None
 
 
 def _mobilenetv3_small(cfg: ModelConfig) -> nn.Module:
@@ -103,4 +108,10 @@ def create_model(cfg: ModelConfig) -> nn.Module:
 
         return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path,
                         cfg.convnext_layer_scale, cfg.convnext_stem_convs, cfg.convnext_stem_strides)
-    raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, convnext_teacher, resnet_teacher")
+    if cfg.arch == "nas_child":
+        from training.config import from_dict
+        from training.models.supernet import SupernetConfig, child_from_names
+
+        space = from_dict(SupernetConfig, {**(cfg.nas_space or {}), "num_classes": cfg.num_classes})
+        return child_from_names(space, cfg.nas_architecture)
+    raise ValueError(f"unknown arch {cfg.arch!r}; valid: mobilenetv3_small, convnext_teacher, resnet_teacher, nas_child")

@@ -210,6 +210,20 @@ class ChildNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
+def child_from_names(cfg: SupernetConfig, names: Sequence[str]) -> ChildNet:
+    """The child of an architecture written as op names, one per position (`OpSpec.name`)."""
+    pos = positions(cfg)
+    if len(names) != len(pos):
+        raise ValueError(f"nas architecture has {len(names)} ops, the search space {len(pos)} positions")
+    choice = []
+    for i, (name, (_, _, _, specs)) in enumerate(zip(names, pos)):
+        by_name = {s.name: s for s in specs}
+        if name not in by_name:
+            raise ValueError(f"nas architecture position {i}: {name!r} is not a candidate; valid: {list(by_name)}")
+        choice.append(by_name[name])
+    return ChildNet(cfg, choice)
+
+
 def derive_child(supernet: Supernet, alpha: torch.Tensor) -> ChildNet:
     """The child of prox_one_hot(alpha), with the supernet's shared weights copied in."""
     choice = supernet.choice(alpha)

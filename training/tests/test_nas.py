@@ -157,3 +157,34 @@ def test_nas_run_at_toy_size(tmp_path):
             assert r["predicted_ms"]["1"] == pytest.approx(table.lookup_ms(choice))
     md = (tmp_path / "nas.md").read_text()
     assert "| found, lambda 5 |" in md and "| hand-designed MobileNetV3-small student |" in md
+
+
+def test_export_takes_a_found_child_checkpoint(tmp_path):
+    import json as json_
+
+    from training.export import ExportConfig, export
+    from training.models.supernet import child_from_names
+    from training.nas_run import NasRunConfig, child_checkpoint
+    from training.train import model_from_checkpoint
+
+    torch.manual_seed(0)
+    names = ["k5_e2_se", "k3_e2"]
+    child = child_from_names(TINY, names)
+    child.train()
+    child(torch.randn(4, 3, 64, 64))   # BatchNorm statistics off their init, so the export must carry them
+    classes = ["a", "b", "c"]
+    torch.save(child_checkpoint(NasRunConfig(supernet=TINY), TINY, names, child.eval(), classes), tmp_path / "child.pt")
+    model, ck = model_from_checkpoint(tmp_path / "child.pt")
+    assert [s.name for s in model.choice] == names and ck["model"]["arch"] == "nas_child"
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), child(x))
+    card = export(ExportConfig(checkpoint=str(tmp_path / "child.pt"), repo=str(tmp_path / "repo"), name="nas-x"),
+                  log=lambda m: None)
+    d = tmp_path / "repo" / "nas-x"
+    manifest = json_.loads((d / "model.json").read_text())
+    assert manifest["outputs"][0]["shape"] == [-1, 3] and (d / "labels.txt").read_text().split() == classes
+    assert card["arch"] == "nas_child" and card["model"]["nas_architecture"] == names
+    assert card["onnx"]["ortParity"]["worst"] <= 1e-4 and len(json_.loads((d / "1" / "golden" / "index.json").read_text())["items"]) == 4
+    with pytest.raises(ValueError, match="not a candidate"):
+        child_from_names(TINY, ["k7_e2", "k3_e2"])
