@@ -216,21 +216,24 @@ def _cmd_rerank(a) -> int:
 
 
 def _cmd_nas_latency(a) -> int:
-    """Measure the NAS latency table: every candidate op of every supernet position, and the
-    fixed stem and head, exported alone to ONNX and timed with onnxruntime-node under the
-    gateway's CPU session options at batch 1 and 8; writes the table JSON to --out."""
+    """Measure the NAS latency table: what every candidate op of every supernet position, the
+    stem and the head cost inside whole networks (reference children timed whole and profiled
+    per node with onnxruntime-node under the gateway's CPU session options, batch 1 and 8),
+    validated on held-out children timed in the same process; writes the table JSON to --out."""
     from pathlib import Path
 
-    from training.nas_latency import measure_table, table_json
+    from training.nas_latency import measure_table, parse_architecture, table_json
 
     set_threads(1)
     cfg = resolve(_config_class("nas-latency"), a.config, list(a.overrides))
-    table = measure_table(cfg.supernet, cfg.latency)
+    table = measure_table(cfg.supernet, cfg.latency,
+                          validate=[parse_architecture(cfg.supernet, a) for a in cfg.validate_architectures])
     table["command"] = " ".join(["python3 -m training nas-latency", f"--out {a.out}"] +
                                 ([f"--config {a.config}"] if a.config else []) + [f"--set {o}" for o in a.overrides])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(table_json(table))
-    print(json.dumps({"out": a.out, "stem_ms": table["fixed_ms"]["stem"], "head_ms": table["fixed_ms"]["head"]}))
+    print(json.dumps({"out": a.out, "stem_ms": table["fixed_ms"]["stem"], "head_ms": table["fixed_ms"]["head"],
+                      "validation_max_abs_error": table["validation_max_abs_error"]}))
     return 0
 
 
@@ -251,9 +254,9 @@ def _cmd_nas(a) -> int:
 def _cmd_nas_report(a) -> int:
     """The `nas` runs of several seeds in one table (mean ± sd) and a Pareto figure of test
     top-1 against measured latency (found models per lambda, the hand-designed student at each
-    width), the issue's target against the student, the search cost; with --remeasure every
-    exported graph is timed again interleaved with a fresh latency table in one
-    onnxruntime-node process. Writes nas-report.md / .json and nas-pareto.png into --out."""
+    width), the issue's target against the student, the search cost; with --remeasure a fresh
+    latency table validated on every run's found architecture in one onnxruntime-node
+    process. Writes nas-report.md / .json and nas-pareto.png into --out."""
     from training.nas_report import NasReportConfig, run_report
 
     ov = list(a.overrides) + ([f"out_dir={a.out}"] if a.out else []) + ([f"figure={a.figure}"] if a.figure else [])
@@ -436,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     nr.add_argument("--out", help="report folder (default training/runs/nas-report)")
     nr.add_argument("--figure", help="also write the Pareto figure here (e.g. training/docs/nas-pareto.png)")
     nr.add_argument("--remeasure", action="store_true",
-                    help="time every exported graph again, interleaved with a fresh latency table")
+                    help="measure a fresh latency table and validate it on every run's found architecture")
 
     cal = _add(sub, "calibrate")
     cal.add_argument("--model", required=True, help="exported MiniCLIP model folder (holds model.json)")

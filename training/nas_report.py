@@ -2,12 +2,10 @@
 top-1 against measured latency: the found models per lambda, the hand-designed student at
 each width), the issue's target checked against the student, and the search cost.
 
-With `remeasure`, every run's exported graphs are timed again together with a freshly
-measured latency table, interleaved in one onnxruntime-node process (round r of every graph
-before round r + 1 of any): the table's own prediction error is then read under the same
-load as the graphs it predicts, without the drift between the minutes a run's table and its
-graphs were measured. Each graph is then timed cold (many sessions in rotation), so these
-figures are not the steady-state latencies the runs measured (training/README.md, NAS)."""
+With `remeasure`, a fresh latency table is measured (`nas-latency`) and validated on every
+run's found architecture, exported again from its op names and timed whole in the same
+onnxruntime-node process as the table's children: predicted vs measured without the drift
+between the minutes a run's table and its graphs were timed."""
 from __future__ import annotations
 
 import json
@@ -17,8 +15,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from training.config import from_dict
-from training.nas_latency import LatencyConfig, LatencyTable, measure_table, table_json
-from training.models.supernet import SupernetConfig, positions
+from training.nas_latency import LatencyConfig, measure_table, parse_architecture, table_json
+from training.models.supernet import SupernetConfig
 
 STUDENT = "hand-designed MobileNetV3-small student"
 
@@ -28,8 +26,8 @@ class NasReportConfig:
     runs: tuple = ()               # `nas` run folders (nas.json inside), one per seed
     out_dir: str = "training/runs/nas-report"
     figure: str = ""               # also write the Pareto figure here (e.g. training/docs/nas-pareto.png)
-    remeasure: bool = False        # time every exported graph again, interleaved with a fresh latency table
-    latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(interleave=True))
+    remeasure: bool = False        # a fresh latency table, validated on every run's found architectures
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
 
 
 def _mean_sd(values: Sequence[float]) -> Dict[str, float]:
@@ -99,25 +97,27 @@ def target_check(summary: Dict[str, Dict], batch: str = "1") -> Dict[str, Dict]:
 
 
 def remeasure(runs: Sequence[Dict], cfg: LatencyConfig, log=print) -> Dict:
-    """A fresh table and every run's graphs timed in one node process; per run and row: the
-    graph's ms now, and the prediction of the fresh table and of the run's own table."""
+    """A fresh table (`nas-latency`) validated on every run's found architectures: each is
+    exported again from its op names and timed whole in the same process as the table's
+    children. Per run and found row: its ms now, the fresh table's prediction and the run's
+    own table's."""
     net = from_dict(SupernetConfig, runs[0]["config"]["supernet"])
     for r in runs:
         if from_dict(SupernetConfig, r["config"]["supernet"]) != net:
             raise ValueError(f"nas-report: {r['dir']} searched another space than {runs[0]['dir']}")
-    models = {f"{r['seed']}|{name}": Path(row["onnx"]) for r in runs for name, row in r["rows"].items()}
-    table = measure_table(net, replace(cfg, batches=[int(b) for b in cfg.batches], interleave=True), log=log,
-                          models=models)
-    fresh = {str(b): LatencyTable(table, net, b) for b in cfg.batches}
-    specs = [{o.name: o for o in p[3]} for p in positions(net)]
+    found = {" ".join(row["architecture"]) for r in runs for name, row in r["rows"].items() if row.get("predicted_ms")}
+    table = measure_table(net, replace(cfg, batches=[int(b) for b in cfg.batches]), log=log,
+                          validate=[parse_architecture(net, a) for a in sorted(found)])
+    val = {" ".join(v["architecture"]): v for v in table["validation"]}
     out: Dict = {"table": table, "rows": {}}
     for r in runs:
         for name, row in r["rows"].items():
-            got = {"measured_ms": table["models_ms"][f"{r['seed']}|{name}"]}
-            if row.get("predicted_ms"):
-                choice = [specs[i][n] for i, n in enumerate(row["architecture"])]
-                got["predicted_fresh_ms"] = {b: t.lookup_ms(choice) for b, t in fresh.items()}
-                got["predicted_run_ms"] = row["predicted_ms"]
+            v = val.get(" ".join(row["architecture"]))
+            if not row.get("predicted_ms") or v is None:   # a student, or a reference child of the fresh table
+                continue
+            got = {"measured_ms": {b: v[f"batch {b}"]["measured_ms"] for b in map(str, cfg.batches)},
+                   "predicted_fresh_ms": {b: v[f"batch {b}"]["predicted_ms"] for b in map(str, cfg.batches)},
+                   "predicted_run_ms": row["predicted_ms"]}
             out["rows"].setdefault(name, []).append({"seed": r["seed"], **got})
     return out
 
@@ -195,7 +195,7 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
                          "".join(f"; vs {w}: {w_['latency_ratio']:.2f}x latency, {100 * w_['top1_diff']:+.1f} points"
                                  f"{', clear' if w_['clear'] else ', not clear'}" for w, w_ in c.get("widths", {}).items()))
     if re:
-        lines += ["", "Re-measured in one onnxruntime-node process, interleaved with a fresh table "
+        lines += ["", "Re-measured in one onnxruntime-node process with a fresh table "
                   "(predicted by the fresh table / by the run's table vs measured now):", "",
                   "| row | seed | " + " | ".join(f"batch {b}: measured ms, fresh-table error, run-table error"
                                                  for b in batches) + " |", "|---|---|" + "---|" * len(batches)]
@@ -230,7 +230,7 @@ def run_report(cfg: NasReportConfig, log=print) -> Dict:
     (out / "nas-report.md").write_text(md)
     for p in [out / "nas-pareto.png"] + ([Path(cfg.figure)] if cfg.figure else []):
         pareto_figure(summary, groups, p, batches)
-    res = {"summary": summary, "target": checks, "remeasured": re, "runs": [r["dir"] for r in runs]}
+    res = {"summary": summary, "target": checks, "remeasured": re, "runs": [r["dir"] for r in runs], "markdown": md}
     (out / "nas-report.json").write_text(json.dumps(res, indent=2) + "\n")
     log(md)
     return res
