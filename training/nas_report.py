@@ -26,6 +26,7 @@ class NasReportConfig:
     runs: tuple = ()               # `nas` run folders (nas.json inside), one per seed
     out_dir: str = "training/runs/nas-report"
     figure: str = ""               # also write the Pareto figure here (e.g. training/docs/nas-pareto.png)
+    latency_table: str = "training/configs/nas_latency.json"   # its validation rows: the found architectures' error
     remeasure: bool = False        # a fresh latency table, validated on every run's found architectures
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
@@ -172,9 +173,10 @@ def _pm(s: Dict[str, float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{scale * s['mean']:.{digits}f} ± {scale * s['sd']:.{digits}f}"
 
 
-def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dict], batches=("1", "8")) -> str:
+def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dict], batches=("1", "8"),
+             table: Optional[Dict] = None) -> str:
     lines = ["| row | seeds | test top-1 | val top-1 | " + " | ".join(f"measured ms, batch {b}" for b in batches) +
-             " | " + " | ".join(f"predicted / measured, batch {b}" for b in batches) + " | search CPU s |",
+             " | " + " | ".join(f"run's table: predicted / measured, batch {b}" for b in batches) + " | search CPU s |",
              "|---|---|---|---|" + "---|" * (2 * len(batches) + 1)]
     for name, s in summary.items():
         err = [(", ".join(f"{100 * e:+.0f} %" for e in s["error"][b]) if "error" in s else "-") for b in batches]
@@ -186,6 +188,25 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
     for name, s in summary.items():
         if name.startswith("found"):
             lines += [f"- {name}: " + "; ".join(f"seed {sd}: `{a}`" for sd, a in zip(s["seeds"], s["architectures"]))]
+    if table and table.get("validation"):
+        val = {" ".join(v["architecture"]): v for v in table["validation"]}
+        lines += ["", f"The latency table ({table.get('command', 'nas-latency')}) on each found architecture, held out "
+                  "from the children it was built from and timed whole in the same onnxruntime-node process "
+                  "(predicted / measured ms, error):", "",
+                  "| row | seed | architecture | " + " | ".join(f"batch {b}" for b in batches) + " |",
+                  "|---|---|---|" + "---|" * len(batches)]
+        for name, s in summary.items():
+            if not name.startswith("found"):
+                continue
+            for seed, arch in zip(s["seeds"], s["architectures"]):
+                v = val.get(arch)
+                cells = ([f"{v[f'batch {b}']['predicted_ms']:.3f} / {v[f'batch {b}']['measured_ms']:.3f}, "
+                          f"{100 * v[f'batch {b}']['error']:+.0f} %" for b in batches] if v else ["not validated"] * len(batches))
+                lines.append(f"| {name} | {seed} | `{arch}` | " + " | ".join(cells) + " |")
+        errs = [abs(v[f"batch {b}"]["error"]) for v in table["validation"] for b in batches]
+        lines += ["", f"Over all {len(table['validation'])} held-out children (found and random): |error| at most "
+                  + ", ".join(f"{100 * table['validation_max_abs_error'][b]:.1f} % at batch {b}" for b in batches)
+                  + f" (mean {100 * sum(errs) / len(errs):.1f} %)."]
     if checks:
         lines += ["", "Target (vs the x1 student, batch-1 latency: match at <= 0.9x latency, clear over seeds):", ""]
         for name, c in checks.items():
@@ -226,7 +247,8 @@ def run_report(cfg: NasReportConfig, log=print) -> Dict:
     re = remeasure(runs, cfg.latency, log) if cfg.remeasure else None
     if re:
         (out / "nas_latency_remeasured.json").write_text(table_json(re.pop("table")))
-    md = markdown(summary, checks, re, batches)
+    table = json.loads(Path(cfg.latency_table).read_text()) if cfg.latency_table and Path(cfg.latency_table).is_file() else None
+    md = markdown(summary, checks, re, batches, table)
     (out / "nas-report.md").write_text(md)
     for p in [out / "nas-pareto.png"] + ([Path(cfg.figure)] if cfg.figure else []):
         pareto_figure(summary, groups, p, batches)

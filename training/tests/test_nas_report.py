@@ -33,8 +33,13 @@ def _write_run(d, seed, found_top1, student_top1):
 def test_report_groups_seeds_checks_the_target_and_draws_the_figure(tmp_path):
     for seed, (f, s) in enumerate([(0.30, 0.25), (0.32, 0.24), (0.31, 0.26)]):
         _write_run(tmp_path / f"s{seed}", seed, f, s)
+    table = {"command": "nas-latency X", "validation_max_abs_error": {"1": 0.05, "8": 0.02},   # validated on seed 0's child
+             "validation": [{"architecture": ["k3_e3", "k5_e3"], "batch 1": {"predicted_ms": 0.105, "measured_ms": 0.1, "error": 0.05},
+                             "batch 8": {"predicted_ms": 0.686, "measured_ms": 0.7, "error": -0.02}}]}
+    (tmp_path / "table.json").write_text(json.dumps(table))
     res = run_report(NasReportConfig(runs=tuple(str(tmp_path / f"s{k}") for k in range(3)), out_dir=str(tmp_path / "r"),
-                                     figure=str(tmp_path / "docs" / "pareto.png")), log=lambda m: None)
+                                     figure=str(tmp_path / "docs" / "pareto.png"), latency_table=str(tmp_path / "table.json")),
+                     log=lambda m: None)
     found = res["summary"]["found, lambda 0.3"]
     assert found["seeds"] == [0, 1, 2] and found["test_top1"]["mean"] == pytest.approx(0.31)
     assert found["test_top1"]["sd"] == pytest.approx(0.01)
@@ -48,6 +53,8 @@ def test_report_groups_seeds_checks_the_target_and_draws_the_figure(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     md = (tmp_path / "r" / "nas-report.md").read_text()
     assert "| found, lambda 0.3 | 3 | 31.0 ± 1.0 |" in md and "+10 %, +10 %, +10 %" in md and ": met" in md
+    assert "| found, lambda 0.3 | 0 | `k3_e3 k5_e3` | 0.105 / 0.100, +5 % | 0.686 / 0.700, -2 % |" in md
+    assert "| found, lambda 0.3 | 1 | `k3_e3 k5_e6` | not validated | not validated |" in md
 
 
 def test_target_is_not_met_within_the_noise_or_when_slower(tmp_path):
