@@ -285,13 +285,13 @@ def _cmd_calibrate(a) -> int:
 def _cmd_card(a) -> int:
     """Write (or rewrite) MODEL_CARD.md in an exported model folder from its model.json and
     newest eval.json: data, recipe, figures with their seed, known failures, limitations.
-    Export writes it too. --ablation / --zero-shot-seeds first store a measured result in
-    eval.json, so the card shows it."""
+    Export writes it too. --ablation / --zero-shot-seeds / --nas-report first store a measured
+    result in eval.json, so the card shows it."""
     from training.model_card import attach, write
 
     for m in a.model:
         for key, path, extra in (("dynamicConvAblation", a.ablation, {"decision": a.decision}),
-                                 ("zeroShotSeeds", a.zero_shot_seeds, {})):
+                                 ("zeroShotSeeds", a.zero_shot_seeds, {}), ("nasSearch", a.nas_report, {})):
             if path:
                 data = json.loads(open(path).read())
                 data.pop("config", None)
@@ -452,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--ablation", metavar="ABLATION_JSON", help="add an `ablation` result (ablation.json) to the card")
     cd.add_argument("--decision", help="with --ablation: the sentence saying what ships and why")
     cd.add_argument("--zero-shot-seeds", metavar="JSON", help="add a `clip --seeds` result (zero_shot_seeds.json)")
-    cd.add_argument("--command-line", help="with --ablation / --zero-shot-seeds: the command that produced it")
+    cd.add_argument("--nas-report", metavar="JSON", help="add a `nas-report` result (nas-report.json): how the NAS "
+                    "architecture of this model was found, over the seeds")
+    cd.add_argument("--command-line", help="with --ablation / --zero-shot-seeds / --nas-report: the commands that produced it")
     return p
 
 

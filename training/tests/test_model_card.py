@@ -1,4 +1,4 @@
-# `card --ablation / --zero-shot-seeds`: a measured result is stored in eval.json and the
+# `card --ablation / --zero-shot-seeds / --nas-report`: a measured result is stored in eval.json and the
 # card shows its table, each comparison and the decision (what ships and why).
 import json
 
@@ -49,3 +49,17 @@ def test_verdict_needs_every_comparison_won_by_more_than_the_sd():
     one = {k: {**v, "sd": 0.0, "runs": [v["mean"]]} for k, v in t.items()}
     one["dynamic + KD"]["mean"] = 0.9
     assert verdict(one)["dynamicWins"] is False
+
+
+def test_card_shows_how_a_nas_architecture_was_found(tmp_path):
+    rep = tmp_path / "nas-report.json"
+    rep.write_text(json.dumps({"markdown": "| row | seeds |\n|---|---|\n| found, lambda 1 | 3 |\n", "target": {}, "summary": {}}))
+    d = _model(tmp_path)
+    card = json.loads((d / "1" / "eval.json").read_text())
+    card.update({"arch": "nas_child", "numClasses": 8, "model": {"arch": "nas_child", "nas_architecture": ["k3_e3", "skip"]}})
+    (d / "1" / "eval.json").write_text(json.dumps(card))
+    assert main(["card", "--model", str(d), "--nas-report", str(rep), "--command-line", "python3 -m training nas --x"]) == 0
+    text = (d / "MODEL_CARD.md").read_text()
+    assert "## How the architecture was found (latency-aware NAS)" in text and "`k3_e3 skip`" in text
+    assert "| found, lambda 1 | 3 |" in text and "python3 -m training nas --x" in text
+    assert "test top-1 50.00 % on 8 classes (chance 12.50 %)" in text
