@@ -149,6 +149,29 @@ def write_golden(model: torch.nn.Module, pp: PreprocessConfig, out: Path) -> Dic
     return index
 
 
+_DATA_KEYS = ("seed", "difficulty", "task", "train_per_class", "val_per_class", "test_per_class", "min_size_frac",
+              "max_size_frac", "noise_std")
+
+
+def training_summary(train_config: Dict) -> Dict:
+    """How a classifier was trained, for its card: seed, schedule, optimiser, distillation and
+    the generator settings of its data (from the data root's config.yaml, when there is one)."""
+    import yaml
+
+    tc = train_config
+    out = {"seed": tc.get("seed"), "epochs": tc.get("epochs"), "maxSteps": tc.get("max_steps") or None,
+           "batchSize": tc.get("batch_size"), "optimizer": "AdamW", "lr": tc.get("lr"), "weightDecay": tc.get("weight_decay"),
+           "warmupSteps": tc.get("warmup_steps"), "schedule": "linear warm-up, then cosine to 0",
+           "labelSmoothing": tc.get("label_smoothing")}
+    if tc.get("teacher"):
+        out["kd"] = {k: (tc.get("kd") or {}).get(k) for k in ("temperature", "alpha")}
+    data_yaml = Path(str(tc.get("data_root", ""))) / "config.yaml"
+    if data_yaml.is_file():
+        data = yaml.safe_load(data_yaml.read_text()) or {}
+        out["data"] = {k: data.get(k) for k in _DATA_KEYS}
+    return out
+
+
 def export(cfg: ExportConfig, log=print) -> Dict:
     model, ck = model_from_checkpoint(cfg.checkpoint)
     pp = from_dict(PreprocessConfig, ck["preprocess"])
@@ -208,6 +231,7 @@ def export(cfg: ExportConfig, log=print) -> Dict:
                  "parityReference": "training/onnx_eval.py (NumPy) vs PyTorch eval()",
                  "ortParity": ort},
         "distilledFrom": ck["train_config"].get("teacher") or None,
+        "training": training_summary(ck["train_config"]),
     }
     if cfg.eval_root:
         from training.evaluate import evaluate_folder

@@ -24,7 +24,8 @@ def _classifier(card: Dict, manifest: Dict) -> List[str]:
     ev = card.get("eval", {})
     lines = [
         "## Figures", "",
-        f"- Test top-1: **{_pct(ev.get('top1'))}** on {ev.get('n', '?')} images (`{ev.get('split', '?')}`)",
+        f"- Test top-1: **{_pct(ev.get('top1'))}** on {ev.get('n', '?')} images (`{ev.get('split', '?')}`)"
+        + (f"; one run, training seed {card['training'].get('seed')}" if card.get("training") else ""),
         f"- Parameters {card.get('params', 0):,}; {card.get('macs', 0) / 1e6:.2f} M MACs per 64x64 image "
         f"({card.get('flopsNote', '')})",
         f"- ONNX opset {card['onnx'].get('opset')}, {card['onnx'].get('bytes', 0) / 1e6:.2f} MB; parity vs PyTorch "
@@ -40,6 +41,24 @@ def _classifier(card: Dict, manifest: Dict) -> List[str]:
     lines += ["", "## Known failures", ""]
     worst = ev.get("worstClasses") or {}
     lines.append("Worst classes on the test split: " + (", ".join(f"{k} {_pct(v)}" for k, v in worst.items()) or "n/a"))
+    return lines
+
+
+def _classifier_training(tr: Dict) -> List[str]:
+    d = tr.get("data")
+    lines = []
+    if d:
+        lines.append(f"Data: the procedural shapes set (`training/data/shapes.py`), difficulty `{d.get('difficulty')}`, "
+                     f"task `{d.get('task')}`, data seed {d.get('seed')}, {d.get('train_per_class')} / "
+                     f"{d.get('val_per_class')} / {d.get('test_per_class')} images per class (train / val / test), "
+                     f"shapes {100 * d.get('min_size_frac', 0):.0f}-{100 * d.get('max_size_frac', 0):.0f} % of the image, "
+                     f"noise std {d.get('noise_std')}.")
+    steps = f"at most {tr['maxSteps']} steps" if tr.get("maxSteps") else f"{tr.get('epochs')} epochs"
+    kd = tr.get("kd")
+    lines.append(f"Recipe: seed {tr.get('seed')}, {steps} of batch {tr.get('batchSize')}, {tr.get('optimizer')} lr "
+                 f"{tr.get('lr')} weight decay {tr.get('weightDecay')}, {tr.get('warmupSteps')} warm-up steps then cosine, "
+                 f"label smoothing {tr.get('labelSmoothing')}"
+                 + (f", distillation T = {kd.get('temperature')}, alpha = {kd.get('alpha')}" if kd else "") + ".")
     return lines
 
 
@@ -177,10 +196,11 @@ def render(model_dir: Path) -> str:
                      f"{student}, batch {tr.get('batchSize')}, loss {tr.get('loss')}.")
         body = _clip(card, manifest)
     else:
+        teacher = (card.get("teacher") or {}).get("name") or card.get("distilledFrom")
         lines.append(f"Architecture `{card.get('arch')}` ({json.dumps(card.get('model'))}); "
-                     f"distilled from `{card.get('distilledFrom')}`." if card.get("distilledFrom")
+                     f"distilled from `{teacher}`." if card.get("distilledFrom")
                      else f"Architecture `{card.get('arch')}` ({json.dumps(card.get('model'))}), trained with labels.")
-        lines.append("Recipe and seed: the run's config.yaml (the zoo's are in training/zoo.py).")
+        lines += _classifier_training(tr) if tr else ["Recipe and seed: the run's config.yaml (the zoo's are in training/zoo.py)."]
         body = _classifier(card, manifest)
     if card.get("dynamicConvAblation"):
         body += [""] + _ablation(card["dynamicConvAblation"])
