@@ -1,13 +1,21 @@
 // The shipped default zoo, served as `npm start` serves it: every classifier of the 64 colour x
 // shape classes labels procedural images of known class (rendered with a seed never used in
-// training) over gRPC and HTTP, and 32 concurrent clients really share batches; a classifier
-// of other classes (the fine-grained NAS child) answers its golden inputs as PyTorch did.
+// training) over gRPC and HTTP as accurately as its eval card says, and 32 concurrent clients
+// really share batches; a classifier of other classes (the fine-grained NAS child) answers its
+// golden inputs as PyTorch did.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ShapeImage, renderShapes } from '../helpers/shapes.js';
 import { type TestGateway, ZOO_MODELS, metricValue, postImage, startTestGateway } from '../helpers/gateway.js';
+
+/** Test top-1 of a model's newest eval card (training/export.py writes it from the hard test split). */
+function cardTop1(model: string): number {
+  const versions = readdirSync(join(ZOO_MODELS, model)).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(a) - Number(b));
+  const card = JSON.parse(readFileSync(join(ZOO_MODELS, model, versions.at(-1)!, 'eval.json'), 'utf8')) as { eval: { top1: number } };
+  return card.eval.top1;
+}
 
 function manifestOf(name: string): { kind: string; labels?: string } | null {
   try {
@@ -40,10 +48,10 @@ const readF32 = (file: string): Float32Array => {
 describe('default zoo', () => {
   let gw: TestGateway;
   let images: ShapeImage[];
-  const top1: Record<string, number> = {};
   before(async () => {
     gw = await startTestGateway(ZOO_MODELS, { intraOpThreads: 0 });
-    images = renderShapes(100, 424242);
+    // the hard 64-class set the zoo's classifiers are trained and carded on (training/zoo.py)
+    images = renderShapes(100, 424242, { difficulty: 'hard' });
   });
   after(() => gw.stop());
 
@@ -62,10 +70,13 @@ describe('default zoo', () => {
         const replies = await Promise.all(chunk.map((img) => gw.client.classify({ model, image: img.png, top_k: 1 })));
         replies.forEach((r, j) => (correct += r.labels[0]!.label === chunk[j]!.label ? 1 : 0));
       }
-      top1[model] = correct;
       console.log(`# ${model}: top-1 ${correct}/100`);
-      // 64 classes: chance is 1.6%; every shipped classifier must be really trained.
-      assert.ok(correct >= 90, `${model} top-1 ${correct}/100`);
+      // What the gateway serves must be the model its card measured: on 100 unseen images of the
+      // same benchmark, top-1 within 3 binomial standard deviations of the card's test top-1
+      // (chance is 1.6 %, so a broken model or preprocessing falls far below).
+      const p = cardTop1(model);
+      const floor = 100 * p - 3 * Math.sqrt(100 * p * (1 - p));
+      assert.ok(p > 0.5 && correct >= floor, `${model} top-1 ${correct}/100, card ${(100 * p).toFixed(2)} %: at least ${floor.toFixed(1)} expected`);
       const text = await gw.metrics();
       const sum = metricValue(text, 'gateway_batch_size_sum', { model });
       const count = metricValue(text, 'gateway_batch_size_count', { model });
@@ -97,11 +108,6 @@ describe('default zoo', () => {
       }
     });
   }
-
-  it('the best classifier of the zoo gets >= 95 of the 100 right', () => {
-    const best = Math.max(...Object.values(top1));
-    assert.ok(best >= 95, JSON.stringify(top1));
-  });
 
   it('answers the same over HTTP, resizing larger renderings', async () => {
     const large = renderShapes(8, 99, { size: 160 });
