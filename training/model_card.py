@@ -99,8 +99,8 @@ def _clip(card: Dict, manifest: Dict) -> List[str]:
 def _ablation(ab: Dict) -> List[str]:
     v = ab.get("verdict", {})
     lines = ["## Dynamic convolution: the ablation", "",
-             f"Command: `{ab.get('command', 'python3 -m training ablation')}`. Test top-1 on the hard fine-grained "
-             "benchmark, mean ± sd over the seeds, every row trained the same steps:", "", ab.get("markdown", "").rstrip(), ""]
+             f"Command: `{ab.get('command', 'python3 -m training ablation')}`. Test top-1 on the "
+             f"{ab.get('benchmark', 'hard fine-grained benchmark')}, mean ± sd over the seeds, every row trained the same steps:", "", ab.get("markdown", "").rstrip(), ""]
     for name, c in (v.get("comparisons") or {}).items():
         why = ("one seed: no sd, so not decided" if c.get("seeds", 2) < 2 else
                f"{'wins' if c['wins'] else 'does not win'}: a win needs more than the larger sd")
