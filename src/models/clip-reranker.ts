@@ -11,8 +11,7 @@ import { softmaxInPlace } from './classifier.js';
 import { graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import { checkRerankerGraph } from './kind-checks.js';
 import type { RerankerSettings } from './manifest.js';
-import type { Metrics } from '../metrics.js';
-import type { LoadContext, VersionHealth } from './served.js';
+import type { LoadContext } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, cleanText, fillTemplate } from './tokenizer.js';
 
@@ -120,14 +119,3 @@ export function rerankOrder(logits: Float32Array): { order: number[]; probabilit
   return { order, probabilities: softmaxInPlace(logits.slice()) };
 }
 
-/** Metrics for the reranker batcher: its own batch-size and run-time series; failures count toward the version's health. */
-export function rerankerHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
-  const labels = { model, version };
-  return {
-    onBatch: (size, durationMs) => {
-      metrics.rerankBatchSize.observe(labels, size);
-      metrics.rerankInferenceDuration.observe(labels, durationMs / 1000);
-    },
-    onBatchFailed: (_size, error) => health.failed(error),
-  };
-}

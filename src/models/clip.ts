@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Cancellation } from '../cancellation.js';
 import type { Deadline } from '../batching/admission.js';
-import { Batcher, type BatcherHooks } from '../batching/batcher.js';
+import { Batcher } from '../batching/batcher.js';
 import { effectiveMaxBatchSize } from '../batching/policy.js';
 import { GatewayError } from '../errors.js';
-import type { Metrics } from '../metrics.js';
-import { ClipReranker, rerankOrder, rerankerHooks } from './clip-reranker.js';
+import { ClipReranker, rerankOrder } from './clip-reranker.js';
 import { ensemble, l2NormalizeInPlace, zeroShotScores } from './clip-scores.js';
 import type { LabelSetDefinition } from './label-set-file.js';
 import { type LabelMatrix, scoreSimilarities } from './label-set-scores.js';
@@ -21,7 +20,7 @@ import { PromptCache, type PromptEmbedding, promptKey } from './prompt-cache.js'
 import { ImageBatches, ImagePipeline } from './image-pipeline.js';
 import { closeVersion, graphBatching, openInstances, releaseAll, validateIo, warmUp } from './instances.js';
 import type { LoadContext, ServedVersion, Timing, VersionInfo } from './served.js';
-import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks } from './served.js';
+import { ActiveRequests, VersionHealth, type VersionHooks, batcherHooks, stageBatcherHooks } from './served.js';
 import type { ModelSession } from './session.js';
 import { ClipTokenizer, type TokenizedPrompt, cleanText, fillTemplate } from './tokenizer.js';
 
@@ -176,10 +175,10 @@ export class ClipVersion implements ServedVersion {
       const health = new VersionHealth(ctx.metrics, ctx.logger, ctx.modelName, version);
       hooks = batcherHooks(ctx.metrics, ctx.modelName, version, health);
       const imageBatcher = new Batcher(batching, imageRunner, { hooks });
-      const textBatcher = new Batcher(textBatching, textRunner, { hooks: textHooks(ctx.metrics, ctx.modelName, version, health) });
+      const textBatcher = new Batcher(textBatching, textRunner, { hooks: stageBatcherHooks(ctx.metrics.textBatchSize, ctx.metrics.textInferenceDuration, ctx.modelName, version, health) });
       const cache = ctx.promptCache ?? new PromptCache({ maxEntries: 10_000, maxBytes: 16 * 1024 * 1024 }, ctx.metrics);
       if (clip.reranker) {
-        const rerankHooks = rerankerHooks(ctx.metrics, ctx.modelName, version, health);
+        const rerankHooks = stageBatcherHooks(ctx.metrics.rerankBatchSize, ctx.metrics.rerankInferenceDuration, ctx.modelName, version, health);
         reranker = await ClipReranker.load({ ...clip.reranker, file: plainFile(clip.reranker.file) }, dir, join(dir, plainFile(clip.tokenizer)), preprocessor.itemDims, manifest.batching, ctx, rerankHooks);
       }
       const served = new ClipVersion(info, manifest, [...imageSessions, ...textSessions, ...(reranker?.allSessions ?? [])], preprocessor, tokenizer, imageBatcher, textBatcher, cache, health, hooks, reranker);
@@ -395,17 +394,6 @@ function splitEmbeddings(out: { data: Float32Array; dims: readonly number[] }, n
   return Array.from({ length: n }, (_, i) => l2NormalizeInPlace(out.data.slice(i * embeddingSize, (i + 1) * embeddingSize)));
 }
 
-/** Metrics for the text batcher: its own batch-size and run-time series; failures count toward health. */
-function textHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): BatcherHooks {
-  const labels = { model, version };
-  return {
-    onBatch: (size, durationMs) => {
-      metrics.textBatchSize.observe(labels, size);
-      metrics.textInferenceDuration.observe(labels, durationMs / 1000);
-    },
-    onBatchFailed: (_size, error) => health.failed(error),
-  };
-}
 
 /** Manifest file names are plain names inside the version folder (or onnx/ for HF exports). */
 function plainFile(file: string): string {

@@ -3,6 +3,7 @@
 // implements, its health (failure streak), the count of requests inside it, the one timing type
 // of its answers, and the wiring of its batcher and admission to metrics and health.
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import type { AdmissionHooks } from '../batching/admission.js';
 import type { BatcherHooks } from '../batching/batcher.js';
 import type { BatchingConfig } from '../batching/policy.js';
@@ -167,6 +168,23 @@ export interface VersionHooks extends BatcherHooks, AdmissionHooks {
  * bound once here; the counts a version holds (gateway_pending_requests, _queue_length,
  * _preprocessing_requests) are only stored on each change and published when scraped.
  */
+/**
+ * Hooks for a CLIP side stage's batcher (text encoder, reranker): its own batch-size and
+ * run-time histograms, label set bound once; failures count toward the version's health.
+ */
+export function stageBatcherHooks(batchSize: Histogram<'model' | 'version'>, runSeconds: Histogram<'model' | 'version'>,
+  model: string, version: string, health: VersionHealth): BatcherHooks {
+  const size = batchSize.labels(model, version);
+  const seconds = runSeconds.labels(model, version);
+  return {
+    onBatch: (n, durationMs) => {
+      size.observe(n);
+      seconds.observe(durationMs / 1000);
+    },
+    onBatchFailed: (_size, error) => health.failed(error),
+  };
+}
+
 export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): VersionHooks {
   // gateway_pending_requests counts every request the version holds: decoding or waiting to
   // (on a CPU host the standing queue forms there, in front of the batch queue), queued, running.
