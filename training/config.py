@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 import yaml
 
@@ -193,3 +193,13 @@ def describe_keys(cls: type, prefix: str = "", inst: Any = None) -> List[str]:
         note = comments.get(f.name, "")
         lines.append(f"  {key} = {default}" + (f"  ({note})" if note else ""))
     return lines
+
+
+def start_run(cfg: Any, name: str, log: Optional[Callable[[str], None]] = None
+              ) -> Tuple[RunDir, Callable[[str], None], float]:
+    """The prelude every survey-system run shares: its folder under `cfg.out_dir` (config.yaml,
+    train.log), the log it writes to (the caller's, else the folder's), torch's thread count
+    and the start time its result reports."""
+    rd = RunDir(Path(cfg.out_dir), cfg, name=name)
+    set_threads(cfg.threads)
+    return rd, log or rd.info, time.perf_counter()

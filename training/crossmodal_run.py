@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.config import seed_everything, start_run, to_dict
 from training.data.shapes import FINE_DESCRIPTIONS, class_names
 from training.data.tokenizer import get_tokenizer
 from training.data.transforms import PreprocessConfig, normalize
@@ -116,11 +116,8 @@ def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) ->
 
 
 def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
-    out = Path(cfg.out_dir)
-    rd = RunDir(out, cfg, name="crossmodal")
-    log = log or rd.info
-    set_threads(cfg.threads)
-    t0 = time.perf_counter()
+    rd, log, t0 = start_run(cfg, "crossmodal", log)
+    out = rd.path
     if cfg.data.task != "fine":
         raise ValueError("crossmodal runs on the fine-grained classes: data.task must be 'fine'")
     root = cfg.dataset_root(log)

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.config import seed_everything, start_run, to_dict
 from training.data.shapes import class_names
 from training.data.transforms import PreprocessConfig, normalize
 from training.fine_data import FineDataRunConfig, load_splits
@@ -208,10 +208,8 @@ def load_or_measure_table(cfg: NasRunConfig, out: Path, log) -> Dict:
 
 
 def run_nas(cfg: NasRunConfig, log=None) -> Dict:
-    out = Path(cfg.out_dir)
-    rd = RunDir(out, cfg, name="nas")
-    log = log or rd.info
-    set_threads(cfg.threads)
+    rd, log, _ = start_run(cfg, "nas", log)
+    out = rd.path
     if cfg.data.task != "fine":
         raise ValueError("nas runs on the fine-grained classes: data.task must be 'fine'")
     root = cfg.dataset_root(log)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.config import seed_everything, start_run, to_dict
 from training.crossmodal_run import miniclip_cosine
 from training.data.loaders import ImageFolderTensors
 from training.data.shapes import ShapesConfig, class_names, generate, hard_config, heldout_combinations
@@ -118,11 +118,8 @@ def _train(cfg: RerankRunConfig, model: CrossModalClassifier, ids: torch.Tensor,
 
 
 def run_rerank(cfg: RerankRunConfig, log=None) -> Dict:
-    out = Path(cfg.out_dir)
-    rd = RunDir(out, cfg, name="rerank")
-    log = log or rd.info
-    set_threads(cfg.threads)
-    t0 = time.perf_counter()
+    rd, log, t0 = start_run(cfg, "rerank", log)
+    out = rd.path
     if cfg.data.task != "colour_shape":
         raise ValueError("rerank trains on the labels MiniCLIP serves: data.task must be 'colour_shape'")
     miniclip = Path(cfg.miniclip)

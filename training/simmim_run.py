@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from training.config import RunDir, seed_everything, set_threads, to_dict
+from training.config import seed_everything, start_run, to_dict
 from training.data.shapes import class_names
 from training.data.transforms import PreprocessConfig, normalize
 from training.fine_data import FineDataRunConfig, load_splits
@@ -207,11 +207,8 @@ def _pct(f: float) -> str:
 
 
 def run_simmim(cfg: SimMIMRunConfig, log=None) -> Dict:
-    out = Path(cfg.out_dir)
-    rd = RunDir(out, cfg, name="simmim")
-    log = log or rd.info
-    set_threads(cfg.threads)
-    t0 = time.perf_counter()
+    rd, log, t0 = start_run(cfg, "simmim", log)
+    out = rd.path
     root = cfg.dataset_root(log)
     classes = class_names(cfg.data.task)
     if cfg.model.num_classes != len(classes):
