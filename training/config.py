@@ -115,6 +115,13 @@ def set_threads(n: int = 2) -> None:
     torch.set_num_threads(n)
 
 
+def write_config(folder: str | Path, cfg: Any) -> None:
+    """The resolved config as `config.yaml` in `folder` (a run folder, or a data root, whose
+    config the exports' cards read)."""
+    with open(Path(folder) / "config.yaml", "w") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+
+
 class RunDir:
     """One run's output folder: resolved config (config.yaml), metrics (metrics.json),
     and a log file (train.log) next to the checkpoints/exports written there."""
@@ -139,8 +146,7 @@ class RunDir:
         else:
             self.log.addHandler(logging.NullHandler())
         if cfg is not None and is_main:
-            with open(self.path / "config.yaml", "w") as f:
-                yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+            write_config(self.path, cfg)
 
     def info(self, msg: str, *args: Any) -> None:
         self.log.info(msg, *args)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict
 
-from training.config import RunDir, to_dict
+from training.config import RunDir, to_dict, write_config
 from training.data.shapes import ShapesConfig, generate
 from training.export import ExportConfig, export
 from training.models import ModelConfig
@@ -111,7 +111,7 @@ def build(cfg: ZooConfig, log=print) -> Dict:
     cfg.data.root = str(data_root)
     cfg.data.seed = cfg.seed
     generate(cfg.data, log=rd.info)
-    _write_data_config(cfg.data)
+    write_config(cfg.data.root, cfg.data)  # as the `data` command leaves it: the cards read it
     timings = {"data": round(time.perf_counter() - t0, 1)}
 
     cfg.teacher.data_root = cfg.student.data_root = str(data_root)
@@ -150,7 +150,7 @@ def build(cfg: ZooConfig, log=print) -> Dict:
         cfg.clip_data.root = str(clip_root)
         cfg.clip_data.seed = cfg.seed
         generate(cfg.clip_data, log=rd.info)
-        _write_data_config(cfg.clip_data)
+        write_config(cfg.clip_data.root, cfg.clip_data)
         result["clip"] = run_clip_zoo(cfg, str(clip_root), rd.info)
         timings["clip"] = round(time.perf_counter() - t, 1)
     timings["total"] = round(time.perf_counter() - t0, 1)
@@ -176,13 +176,6 @@ def check_teacher_recipe(recipe: TrainConfig, checkpoint: str) -> None:
     if diff:
         raise ValueError(f"teacher_checkpoint {checkpoint} was trained with another recipe: "
                          + ", ".join(f"{k}={ran.get(k)!r} (zoo: {want.get(k)!r})" for k in diff))
-
-
-def _write_data_config(data: ShapesConfig) -> None:
-    """config.yaml in the data root, as the `data` command leaves it: the exports' cards read it."""
-    import yaml
-
-    (Path(data.root) / "config.yaml").write_text(yaml.safe_dump(to_dict(data), sort_keys=False))
 
 
 def _summary(card: Dict) -> Dict:
