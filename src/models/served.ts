@@ -164,11 +164,6 @@ export interface VersionHooks extends BatcherHooks, AdmissionHooks {
 }
 
 /**
- * Metrics and health wiring for one version's batcher and its admission. The metric children are
- * bound once here; the counts a version holds (gateway_pending_requests, _queue_length,
- * _preprocessing_requests) are only stored on each change and published when scraped.
- */
-/**
  * Hooks for a CLIP side stage's batcher (text encoder, reranker): its own batch-size and
  * run-time histograms, label set bound once; failures count toward the version's health.
  */
@@ -185,6 +180,11 @@ export function stageBatcherHooks(batchSize: Histogram<'model' | 'version'>, run
   };
 }
 
+/**
+ * Metrics and health wiring for one version's batcher and its admission. The metric children are
+ * bound once here; the counts a version holds (gateway_pending_requests, _queue_length,
+ * _preprocessing_requests) are only stored on each change and published when scraped.
+ */
 export function batcherHooks(metrics: Metrics, model: string, version: string, health: VersionHealth): VersionHooks {
   // gateway_pending_requests counts every request the version holds: decoding or waiting to
   // (on a CPU host the standing queue forms there, in front of the batch queue), queued, running.
