@@ -295,10 +295,10 @@ def _cmd_card(a) -> int:
             if path:
                 data = json.loads(open(path).read())
                 task = ((data.pop("config", None) or {}).get("data") or {}).get("task")
-                if key == "dynamicConvAblation" and task:  # which benchmark the table is on, for the card
-                    data["benchmark"] = ("hard fine-grained benchmark (8 classes)" if task == "fine"
-                                         else f"hard benchmark (task {task}, {'64 colour x shape classes' if task == 'colour_shape' else 'its classes'})")
                 if key == "dynamicConvAblation":
+                    if task:  # which benchmark the table is on, for the card
+                        data["benchmark"] = ("hard fine-grained benchmark (8 classes)" if task == "fine"
+                                             else f"hard benchmark (task {task}, {'64 colour x shape classes' if task == 'colour_shape' else 'its classes'})")
                     from training.ablation import verdict
 
                     data["verdict"] = verdict(data["table"])  # the current rule, whatever wrote the file
