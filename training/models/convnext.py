@@ -37,10 +37,11 @@ class Block(nn.Module):
     (~5 GFLOP/s on one core) but runs 1x1 convolutions through oneDNN (~50 GFLOP/s), which made
     the Linear form 10x slower per step here."""
 
-    def __init__(self, dim: int, drop_path_rate: float = 0.0, layer_scale_init: float = 1e-6):
+    def __init__(self, dim: int, drop_path_rate: float = 0.0, layer_scale_init: float = 1e-6,
+                 norm: str = "layer"):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = LayerNorm2d(dim, eps=1e-6)
+        self.norm = block_norm(norm, dim)
         self.pwconv1 = nn.Conv2d(dim, 4 * dim, 1)
         self.act = nn.GELU()
         self.pwconv2 = nn.Conv2d(4 * dim, dim, 1)
@@ -52,6 +53,17 @@ class Block(nn.Module):
         if self.gamma is not None:
             y = y * self.gamma.view(1, -1, 1, 1)
         return x + drop_path(y, self.drop_path_rate, self.training)
+
+
+def block_norm(kind: str, dim: int) -> nn.Module:
+    """The block's normalisation: the paper's per-pixel LayerNorm, or BatchNorm (the paper's
+    Sec. 2.6 swaps the other way; BatchNorm keeps how strong one pixel's response is against
+    the batch's, which per-pixel LayerNorm rescales away on cluttered, noisy low-res images)."""
+    if kind == "layer":
+        return LayerNorm2d(dim, eps=1e-6)
+    if kind == "batch":
+        return nn.BatchNorm2d(dim)
+    raise ValueError(f"unknown block norm {kind!r}; valid: layer, batch")
 
 
 def conv_stem(channels: Sequence[int], strides: Sequence[int]) -> nn.Sequential:
@@ -67,7 +79,8 @@ def conv_stem(channels: Sequence[int], strides: Sequence[int]) -> nn.Sequential:
 class ConvNeXt(nn.Module):
     def __init__(self, num_classes: int = 64, dims: Sequence[int] = (32, 64, 128, 256),
                  depths: Sequence[int] = (2, 2, 6, 2), stem_patch: int = 4, drop_path_rate: float = 0.1,
-                 layer_scale_init: float = 1e-6, stem_convs: Sequence[int] = (), stem_conv_strides: Sequence[int] = ()):
+                 layer_scale_init: float = 1e-6, stem_convs: Sequence[int] = (), stem_conv_strides: Sequence[int] = (),
+                 block_norm: str = "layer"):
         super().__init__()
         if len(stem_convs) != len(stem_conv_strides):
             raise ValueError(f"stem_convs {tuple(stem_convs)} and stem_conv_strides {tuple(stem_conv_strides)} "
@@ -82,7 +95,7 @@ class ConvNeXt(nn.Module):
         self.stages = nn.ModuleList()
         k = 0
         for dim, depth in zip(dims, depths):
-            self.stages.append(nn.Sequential(*[Block(dim, rates[k + j], layer_scale_init) for j in range(depth)]))
+            self.stages.append(nn.Sequential(*[Block(dim, rates[k + j], layer_scale_init, block_norm) for j in range(depth)]))
             k += depth
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Linear(dims[-1], num_classes)

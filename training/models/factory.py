@@ -42,6 +42,7 @@ class ModelConfig:
     convnext_layer_scale: float = 1e-6   # initial layer scale (the paper's 1e-6)
     convnext_stem_convs: tuple = ()      # channels of 3x3 conv-BN-ReLU layers before the patchify
     convnext_stem_strides: tuple = ()    # their strides
+    convnext_block_norm: str = "layer"   # "layer" (the paper's) | "batch"
     drop_path: float = 0.1
     # A child found by `nas` (arch "nas_child", training/models/supernet.py): one op name per
     # searchable position of the search space `nas_space` (SupernetConfig's keys; empty: its defaults).
@@ -107,7 +108,8 @@ def create_model(cfg: ModelConfig) -> nn.Module:
         from training.models.convnext import ConvNeXt
 
         return ConvNeXt(cfg.num_classes, cfg.convnext_dims, cfg.convnext_depths, cfg.convnext_stem, cfg.drop_path,
-                        cfg.convnext_layer_scale, cfg.convnext_stem_convs, cfg.convnext_stem_strides)
+                        cfg.convnext_layer_scale, cfg.convnext_stem_convs, cfg.convnext_stem_strides,
+                        cfg.convnext_block_norm)
     if cfg.arch == "nas_child":
         from training.config import from_dict
         from training.models.supernet import SupernetConfig, child_from_names

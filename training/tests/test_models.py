@@ -127,6 +127,18 @@ def test_convnext_conv_stem_sits_before_the_patchify_and_keeps_the_stage_sizes()
         create_model(ModelConfig(arch="convnext_teacher", convnext_stem_convs=(16, 32), convnext_stem_strides=(1,)))
 
 
+def test_convnext_block_norm_is_layernorm_by_default_and_batchnorm_on_request():
+    ln = create_model(ModelConfig(arch="convnext_teacher"))
+    bn = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="batch"))
+    assert all(isinstance(b.norm, LayerNorm2d) for stage in ln.stages for b in stage)
+    assert all(isinstance(b.norm, torch.nn.BatchNorm2d) for stage in bn.stages for b in stage)
+    # only the blocks change: the stem, downsampling and head norms stay LayerNorm
+    assert isinstance(bn.downsample[1][0], LayerNorm2d) and isinstance(bn.norm, torch.nn.LayerNorm)
+    assert bn.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 64)
+    with pytest.raises(ValueError, match="valid: layer, batch"):
+        create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="group"))
+
+
 def test_card_cost_is_counted_from_the_exported_graph(tmp_path):
     from training.export import export_onnx
 
