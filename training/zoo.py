@@ -82,9 +82,9 @@ class ZooConfig:
     clip_data: ShapesConfig = field(default_factory=ShapesConfig)
     # Teacher: the ConvNeXt (depthwise 7x7 blocks, layer scale, stochastic depth) at a 32 px first
     # stage (3x3 stride-2 conv stem, then a 1x1 patchify) with BatchNorm as the block norm, 36 MMACs,
-    # 6.5x the student. Each of those three changes was worth 15-40 points on the hard set at this
-    # budget, and 24 epochs, not the ResNet's 12 (training/README.md, "The ConvNeXt at the zoo's
-    # budget"). `resnet_teacher` (width 24, (1,1,1,1), 12 epochs) is the baseline row.
+    # 6.5x the student. On the hard set the 32 px first stage, the BatchNorm blocks and 24 epochs
+    # instead of the ResNet's 12 were each worth 19-34 points of validation top-1 (training/README.md,
+    # "The ConvNeXt at the zoo's budget"). `resnet_teacher` (width 24, (1,1,1,1), 12 epochs) is the baseline row.
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(
         model=ModelConfig(arch="convnext_teacher", convnext_stem=1, convnext_stem_convs=(24,), convnext_stem_strides=(2,),
                           convnext_dims=(24, 48, 96, 192), convnext_depths=(1, 1, 3, 1), convnext_block_norm="batch"),
