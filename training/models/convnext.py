@@ -3,7 +3,8 @@
 four stages of blocks (depthwise 7x7 -> LayerNorm -> pointwise 4x -> GELU -> pointwise, layer
 scale, stochastic depth on the residual), LayerNorm + 2x2 stride-2 convs between stages,
 global average pool -> LayerNorm -> linear head. Same block as timm's `convnext` with
-`conv_mlp=True`; defaults are ConvNeXt-atto's depths (2, 2, 6, 2) at widths 32-256."""
+`conv_mlp=True`; defaults are ConvNeXt-atto's depths (2, 2, 6, 2) at widths 32-256. Options
+the zoo's teacher turns on: a conv stem ahead of the patchify and BatchNorm as the block norm.
 from __future__ import annotations
 
 from typing import Sequence
@@ -41,7 +42,7 @@ class Block(nn.Module):
                  norm: str = "layer"):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = block_norm(norm, dim)
+        self.norm = block_norm_layer(norm, dim)
         self.pwconv1 = nn.Conv2d(dim, 4 * dim, 1)
         self.act = nn.GELU()
         self.pwconv2 = nn.Conv2d(4 * dim, dim, 1)
@@ -55,7 +56,7 @@ class Block(nn.Module):
         return x + drop_path(y, self.drop_path_rate, self.training)
 
 
-def block_norm(kind: str, dim: int) -> nn.Module:
+def block_norm_layer(kind: str, dim: int) -> nn.Module:
     """The block's normalisation: the paper's per-pixel LayerNorm, or BatchNorm (the paper's
     Sec. 2.6 swaps the other way; BatchNorm keeps how strong one pixel's response is against
     the batch's, which per-pixel LayerNorm rescales away on cluttered, noisy low-res images)."""
