@@ -57,14 +57,18 @@ class Block(nn.Module):
 
 
 def block_norm_layer(kind: str, dim: int) -> nn.Module:
-    """The block's normalisation: the paper's per-pixel LayerNorm, or BatchNorm (the paper's
-    Sec. 2.6 swaps the other way; BatchNorm keeps how strong one pixel's response is against
-    the batch's, which per-pixel LayerNorm rescales away on cluttered, noisy low-res images)."""
+    """The block's normalisation: the paper's per-pixel LayerNorm; LayerNorm over the whole
+    C x H x W map of each image (Ba et al.'s definition for a conv layer, one-group GroupNorm as
+    in MetaFormer/PoolFormer); or BatchNorm (the paper's Sec. 2.6 swaps the other way). The last
+    two keep how strong one pixel's response is against the rest of the map, which per-pixel
+    LayerNorm rescales away on cluttered, noisy low-res images."""
     if kind == "layer":
         return LayerNorm2d(dim, eps=1e-6)
+    if kind == "layer_chw":
+        return nn.GroupNorm(1, dim, eps=1e-6)
     if kind == "batch":
         return nn.BatchNorm2d(dim)
-    raise ValueError(f"unknown block norm {kind!r}; valid: layer, batch")
+    raise ValueError(f"unknown block norm {kind!r}; valid: layer, layer_chw, batch")
 
 
 def conv_stem(channels: Sequence[int], strides: Sequence[int]) -> nn.Sequential:

@@ -42,7 +42,7 @@ class ModelConfig:
     convnext_layer_scale: float = 1e-6   # initial layer scale (the paper's 1e-6)
     convnext_stem_convs: tuple = ()      # channels of 3x3 conv-BN-ReLU layers before the patchify
     convnext_stem_strides: tuple = ()    # their strides
-    convnext_block_norm: str = "layer"   # "layer" (the paper's) | "batch"
+    convnext_block_norm: str = "layer"   # "layer" (the paper's, per pixel) | "layer_chw" (per map) | "batch"
     drop_path: float = 0.1
     # A child found by `nas` (arch "nas_child", training/models/supernet.py): one op name per
     # searchable position of the search space `nas_space` (SupernetConfig's keys; empty: its defaults).

@@ -28,7 +28,7 @@ def graph_cost(model: onnx.ModelProto) -> Dict[str, int]:
         dims = vi.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):
             dims[0].dim_value = 1  # cost per image
-    m = shape_inference.infer_shapes(m)
+    m = shape_inference.infer_shapes(m, data_prop=True)  # resolves Reshape targets built from Shape (GroupNorm)
     shapes = {vi.name: _dims(vi) for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
     inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     for t in m.graph.initializer:

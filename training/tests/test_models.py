@@ -130,12 +130,18 @@ def test_convnext_conv_stem_sits_before_the_patchify_and_keeps_the_stage_sizes()
 def test_convnext_block_norm_is_layernorm_by_default_and_batchnorm_on_request():
     ln = create_model(ModelConfig(arch="convnext_teacher"))
     bn = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="batch"))
+    chw = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="layer_chw"))
     assert all(isinstance(b.norm, LayerNorm2d) for stage in ln.stages for b in stage)
     assert all(isinstance(b.norm, torch.nn.BatchNorm2d) for stage in bn.stages for b in stage)
+    # per map: each image's whole C x H x W map has mean 0 and variance 1, not each pixel's channels
+    y = chw.stages[0][0].norm(torch.randn(2, 32, 8, 8) * 3 + 1)
+    assert torch.allclose(y.mean((1, 2, 3)), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(y.var((1, 2, 3), unbiased=False), torch.ones(2), atol=1e-4)
+    assert not torch.allclose(y.mean(1), torch.zeros(2, 8, 8), atol=1e-2)
     # only the blocks change: the stem, downsampling and head norms stay LayerNorm
     assert isinstance(bn.downsample[1][0], LayerNorm2d) and isinstance(bn.norm, torch.nn.LayerNorm)
     assert bn.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 64)
-    with pytest.raises(ValueError, match="valid: layer, batch"):
+    with pytest.raises(ValueError, match="valid: layer, layer_chw, batch"):
         create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="group"))
 
 
@@ -150,3 +156,14 @@ def test_card_cost_is_counted_from_the_exported_graph(tmp_path):
     # the exported dynamic conv runs K=4 convolutions and mixes them: more than the training form
     assert cd["macs"] == 6_070_656 > count_macs(dynamic) == 5_840_256
     assert 0.98 < cs["params"] / count_params(static) <= 1.0  # BatchNorm statistics folded into the convs
+
+
+def test_graph_cost_follows_reshapes_built_at_run_time(tmp_path):
+    from training.export import export_onnx
+
+    # torch exports GroupNorm as Shape -> Reshape -> InstanceNormalization -> Reshape: without
+    # data propagation the head's input shape is lost and the Gemm cannot be counted
+    model = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="layer_chw")).eval()
+    graph = export_onnx(model, tmp_path / "chw.onnx", [64, 64])
+    assert "InstanceNormalization" in {n.op_type for n in graph.graph.node}
+    assert graph_cost(graph)["macs"] == count_macs(model)
