@@ -125,6 +125,12 @@ def run(model: onnx.ModelProto, feeds: Dict[str, np.ndarray]) -> List[np.ndarray
             r = (i[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1]
             if len(i) > 2 and i[2] is not None:
                 r = r + i[2]
+        elif op == "InstanceNormalization":  # per (image, channel) over the spatial axes; GroupNorm's export
+            axes = tuple(range(2, i[0].ndim))
+            shape = (1, -1) + (1,) * (i[0].ndim - 2)
+            mu = i[0].mean(axis=axes, keepdims=True)
+            var = ((i[0] - mu) ** 2).mean(axis=axes, keepdims=True)
+            r = (i[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1].reshape(shape) + i[2].reshape(shape)
         else:
             raise NotImplementedError(f"onnx_eval: op {op} is not implemented")
         if isinstance(r, np.ndarray) and r.dtype == np.float64:

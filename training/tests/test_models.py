@@ -158,7 +158,7 @@ def test_card_cost_is_counted_from_the_exported_graph(tmp_path):
     assert 0.98 < cs["params"] / count_params(static) <= 1.0  # BatchNorm statistics folded into the convs
 
 
-def test_graph_cost_follows_reshapes_built_at_run_time(tmp_path):
+def test_layer_chw_graph_is_counted_and_evaluated(tmp_path):
     from training.export import export_onnx
 
     # torch exports GroupNorm as Shape -> Reshape -> InstanceNormalization -> Reshape: without
@@ -167,3 +167,10 @@ def test_graph_cost_follows_reshapes_built_at_run_time(tmp_path):
     graph = export_onnx(model, tmp_path / "chw.onnx", [64, 64])
     assert "InstanceNormalization" in {n.op_type for n in graph.graph.node}
     assert graph_cost(graph)["macs"] == count_macs(model)
+    # and the NumPy evaluator that export's parity check uses runs it as PyTorch does
+    from training import onnx_eval
+
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert abs(onnx_eval.run(graph, {"input": x.numpy()})[0] - expected).max() < 1e-4
