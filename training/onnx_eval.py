@@ -42,6 +42,13 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64))
 
 
+def _standardize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes`: the common core of LayerNormalization and
+    InstanceNormalization."""
+    mu = x.mean(axis=axes, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+
+
 def _softmax(x, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -119,18 +126,13 @@ def run(model: onnx.ModelProto, feeds: Dict[str, np.ndarray]) -> List[np.ndarray
             r = _erf(i[0])
         elif op == "LayerNormalization":  # opset 17; normalises over axis..rank-1
             ax = a.get("axis", -1) % i[0].ndim
-            axes = tuple(range(ax, i[0].ndim))
-            mu = i[0].mean(axis=axes, keepdims=True)
-            var = ((i[0] - mu) ** 2).mean(axis=axes, keepdims=True)
-            r = (i[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1]
+            r = _standardize(i[0], tuple(range(ax, i[0].ndim)), a.get("epsilon", 1e-5)) * i[1]
             if len(i) > 2 and i[2] is not None:
                 r = r + i[2]
         elif op == "InstanceNormalization":  # per (image, channel) over the spatial axes; GroupNorm's export
-            axes = tuple(range(2, i[0].ndim))
             shape = (1, -1) + (1,) * (i[0].ndim - 2)
-            mu = i[0].mean(axis=axes, keepdims=True)
-            var = ((i[0] - mu) ** 2).mean(axis=axes, keepdims=True)
-            r = (i[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * i[1].reshape(shape) + i[2].reshape(shape)
+            r = (_standardize(i[0], tuple(range(2, i[0].ndim)), a.get("epsilon", 1e-5)) * i[1].reshape(shape)
+                 + i[2].reshape(shape))
         else:
             raise NotImplementedError(f"onnx_eval: op {op} is not implemented")
         if isinstance(r, np.ndarray) and r.dtype == np.float64:

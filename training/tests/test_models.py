@@ -127,7 +127,7 @@ def test_convnext_conv_stem_sits_before_the_patchify_and_keeps_the_stage_sizes()
         create_model(ModelConfig(arch="convnext_teacher", convnext_stem_convs=(16, 32), convnext_stem_strides=(1,)))
 
 
-def test_convnext_block_norm_is_layernorm_by_default_and_batchnorm_on_request():
+def test_convnext_block_norm_is_layernorm_by_default_and_batchnorm_or_per_map_layernorm_on_request():
     ln = create_model(ModelConfig(arch="convnext_teacher"))
     bn = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="batch"))
     chw = create_model(ModelConfig(arch="convnext_teacher", convnext_block_norm="layer_chw"))
