@@ -27,7 +27,7 @@ from training.data.transforms import PreprocessConfig, normalize
 from training.fine_data import FineDataRunConfig, load_splits
 from training.models import create_model
 from training.models.cross_modal import CrossModalClassifier, CrossModalConfig, description_ids
-from training.steps import index_batches, optimize, summary
+from training.steps import index_batches, optimize, run_device, summary
 from training.train import augment
 
 IMAGE_ONLY = "image-only student (MobileNetV3-small)"
@@ -51,6 +51,7 @@ class CrossModalRunConfig(FineDataRunConfig):
     label_smoothing: float = 0.1
     channels_last: bool = True
     threads: int = 1
+    device: str = "auto"           # "cpu", "cuda[:k]", or "auto": CUDA when torch sees one
     log_every_steps: int = 50
     miniclip: str = "models/miniclip-shapes"   # exported MiniCLIP for the cosine row; empty: skip it
     image_only: bool = True        # train the image-only student row too (false: the cross-modal row alone)
@@ -64,14 +65,16 @@ def descriptions(classes: List[str], template: str) -> List[str]:
 def _train(cfg: CrossModalRunConfig, model: nn.Module, logits_of, images, labels, seed: int, log, tag: str,
            lr: float) -> None:
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    dev = next(model.parameters()).device
     model.to(memory_format=fmt).train()
+    # batches are drawn and augmented on the CPU, so a seed sees the same images on any device
     gen, aug = (torch.Generator().manual_seed(seed * 1000 + k) for k in (11, 12))
     batches = index_batches(len(labels), cfg.batch_size, gen)
 
     def loss_at(step):
         idx = next(batches)
-        x = normalize(augment(images[idx], aug), cfg.preprocess).contiguous(memory_format=fmt)
-        return F.cross_entropy(logits_of(x), labels[idx], label_smoothing=cfg.label_smoothing)
+        x = normalize(augment(images[idx], aug), cfg.preprocess).to(dev, memory_format=fmt)
+        return F.cross_entropy(logits_of(x), labels[idx].to(dev), label_smoothing=cfg.label_smoothing)
 
     optimize([p for p in model.parameters() if p.requires_grad], cfg.steps, lr, cfg.weight_decay,
              cfg.warmup_steps, loss_at, log, tag, cfg.batch_size, cfg.log_every_steps)
@@ -79,8 +82,10 @@ def _train(cfg: CrossModalRunConfig, model: nn.Module, logits_of, images, labels
 
 
 @torch.no_grad()
-def predict(logits_of, images: torch.Tensor, pp: PreprocessConfig) -> torch.Tensor:
-    return torch.cat([logits_of(normalize(images[i:i + 256], pp)).argmax(1) for i in range(0, len(images), 256)])
+def predict(logits_of, images: torch.Tensor, pp: PreprocessConfig, device: torch.device = torch.device("cpu")
+            ) -> torch.Tensor:
+    return torch.cat([logits_of(normalize(images[i:i + 256], pp).to(device)).argmax(1).cpu()
+                      for i in range(0, len(images), 256)])
 
 
 def scores(preds: torch.Tensor, labels: torch.Tensor, classes: List[str]) -> Dict[str, float]:
@@ -118,6 +123,7 @@ def miniclip_predict(model_dir: Path, images: torch.Tensor, texts: List[str]) ->
 def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
     rd, log, t0 = start_run(cfg, "crossmodal", log)
     out = rd.path
+    dev = run_device(cfg.device)
     if cfg.data.task != "fine":
         raise ValueError("crossmodal runs on the fine-grained classes: data.task must be 'fine'")
     root = cfg.dataset_root(log)
@@ -127,14 +133,16 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
     mcfg = replace(cfg.model, backbone=replace(cfg.model.backbone, num_classes=len(classes)),
                    token_ids=sorted(set(ids.flatten().tolist())))
     train, val, test = load_splits(root, cfg.preprocess, classes)
-    log(f"crossmodal: {len(train)} train / {len(val)} val / {len(test)} test images; descriptions: {texts}")
+    log(f"crossmodal: {len(train)} train / {len(val)} val / {len(test)} test images on {dev}; "
+        f"descriptions: {texts}")
     results: Dict[str, Dict[str, List[float]]] = {}
     val_top1: Dict[str, List[float]] = {}
 
     def record(row: str, logits_of) -> None:
-        for k, v in scores(predict(logits_of, test.images, cfg.preprocess), test.labels, classes).items():
+        for k, v in scores(predict(logits_of, test.images, cfg.preprocess, dev), test.labels, classes).items():
             results.setdefault(row, {}).setdefault(k, []).append(v)
-        val_top1.setdefault(row, []).append(scores(predict(logits_of, val.images, cfg.preprocess), val.labels, classes)["all"])
+        val_top1.setdefault(row, []).append(
+            scores(predict(logits_of, val.images, cfg.preprocess, dev), val.labels, classes)["all"])
         log(f"crossmodal: {row}: test top-1 {results[row]['all'][-1]:.4f} (val {val_top1[row][-1]:.4f})")
 
     if cfg.miniclip:
@@ -145,12 +153,12 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
         except Exception as e:  # noqa: BLE001 - the trained rows stand without it; the table says why
             log(f"crossmodal: MiniCLIP row skipped: {e}")
     rows = {IMAGE_ONLY: (lambda: create_model(mcfg.backbone), lambda m: m),
-            CROSS_MODAL: (lambda: CrossModalClassifier(mcfg), lambda m: (lambda x: m(x, ids)))}
+            CROSS_MODAL: (lambda: CrossModalClassifier(mcfg), lambda m: (lambda x: m(x, ids.to(x.device))))}
 
     def fit(row: str, seed: int, lr: float) -> nn.Module:
         seed_everything(seed)
         build, head = rows[row]
-        model = build()
+        model = build().to(dev)
         _train(cfg, model, head(model), train.images, train.labels, seed, log, f"{row} seed {seed} lr {lr:g}", lr)
         return model
 
@@ -163,7 +171,7 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
             best = -1.0
             for lr in cfg.lr_grid:
                 model = fit(row, cfg.seeds[0], float(lr))
-                v = scores(predict(rows[row][1](model), val.images, cfg.preprocess), val.labels, classes)["all"]
+                v = scores(predict(rows[row][1](model), val.images, cfg.preprocess, dev), val.labels, classes)["all"]
                 selection.setdefault(row, {})[f"{float(lr):g}"] = v
                 log(f"crossmodal: {row} lr {float(lr):g}: val top-1 {v:.4f}")
                 if v > best:
@@ -176,6 +184,7 @@ def run_crossmodal(cfg: CrossModalRunConfig, log=None) -> Dict:
         for row in row_names:
             models[row] = first.pop(row) if seed == cfg.seeds[0] and row in first else fit(row, seed, chosen[row])
             record(row, rows[row][1](models[row]))
+            models[row].cpu()  # saved and exported from the CPU, wherever it trained
         xm = models[CROSS_MODAL]
         sdir.mkdir(parents=True, exist_ok=True)
         if IMAGE_ONLY in models:

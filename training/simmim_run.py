@@ -30,7 +30,7 @@ from training.data.transforms import PreprocessConfig, normalize
 from training.fine_data import FineDataRunConfig, load_splits
 from training.models import ModelConfig, create_model
 from training.models.simmim import SimMIM, layer_groups, random_patch_mask, split, upsample_mask
-from training.steps import index_batches, optimize, summary
+from training.steps import index_batches, optimize, run_device, summary
 from training.train import augment, evaluate
 
 
@@ -56,6 +56,8 @@ class SimMIMRunConfig(FineDataRunConfig):
     probe_lr: float = 1e-2
     channels_last: bool = True
     threads: int = 1
+    device: str = "auto"           # pre-training and fine-tuning steps: "cpu", "cuda[:k]", or "auto" (CUDA when
+                                   # torch sees one); probes and evaluation run on the CPU
     log_every_steps: int = 50
 
 
@@ -74,13 +76,15 @@ def pretrain(cfg: SimMIMRunConfig, images: torch.Tensor, seed: int, log=print) -
     seed_everything(seed)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     mim = SimMIM(create_model(replace(cfg.model, drop_path=0.0)), cfg.preprocess.size[0], cfg.mask_patch)
-    mim = mim.to(memory_format=fmt).train()
+    dev = run_device(cfg.device)
+    mim = mim.to(dev, memory_format=fmt).train()
+    # batches and masks are drawn on the CPU, so a seed sees the same inputs on any device
     gen, aug, mgen = (torch.Generator().manual_seed(seed * 1000 + k) for k in (1, 2, 3))
     batches = index_batches(len(images), cfg.batch_size, gen)
 
     def loss_at(step):
-        x = normalize(augment(images[next(batches)], aug), cfg.preprocess).contiguous(memory_format=fmt)
-        mask = random_patch_mask(len(x), mim.grid, cfg.mask_ratio, mgen)
+        x = normalize(augment(images[next(batches)], aug), cfg.preprocess).to(dev, memory_format=fmt)
+        mask = random_patch_mask(len(x), mim.grid, cfg.mask_ratio, mgen).to(dev)
         return mim.loss(x, mim(x, mask), mask)
 
     # the classifier head gets no gradient here; it is not part of the pre-trained weights
@@ -88,7 +92,7 @@ def pretrain(cfg: SimMIMRunConfig, images: torch.Tensor, seed: int, log=print) -
     params = [p for n, p in mim.named_parameters() if n not in head]
     losses = optimize(params, cfg.pretrain_steps, cfg.pretrain_lr, cfg.weight_decay, cfg.warmup_steps, loss_at, log,
                       f"simmim seed {seed}", cfg.batch_size, cfg.log_every_steps)
-    return mim.eval(), losses
+    return mim.cpu().eval(), losses
 
 
 def head_names(model: nn.Module) -> set:
@@ -109,21 +113,22 @@ def finetune(cfg: SimMIMRunConfig, init: Optional[Dict[str, torch.Tensor]], imag
         missing = model.load_state_dict({k: v for k, v in init.items() if k not in head}, strict=False).missing_keys
         if set(missing) != head:
             raise RuntimeError(f"fine-tune: pre-trained weights miss {sorted(set(missing) - head)}")
-    model = model.to(memory_format=fmt).train()
+    dev = run_device(cfg.device)
+    model = model.to(dev, memory_format=fmt).train()
     gen, aug = (torch.Generator().manual_seed(seed * 1000 + k) for k in (4, 5))
     batches = index_batches(len(labels), cfg.batch_size, gen)
 
     def loss_at(step):
         idx = next(batches)
-        x = normalize(augment(images[idx], aug), cfg.preprocess).contiguous(memory_format=fmt)
-        return F.cross_entropy(model(x), labels[idx], label_smoothing=0.1)
+        x = normalize(augment(images[idx], aug), cfg.preprocess).to(dev, memory_format=fmt)
+        return F.cross_entropy(model(x), labels[idx].to(dev), label_smoothing=0.1)
 
     groups = layer_groups(model)
     decay = cfg.layer_decay if init is not None else 1.0  # scratch: one learning rate, as `train`
     params = [{"params": g, "lr_scale": decay ** (len(groups) - 1 - i)} for i, g in enumerate(groups)]
     optimize(params, cfg.finetune_steps, cfg.finetune_lr if lr is None else lr, cfg.weight_decay, cfg.warmup_steps,
              loss_at, log, tag, cfg.batch_size, cfg.log_every_steps)
-    return model.to(memory_format=torch.contiguous_format).eval()
+    return model.to("cpu", memory_format=torch.contiguous_format).eval()
 
 
 @torch.no_grad()

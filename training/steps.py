@@ -1,6 +1,7 @@
 """Step-based training helpers shared by `simmim` and `crossmodal`: runs that compare
 networks at equal optimizer steps (also on labelled subsets smaller than one batch), with
-linear warmup then cosine decay, AdamW, and progress lines every few steps."""
+linear warmup then cosine decay, AdamW, and progress lines every few steps, on the CPU or a
+CUDA device."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,18 @@ import time
 from typing import Callable, Iterable, Iterator, List
 
 import torch
+
+
+def run_device(name: str = "auto") -> torch.device:
+    """A run's torch device: "auto" is the first CUDA device when torch sees one, else the CPU;
+    a device named outright ("cpu", "cuda", "cuda:1") must exist, so a run asked for a GPU
+    never falls back to hours on the CPU without saying so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r}: torch {torch.__version__} sees no CUDA device")
+    return dev
 
 
 def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:

@@ -173,3 +173,13 @@ def test_simmim_chooses_each_rows_learning_rate_on_validation_once(tmp_path):
     ck = torch.load(tmp_path / "seed1" / "scratch-50" / "model.pt", weights_only=False)
     assert ck["train_config"]["finetune_lr"] == res["lr"][[r for r in trained if r.startswith("scratch")][0]]
     assert "chosen on validation" in (tmp_path / "simmim.md").read_text()
+
+
+def test_run_device_is_the_cpu_unless_cuda_is_there_and_never_falls_back_silently():
+    from training.steps import run_device
+
+    assert run_device("cpu") == torch.device("cpu")
+    assert run_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():  # a run that names a GPU it cannot have stops instead of crawling on the CPU
+        with pytest.raises(RuntimeError, match="sees no CUDA device"):
+            run_device("cuda")
