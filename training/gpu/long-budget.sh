@@ -6,13 +6,15 @@
 # Runs are independent processes sharing the GPU (each small network leaves it mostly idle):
 # one per (row recipe's learning rate, seed), so the learning rate is chosen afterwards on the
 # first seed's validation split, as the single-process runs' `lr_grid` does.
-#   XM_STEPS=8000 SM_PRE=6000 SM_FT=4000 training/gpu/long-budget.sh OUTDIR
-# Writes OUTDIR/{runs.tgz (every run's .md/.json/train.log and SimMIM's reconstruction), env.txt}.
+#   [XM_STEPS=4000 SM_PRE=4000 SM_FT=4000 LIMIT=490] training/gpu/long-budget.sh OUTDIR   (the measured run)
+# Writes OUTDIR/{summary.md (training/gpu/summarize.py: the tables, learning rates chosen on the
+# first seed's validation), runs.tgz (every run's .md/.json/train.log and SimMIM's reconstruction),
+# env.txt}. DEVICE=cpu runs the same on the CPU (a smoke test at tiny step counts).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:?usage: long-budget.sh OUTDIR}"
 PY="${PYTHON:-python3}"
-DEVICE="${DEVICE:-cuda}" XM_STEPS="${XM_STEPS:-8000}" SM_PRE="${SM_PRE:-6000}" SM_FT="${SM_FT:-4000}" LIMIT="${LIMIT:-420}"
+DEVICE="${DEVICE:-cuda}" XM_STEPS="${XM_STEPS:-4000}" SM_PRE="${SM_PRE:-4000}" SM_FT="${SM_FT:-4000}" LIMIT="${LIMIT:-490}"
 work="${WORK:-/tmp/long-budget}"
 rm -rf "$work" && mkdir -p "$work" "$out"
 
@@ -52,6 +54,7 @@ fail=0
 for p in "${pids[@]}"; do wait "$p" || fail=$((fail + 1)); done
 echo "runs: $(( $(date +%s) - t0 )) s, $fail of ${#pids[@]} failed or timed out" | tee -a "$out/env.txt"
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >>"$out/env.txt" 2>&1
+"$PY" training/gpu/summarize.py "$work" >"$out/summary.md"
 (cd "$work" && tar czf "$out/runs.tgz" --exclude=data --exclude='*.pt' --exclude='*.onnx' .)
 tail -n 3 "$work"/*.out
 exit "$fail"
