@@ -29,6 +29,7 @@ from typing import List, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchvision
 
 from training.data.tokenizer import EOT_ID, SOT_ID, VOCAB_SIZE, get_tokenizer
 from training.models.clip import _Block
@@ -46,6 +47,9 @@ class CrossModalConfig:
     init_logit_scale: float = 10.0   # the matching head's cosine x scale (learned, capped at 100 as CLIP)
     context_length: int = 24      # description tokens incl. start/end (the longest fine description has 14)
     token_ids: List[int] = field(default_factory=list)   # BPE ids with their own embedding row; others -> UNK
+    # MobileNetV3 backbones: indices into `features` whose output maps also become image tokens,
+    # beside the last map's (e.g. [8]: 48 x 4 x 4 at stride 16, where the last map is 2 x 2 at 64 px)
+    fine_token_layers: List[int] = field(default_factory=list)
 
 
 class CrossModalAttention(nn.Module):
@@ -127,9 +131,13 @@ class CrossModalClassifier(nn.Module):
         self.backbone.eval()
         with torch.no_grad():
             z = parts.body(parts.stem(torch.zeros(1, 3, 64, 64)))
+            fine = self._fine_maps(torch.zeros(1, 3, 64, 64))[0]
         self.backbone.train()
         self.to_tokens = nn.Conv2d(z.shape[1], cfg.dim, 1)
-        self.img_positional = nn.Parameter(torch.randn(z.shape[2] * z.shape[3], cfg.dim) * 0.02)
+        # finer maps see the small details (a notch, a sixth point) that the last 2 x 2 map has pooled away
+        self.fine_tokens = nn.ModuleList([nn.Conv2d(f.shape[1], cfg.dim, 1) for f in fine])
+        n = z.shape[2] * z.shape[3] + sum(f.shape[2] * f.shape[3] for f in fine)
+        self.img_positional = nn.Parameter(torch.randn(n, cfg.dim) * 0.02)
         self.text = TextTokens(cfg.token_ids, cfg.dim, cfg.heads, cfg.text_layers, cfg.context_length)
         self.cross = CrossModalAttention(cfg.dim, cfg.heads)
         # the feed-forward half of a transformer block after the cross-attention: it mixes each
@@ -141,10 +149,29 @@ class CrossModalClassifier(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.init_logit_scale)))
         split(self.backbone).head_module.requires_grad_(False)  # the classifier head is not used here
 
+    def _fine_maps(self, images: torch.Tensor):
+        """(the maps of `fine_token_layers`, the last map): one pass through the backbone."""
+        layers = self.cfg.fine_token_layers
+        if not layers:
+            parts = split(self.backbone)
+            return [], parts.body(parts.stem(images))
+        if not isinstance(self.backbone, torchvision.models.MobileNetV3):
+            raise ValueError("fine_token_layers needs a MobileNetV3 backbone")
+        feats = self.backbone.features
+        if not all(0 <= i < len(feats) - 1 for i in layers):
+            raise ValueError(f"fine_token_layers {layers}: valid indices are 0..{len(feats) - 2}")
+        maps, t = [], images
+        for i, layer in enumerate(feats):
+            t = layer(t)
+            if i in layers:
+                maps.append(t)
+        return maps, t
+
     def image_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        parts = split(self.backbone)
-        z = self.to_tokens(parts.body(parts.stem(images)))
-        return z.flatten(2).transpose(1, 2) + self.img_positional
+        """[B, N, D]: the finer maps' tokens (if any) then the last map's, each map row-major."""
+        fine, last = self._fine_maps(images)
+        maps = [proj(f) for proj, f in zip(self.fine_tokens, fine)] + [self.to_tokens(last)]
+        return torch.cat([m.flatten(2) for m in maps], dim=2).transpose(1, 2) + self.img_positional
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         txt, pad = self.text(ids)

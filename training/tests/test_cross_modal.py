@@ -129,3 +129,24 @@ def test_crossmodal_run_at_toy_size(tmp_path):
     # exported with image and token-id inputs; onnxruntime-node agrees with PyTorch, also on
     # a reordered subset of the candidates
     assert res["onnx"]["parity"] <= 1e-4 and (tmp_path / "onnx" / "crossmodal.onnx").is_file()
+
+
+def test_fine_token_layers_add_the_stride_16_map_as_tokens():
+    torch.manual_seed(0)
+    ids = description_ids(["a photo of a star", "a photo of a ring"], 24)
+    cfg = CrossModalConfig(token_ids=sorted(set(ids.flatten().tolist())), fine_token_layers=[8])
+    model = CrossModalClassifier(cfg).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        tokens = model.image_tokens(x)
+        fine = model.fine_tokens[0](model.backbone.features[:9](x))        # 48 x 4 x 4 at stride 16
+        last = model.to_tokens(model.backbone.features[9:](model.backbone.features[:9](x)))  # 2 x 2
+        assert fine.shape[2:] == (4, 4) and last.shape[2:] == (2, 2)
+        want = torch.cat([fine.flatten(2), last.flatten(2)], dim=2).transpose(1, 2) + model.img_positional
+        assert tokens.shape == (2, 20, cfg.dim)
+        torch.testing.assert_close(tokens, want)
+        assert model(x, ids).shape == (2, 2)
+    # without the option the tokens are the last map's alone, as the shipped reranker was trained
+    assert CrossModalClassifier(CrossModalConfig(token_ids=cfg.token_ids)).image_tokens(x).shape == (2, 4, cfg.dim)
+    with pytest.raises(ValueError, match="valid indices are 0..11"):
+        CrossModalClassifier(CrossModalConfig(token_ids=cfg.token_ids, fine_token_layers=[12]))
