@@ -4,7 +4,8 @@ four stages of blocks (depthwise 7x7 -> LayerNorm -> pointwise 4x -> GELU -> poi
 scale, stochastic depth on the residual), LayerNorm + 2x2 stride-2 convs between stages,
 global average pool -> LayerNorm -> linear head. Same block as timm's `convnext` with
 `conv_mlp=True`; defaults are ConvNeXt-atto's depths (2, 2, 6, 2) at widths 32-256. Options
-the zoo's teacher turns on: a conv stem ahead of the patchify and BatchNorm as the block norm."""
+the zoo's teacher turns on: a conv stem ahead of the patchify and, as the block norm, LayerNorm
+over each image's whole C x H x W map (`layer_chw`; `batch` for BatchNorm)."""
 from __future__ import annotations
 
 from typing import Sequence
