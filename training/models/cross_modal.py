@@ -50,6 +50,9 @@ class CrossModalConfig:
     # MobileNetV3 backbones: indices into `features` whose output maps also become image tokens,
     # beside the last map's (e.g. [8]: 48 x 4 x 4 at stride 16, where the last map is 2 x 2 at 64 px)
     fine_token_layers: List[int] = field(default_factory=list)
+    # The control that tells what the descriptions add: > 0 gives each class this many learned tokens
+    # in place of its description's text tokens (candidates are then the classes, in class order).
+    learned_class_tokens: int = 0
 
 
 class CrossModalAttention(nn.Module):
@@ -139,6 +142,8 @@ class CrossModalClassifier(nn.Module):
         n = z.shape[2] * z.shape[3] + sum(f.shape[2] * f.shape[3] for f in fine)
         self.img_positional = nn.Parameter(torch.randn(n, cfg.dim) * 0.02)
         self.text = TextTokens(cfg.token_ids, cfg.dim, cfg.heads, cfg.text_layers, cfg.context_length)
+        self.class_tokens = (nn.Parameter(torch.randn(cfg.backbone.num_classes, cfg.learned_class_tokens, cfg.dim) * 0.02)
+                             if cfg.learned_class_tokens else None)
         self.cross = CrossModalAttention(cfg.dim, cfg.heads)
         # the feed-forward half of a transformer block after the cross-attention: it mixes each
         # image token with what it read from candidate c nonlinearly.
@@ -173,8 +178,17 @@ class CrossModalClassifier(nn.Module):
         maps = [proj(f) for proj, f in zip(self.fine_tokens, fine)] + [self.to_tokens(last)]
         return torch.cat([m.flatten(2) for m in maps], dim=2).transpose(1, 2) + self.img_positional
 
+    def candidate_tokens(self, ids: torch.Tensor):
+        """(tokens [C, L, D], pad [C, L]) of the candidates: their descriptions' text tokens, or in
+        the learned-tokens control each class's own learned tokens."""
+        if self.class_tokens is None:
+            return self.text(ids)
+        if ids.shape[0] != self.class_tokens.shape[0]:
+            raise ValueError(f"learned class tokens score the {self.class_tokens.shape[0]} classes, got {ids.shape[0]} candidates")
+        return self.class_tokens, torch.zeros(self.class_tokens.shape[:2], dtype=torch.bool, device=ids.device)
+
     def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        txt, pad = self.text(ids)
+        txt, pad = self.candidate_tokens(ids)
         out = self.cross(self.image_tokens(images), txt, pad)   # [B, C, N, D]
         out = out + self.mlp(out)
         img = F.normalize(self.image_head(out.mean(dim=2)), dim=-1)            # [B, C, D]

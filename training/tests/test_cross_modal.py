@@ -150,3 +150,22 @@ def test_fine_token_layers_add_the_stride_16_map_as_tokens():
     assert CrossModalClassifier(CrossModalConfig(token_ids=cfg.token_ids)).image_tokens(x).shape == (2, 4, cfg.dim)
     with pytest.raises(ValueError, match="valid indices are 0..11"):
         CrossModalClassifier(CrossModalConfig(token_ids=cfg.token_ids, fine_token_layers=[12]))
+
+
+def test_learned_class_tokens_replace_the_descriptions_in_the_control():
+    torch.manual_seed(0)
+    ids = description_ids(["a photo of a star", "a photo of a ring", "a photo of a dot"], 24)
+    cfg = CrossModalConfig(token_ids=sorted(set(ids.flatten().tolist())), learned_class_tokens=4)
+    cfg.backbone.num_classes = 3
+    model = CrossModalClassifier(cfg).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x, ids)
+        assert out.shape == (2, 3)
+        # the description text no longer matters: other ids, the same scores
+        torch.testing.assert_close(model(x, torch.flip(ids, dims=[1])), out)
+        model.class_tokens[1].add_(1.0)   # only the learned tokens of class 1 move class 1's score
+        moved = model(x, ids)
+    assert not torch.allclose(moved[:, 1], out[:, 1]) and torch.allclose(moved[:, [0, 2]], out[:, [0, 2]])
+    with pytest.raises(ValueError, match="score the 3 classes, got 2 candidates"):
+        model(x, ids[:2])
