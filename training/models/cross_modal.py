@@ -130,11 +130,9 @@ class CrossModalClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.backbone = create_model(cfg.backbone)
-        parts = split(self.backbone)
         self.backbone.eval()
         with torch.no_grad():
-            z = parts.body(parts.stem(torch.zeros(1, 3, 64, 64)))
-            fine = self._fine_maps(torch.zeros(1, 3, 64, 64))[0]
+            fine, z = self._fine_maps(torch.zeros(1, 3, 64, 64))   # every map's shape from one pass
         self.backbone.train()
         self.to_tokens = nn.Conv2d(z.shape[1], cfg.dim, 1)
         # finer maps see the small details (a notch, a sixth point) that the last 2 x 2 map has pooled away
