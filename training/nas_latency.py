@@ -173,8 +173,8 @@ def fit_entries(prior: Dict, children: Sequence[Sequence[str]], wall_ms: Sequenc
 
 
 def cheapest(specs: Sequence[OpSpec]) -> OpSpec:
-    """`skip` where a position allows it, else its smallest block (first kernel and expansion, no SE)."""
-    return SKIP if SKIP in specs else min(specs, key=lambda o: (o.expansion, o.kernel, o.se))
+    """`skip` where a position allows it, else its smallest block (first kernel and expansion, no SE, static)."""
+    return SKIP if SKIP in specs else min(specs, key=lambda o: (o.expansion, o.kernel, o.se, o.dynamic))
 
 
 def reference_children(net: SupernetConfig, copies: int, seed: int) -> List[List[OpSpec]]:

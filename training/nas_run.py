@@ -34,6 +34,7 @@ from training.data.shapes import class_names
 from training.data.transforms import PreprocessConfig, normalize
 from training.fine_data import FineDataRunConfig, load_splits
 from training.models import create_model
+from training.models.dynamic_conv import anneal_temperature
 from training.models.factory import ModelConfig
 from training.models.supernet import ChildNet, Supernet, SupernetConfig, prox_box, prox_one_hot
 from training.nas_latency import LatencyConfig, LatencyTable, measure_model, measure_table, table_json
@@ -62,6 +63,10 @@ class NasRunConfig(FineDataRunConfig):
     weight_decay: float = 0.05
     lr_warmup_steps: int = 15
     label_smoothing: float = 0.1
+    # dynamic ops' softmax temperature (Chen et al. 2020, as train.py): annealed start -> end over
+    # this fraction of the warm-up and of each child's training; the search runs at the end value
+    dynamic_temperature: tuple = (30.0, 1.0)
+    dynamic_anneal_fraction: float = 0.3
     threads: int = 1
     log_every_steps: int = 50
     baseline: bool = True          # train, export and time the hand-designed MobileNetV3-small too
@@ -110,11 +115,16 @@ def _weight_step(cfg, net: Supernet, opt, x, y, alpha_bar, step: int, total: int
     return float(loss)
 
 
+def _anneal(cfg: NasRunConfig, net: nn.Module, progress: float) -> None:
+    anneal_temperature(net, progress, *cfg.dynamic_temperature, cfg.dynamic_anneal_fraction)
+
+
 def warm_up(cfg: NasRunConfig, net: Supernet, batches, log) -> None:
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + 23)
     opt, losses = _weight_opt(cfg, net), []
     net.train()
     for step in range(cfg.warmup_steps):
+        _anneal(cfg, net, step / cfg.warmup_steps)
         pick = torch.stack([torch.randint(len(m.specs), (), generator=gen) for m in net.mixed])
         x, y = next(batches)
         losses.append(_weight_step(cfg, net, opt, x, y, F.one_hot(pick, net.max_ops).float(), step, cfg.warmup_steps))
@@ -131,6 +141,7 @@ def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, ba
     aopt = torch.optim.SGD([alpha], lr=cfg.arch_lr)
     wopt = _weight_opt(cfg, net)
     trace: List[Dict] = []
+    _anneal(cfg, net, 1.0)
     net.train()
     for step in range(cfg.search_steps):
         x, y = next(batches)
@@ -160,6 +171,7 @@ def train_from_scratch(cfg: NasRunConfig, model: nn.Module, images, labels, log,
     model.train()
 
     def loss_at(step):
+        _anneal(cfg, model, step / cfg.child_steps)
         x, y = next(batches)
         return F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
 

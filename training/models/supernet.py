@@ -5,8 +5,10 @@ Search space (as MobileNetV3's / ProxylessNAS's): a fixed stem (3x3 stride-2 con
 channels), a fixed channel/stride plan of searchable positions, a fixed head (1x1 conv,
 global pool, linear). Each position chooses one inverted-residual block (1x1 expand,
 k x k depthwise, optional squeeze-excitation, 1x1 project, residual when shapes allow) with
-kernel 3/5/7 and expansion 3/6, with or without SE; positions whose input and output shapes
-match may also choose `skip` (the identity), which is how depth is searched.
+kernel 3/5/7 and expansion 3/6, with or without SE, with a static or a dynamic depthwise
+convolution (Chen et al. 2020, `dynamic_conv.py`: K expert kernels mixed per image, as the
+student's dynamic-convolution ablation); positions whose input and output shapes match may
+also choose `skip` (the identity), which is how depth is searched.
 
 Architecture weights `alpha` [positions, ops] live in [0, 1]. The forward takes the
 discrete weights `alpha_bar` (one-hot per position, see `prox_one_hot`) as in NASP (Yao et
@@ -24,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from training.models.dynamic_conv import DynamicConv2d
+
 
 @dataclass
 class SupernetConfig:
@@ -36,6 +40,8 @@ class SupernetConfig:
     kernels: List[int] = field(default_factory=lambda: [3, 5, 7])
     expansions: List[int] = field(default_factory=lambda: [3, 6])
     se: List[bool] = field(default_factory=lambda: [False, True])
+    dynamic: List[bool] = field(default_factory=lambda: [False, True])   # static / dynamic depthwise conv
+    dynamic_experts: int = 4      # K of a dynamic op's depthwise conv (the student's ablation used 4)
     head_channels: int = 256
     dropout: float = 0.1
     bn_momentum: float = 0.1      # as the student: a few hundred steps otherwise leave eval() statistics far behind
@@ -47,17 +53,20 @@ class OpSpec:
     kernel: int
     expansion: int
     se: bool
+    dynamic: bool = False         # the depthwise conv is a DynamicConv2d
 
     @property
     def name(self) -> str:
-        return "skip" if self.kernel == 0 else f"k{self.kernel}_e{self.expansion}" + ("_se" if self.se else "")
+        if self.kernel == 0:
+            return "skip"
+        return f"k{self.kernel}_e{self.expansion}" + ("_se" if self.se else "") + ("_dyn" if self.dynamic else "")
 
 
 SKIP = OpSpec(0, 0, False)
 
 
 def candidates(cfg: SupernetConfig, cin: int, cout: int, stride: int) -> List[OpSpec]:
-    ops = [OpSpec(k, e, s) for k in cfg.kernels for e in cfg.expansions for s in cfg.se]
+    ops = [OpSpec(k, e, s, d) for k in cfg.kernels for e in cfg.expansions for s in cfg.se for d in cfg.dynamic]
     return ops + [SKIP] if stride == 1 and cin == cout else ops
 
 
@@ -87,12 +96,14 @@ class SqueezeExcite(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, spec: OpSpec, cin: int, cout: int, stride: int, index: int, bn_momentum: float):
+    def __init__(self, spec: OpSpec, cin: int, cout: int, stride: int, index: int, bn_momentum: float,
+                 experts: int = 4):
         super().__init__()
         mid = cin * spec.expansion
+        depthwise = (DynamicConv2d(mid, mid, spec.kernel, stride, spec.kernel // 2, groups=mid, num_experts=experts)
+                     if spec.dynamic else nn.Conv2d(mid, mid, spec.kernel, stride, spec.kernel // 2, groups=mid, bias=False))
         layers = [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid, momentum=bn_momentum), _act(index),
-                  nn.Conv2d(mid, mid, spec.kernel, stride, spec.kernel // 2, groups=mid, bias=False),
-                  nn.BatchNorm2d(mid, momentum=bn_momentum), _act(index)]
+                  depthwise, nn.BatchNorm2d(mid, momentum=bn_momentum), _act(index)]
         if spec.se:
             layers.append(SqueezeExcite(mid))
         layers += [nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout, momentum=bn_momentum)]
@@ -104,8 +115,9 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def make_op(spec: OpSpec, cin: int, cout: int, stride: int, index: int, bn_momentum: float) -> nn.Module:
-    return nn.Identity() if spec == SKIP else InvertedResidual(spec, cin, cout, stride, index, bn_momentum)
+def make_op(spec: OpSpec, cin: int, cout: int, stride: int, index: int, bn_momentum: float,
+            experts: int = 4) -> nn.Module:
+    return nn.Identity() if spec == SKIP else InvertedResidual(spec, cin, cout, stride, index, bn_momentum, experts)
 
 
 def stem(cfg: SupernetConfig) -> nn.Module:
@@ -125,10 +137,11 @@ class MixedOp(nn.Module):
     """All candidates of one position; forward(x, weights) = sum_i weights_i op_i(x) with
     `weights` one-hot (or zero) except where a gradient with respect to them is wanted."""
 
-    def __init__(self, specs: Sequence[OpSpec], cin: int, cout: int, stride: int, index: int, bn_momentum: float):
+    def __init__(self, specs: Sequence[OpSpec], cin: int, cout: int, stride: int, index: int, bn_momentum: float,
+                 experts: int = 4):
         super().__init__()
         self.specs = list(specs)
-        self.ops = nn.ModuleList([make_op(s, cin, cout, stride, index, bn_momentum) for s in specs])
+        self.ops = nn.ModuleList([make_op(s, cin, cout, stride, index, bn_momentum, experts) for s in specs])
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, arch_grad: bool) -> torch.Tensor:
         chosen = int(weights.argmax())
@@ -153,7 +166,7 @@ class Supernet(nn.Module):
         self.cfg = cfg
         self.stem = stem(cfg)
         pos = positions(cfg)
-        self.mixed = nn.ModuleList([MixedOp(specs, cin, cout, s, i, cfg.bn_momentum)
+        self.mixed = nn.ModuleList([MixedOp(specs, cin, cout, s, i, cfg.bn_momentum, cfg.dynamic_experts)
                                     for i, (cin, cout, s, specs) in enumerate(pos)])
         self.head = head(cfg)
         self.max_ops = max(len(m.specs) for m in self.mixed)
@@ -202,7 +215,7 @@ class ChildNet(nn.Module):
             if spec not in specs:
                 raise ValueError(f"position {i}: {spec.name} is not a candidate; valid: {[s.name for s in specs]}")
         self.stem = stem(cfg)
-        self.blocks = nn.Sequential(*[make_op(spec, cin, cout, s, i, cfg.bn_momentum)
+        self.blocks = nn.Sequential(*[make_op(spec, cin, cout, s, i, cfg.bn_momentum, cfg.dynamic_experts)
                                       for i, (spec, (cin, cout, s, _)) in enumerate(zip(choice, pos))])
         self.head = head(cfg)
 

@@ -3,7 +3,8 @@
 # fastest ops when latency dominates; the expected latency is differentiable and equals the
 # table; the supernet's architecture gradient is exact; the derived child is the supernet's
 # path, exports to ONNX and runs in onnxruntime-node; a table measured with onnxruntime-node
-# has the search space's shape and refuses another space.
+# has the search space's shape and refuses another space. TINY's space has dynamic ops, so
+# every test on it covers the dynamic depthwise conv too.
 import json
 
 import pytest
@@ -12,13 +13,14 @@ import torch.nn.functional as F
 
 from training import ort_parity
 from training.export import export_onnx
+from training.models.dynamic_conv import DynamicConv2d
 from training.models.supernet import (SKIP, ChildNet, MixedOp, OpSpec, Supernet, SupernetConfig, derive_child,
                                       positions, prox_box, prox_one_hot)
 from training.nas_latency import LatencyConfig, LatencyTable, attribute, fit_entries, measure_table, node_group
 from training.nas_run import arch_step
 
 TINY = SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1), (12, 2)], kernels=[3, 5], expansions=[2],
-                      se=[False, True], head_channels=16)
+                      se=[False, True], dynamic=[False, True], head_channels=16)
 
 
 def _fake_table(cfg: SupernetConfig, seed: int = 0) -> dict:
@@ -60,7 +62,7 @@ def test_expected_latency_is_differentiable_and_equals_the_table():
 
 def test_mixed_op_architecture_gradient_is_exact():
     torch.manual_seed(0)
-    specs = [OpSpec(3, 2, False), OpSpec(5, 2, True), SKIP]
+    specs = [OpSpec(3, 2, False), OpSpec(5, 2, True, dynamic=True), SKIP]
     m = MixedOp(specs, 8, 8, 1, 0, 0.1).eval()
     x = torch.randn(2, 8, 6, 6, requires_grad=True)
     target = torch.randn(2, 8, 6, 6)
@@ -94,6 +96,31 @@ def test_search_with_latency_alone_drives_alpha_to_the_fastest_ops():
     assert float(alpha.min()) >= 0.0 and float(alpha.max()) <= 1.0 and float(alpha[~net.valid].abs().sum()) == 0.0
 
 
+def test_dynamic_ops_are_candidates_and_anneal_in_the_warm_up_and_the_children():
+    from training.nas_latency import cheapest
+    from training.nas_run import NasRunConfig, train_from_scratch, warm_up
+
+    names = [o.name for o in positions(TINY)[0][3]]
+    assert names == ["k3_e2", "k3_e2_dyn", "k3_e2_se", "k3_e2_se_dyn", "k5_e2", "k5_e2_dyn", "k5_e2_se",
+                     "k5_e2_se_dyn", "skip"]
+    assert cheapest(positions(TINY)[1][3]).name == "k3_e2"    # never a dynamic op
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    temps = lambda m: {float(d.temperature) for d in m.modules() if isinstance(d, DynamicConv2d)}   # noqa: E731
+    assert temps(net) == {30.0}
+    cfg = NasRunConfig(supernet=TINY, warmup_steps=4, child_steps=4, batch_size=4, dynamic_anneal_fraction=0.5,
+                       log_every_steps=100)
+    batches = iter(lambda: (torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])), None)
+    warm_up(cfg, net, batches, log=lambda m: None)
+    assert temps(net) == {1.0}   # annealed 30 -> 1 over the first half of the warm-up
+    child = ChildNet(TINY, positions(TINY)[0][3][1:2] + positions(TINY)[1][3][1:2])
+    images, labels = torch.rand(8, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    seen = []
+    child.register_forward_pre_hook(lambda m, a: seen.append(sorted(temps(m))))
+    train_from_scratch(cfg, child, images, labels, log=lambda m: None, tag="t")
+    assert seen[0] == [30.0] and seen[1] == [15.5] and seen[-1] == [1.0]   # the child anneals from the start
+
+
 def test_derived_child_is_the_supernet_path_and_exports(tmp_path):
     torch.manual_seed(0)
     net = Supernet(TINY)
@@ -101,7 +128,10 @@ def test_derived_child_is_the_supernet_path_and_exports(tmp_path):
     for _ in range(2):   # move BatchNorm statistics away from their init, so copying them is checked
         net(torch.randn(4, 3, 32, 32), prox_one_hot(torch.rand(net.valid.shape), net.valid))
     alpha = torch.rand(net.valid.shape).masked_fill(~net.valid, 0.0)
+    alpha[0, 3] = alpha[1, 1] = 2.0   # dynamic ops at both positions: k3_e2_se_dyn, k3_e2_dyn
     child = derive_child(net, alpha).eval()
+    assert [s.name for s in child.choice] == ["k3_e2_se_dyn", "k3_e2_dyn"]
+    assert sum(isinstance(m, DynamicConv2d) for m in child.modules()) == 2
     net.eval()
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
@@ -117,7 +147,7 @@ def test_derived_child_is_the_supernet_path_and_exports(tmp_path):
 
 def test_latency_table_is_measured_inside_whole_children_and_checked_against_the_space():
     cfg = SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1), (12, 2)], kernels=[3, 5], expansions=[2],
-                         se=[False, True], head_channels=8)
+                         se=[False, True], dynamic=[False], head_channels=8)
     lat = LatencyConfig(image_size=16, warmup=1, rounds=3, runs_per_round=1, profile_runs=3, reference_copies=1,
                         validate=2)
     raw = measure_table(cfg, lat, log=lambda m: None)
@@ -139,6 +169,9 @@ def test_latency_table_is_measured_inside_whole_children_and_checked_against_the
             assert v[f"batch {b}"]["measured_ms"] > 0.0
     with pytest.raises(ValueError, match="another search space"):
         LatencyTable(raw, SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1), (12, 2)], kernels=[3, 7],
+                                         expansions=[2], se=[False, True], dynamic=[False], head_channels=8), 1)
+    with pytest.raises(ValueError, match="another search space"):   # the same space with dynamic ops added
+        LatencyTable(raw, SupernetConfig(num_classes=3, stem_channels=8, plan=[(8, 1), (12, 2)], kernels=[3, 5],
                                          expansions=[2], se=[False, True], head_channels=8), 1)
     with pytest.raises(ValueError, match="no batch 4"):
         LatencyTable(raw, cfg, 4)
@@ -200,7 +233,7 @@ def test_nas_run_at_toy_size(tmp_path):
     from training.nas_run import NasRunConfig, run_nas
 
     space = SupernetConfig(num_classes=8, stem_channels=8, plan=[(8, 2), (12, 2)], kernels=[3, 5], expansions=[2],
-                           se=[False], head_channels=16)
+                           se=[False], dynamic=[False], head_channels=16)
     cfg = NasRunConfig(out_dir=str(tmp_path), supernet=space, latency_table=str(tmp_path / "missing.json"),
                        latency=LatencyConfig(warmup=1, rounds=2, runs_per_round=1, profile_runs=2,
                                              reference_copies=1, validate=1), lambdas=(0.0, 5.0),
@@ -229,7 +262,7 @@ def test_export_takes_a_found_child_checkpoint(tmp_path):
     from training.train import model_from_checkpoint
 
     torch.manual_seed(0)
-    names = ["k5_e2_se", "k3_e2"]
+    names = ["k5_e2_se_dyn", "k3_e2"]
     child = child_from_names(TINY, names)
     child.train()
     child(torch.randn(4, 3, 64, 64))   # BatchNorm statistics off their init, so the export must carry them
