@@ -41,9 +41,15 @@ def load_runs(run_dirs: Sequence[str]) -> List[Dict]:
     for d in run_dirs:
         res = json.loads((Path(d) / "nas.json").read_text())
         runs.append({"dir": str(d), "seed": res["config"]["seed"], "rows": res["rows"], "config": res["config"]})
-    seeds = [r["seed"] for r in runs]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"nas-report: two runs share a seed: {seeds}")
+    # one seed may come in several runs (e.g. the lambda runs with the students and a run of
+    # latency targets without them), but a row of a seed only once
+    seen: Dict = {}
+    for r in runs:
+        for name in r["rows"]:
+            if (r["seed"], name) in seen:
+                raise ValueError(f"nas-report: two runs share a seed and a row: seed {r['seed']}, {name!r} "
+                                 f"in {seen[(r['seed'], name)]} and {r['dir']}")
+            seen[(r["seed"], name)] = r["dir"]
     return runs
 
 

@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -51,6 +51,11 @@ class NasRunConfig(FineDataRunConfig):
     latency_batch: int = 1         # the table column the search's loss uses
     target_ms: float = 0.5         # latency scale of the loss term: lambda x E[ms] / target_ms
     lambdas: tuple = (0.0, 0.3)
+    # "linear": lambda x E[ms] / target (ProxylessNAS: every millisecond costs); "hinge":
+    # lambda x max(0, E[ms] / target - 1) (MnasNet's hard constraint: free up to the target,
+    # then the same slope), with one search per entry of `targets_ms` (empty: target_ms)
+    latency_loss: str = "linear"
+    targets_ms: tuple = ()
     seed: int = 0
     arch_fraction: float = 0.25    # share of the training images held out for the architecture steps
     warmup_steps: int = 300        # uniform single-path training of the shared weights
@@ -74,23 +79,37 @@ class NasRunConfig(FineDataRunConfig):
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
 
+def latency_penalty(ms: torch.Tensor, lam: float, target_ms: float, kind: str = "linear") -> torch.Tensor:
+    """The search loss's latency term: lam x ms / target ("linear") or lam x max(0, ms /
+    target - 1) ("hinge": nothing below the target)."""
+    if kind == "linear":
+        return lam * ms / target_ms
+    if kind == "hinge":
+        return lam * F.relu(ms / target_ms - 1.0)
+    raise ValueError(f"latency_loss {kind!r}; valid: linear, hinge")
+
+
 def arch_step(net: Supernet, alpha: torch.Tensor, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              table: LatencyTable, lam: float, target_ms: float, label_smoothing: float = 0.0) -> Dict[str, float]:
-    """One proximal-gradient step on alpha (in place): the gradient of CE + lam x
-    E[ms] / target_ms at the discrete alpha_bar = prox_one_hot(alpha), an optimizer step,
-    then the proximal step onto [0, 1]. Returns the loss terms at alpha_bar."""
+              table: LatencyTable, lam: float, target_ms: float, label_smoothing: float = 0.0,
+              latency_loss: str = "linear") -> Dict[str, float]:
+    """One proximal-gradient step on alpha (in place): the gradient of CE + the latency
+    penalty (`latency_penalty`) at the discrete alpha_bar = prox_one_hot(alpha), an optimizer
+    step, then the proximal step onto [0, 1]. Returns the loss terms at alpha_bar."""
     alpha_bar = prox_one_hot(alpha.detach(), net.valid).requires_grad_()
     ce = F.cross_entropy(net(x, alpha_bar, arch_grad=True), y, label_smoothing=label_smoothing)
     lat = table.expected_ms(alpha_bar)
-    ce_grad, lat_grad = (torch.autograd.grad(t, alpha_bar)[0].masked_fill(~net.valid, 0.0) for t in (ce, lat))
+    pen = latency_penalty(lat, lam, target_ms, latency_loss)
+    ce_grad, pen_grad = (torch.autograd.grad(t, alpha_bar, allow_unused=True)[0] for t in (ce, pen))
+    ce_grad = ce_grad.masked_fill(~net.valid, 0.0)
+    pen_grad = torch.zeros_like(ce_grad) if pen_grad is None else pen_grad.masked_fill(~net.valid, 0.0)
     opt.zero_grad(set_to_none=True)
-    alpha.grad = ce_grad + lam / target_ms * lat_grad
+    alpha.grad = ce_grad + pen_grad
     opt.step()
     with torch.no_grad():
         alpha.copy_(prox_box(alpha, net.valid))
     n = float(net.valid.sum())
     return {"ce": float(ce), "ms": float(lat), "ce_grad_abs": float(ce_grad.abs().sum()) / n,
-            "lat_grad_abs": lam / target_ms * float(lat_grad.abs().sum()) / n}
+            "lat_grad_abs": float(pen_grad.abs().sum()) / n}
 
 
 def _batches(cfg: NasRunConfig, images, labels, seed: int):
@@ -132,7 +151,8 @@ def warm_up(cfg: NasRunConfig, net: Supernet, batches, log) -> None:
             log(f"nas: warm-up step {step + 1}/{cfg.warmup_steps} loss={np.mean(losses[-cfg.log_every_steps:]):.4f}")
 
 
-def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, batches, arch_batches, log) -> Dict:
+def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, batches, arch_batches, log,
+           target_ms: Optional[float] = None) -> Dict:
     """Proximal-gradient search from the current shared weights; returns alpha and the trace."""
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + 24)
     alpha = (0.5 + 1e-3 * torch.rand(net.valid.shape, generator=gen)).masked_fill(~net.valid, 0.0).requires_grad_()
@@ -149,11 +169,13 @@ def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, ba
         loss = _weight_step(cfg, net, wopt, x, y, prox_one_hot(alpha.detach(), net.valid), step, cfg.search_steps)
         if (step + 1) % cfg.arch_every == 0:
             xa, ya = next(arch_batches)
-            terms = arch_step(net, alpha, aopt, xa, ya, table, lam, cfg.target_ms, cfg.label_smoothing)
+            terms = arch_step(net, alpha, aopt, xa, ya, table, lam, target_ms or cfg.target_ms, cfg.label_smoothing,
+                              cfg.latency_loss)
             trace.append({"step": step + 1, "loss": loss, **terms, "choice": [s.name for s in net.choice(alpha)]})
         if (step + 1) % cfg.log_every_steps == 0 and trace:
             t = trace[-1]
-            log(f"nas: lambda {lam:g} step {step + 1}/{cfg.search_steps} loss={loss:.4f} arch ce={t['ce']:.4f} "
+            at = f" target {target_ms:g} ms" if target_ms is not None and cfg.targets_ms else ""
+            log(f"nas: lambda {lam:g}{at} step {step + 1}/{cfg.search_steps} loss={loss:.4f} arch ce={t['ce']:.4f} "
                 f"E[ms]={t['ms']:.3f} |grad| ce {t['ce_grad_abs']:.2e} latency {t['lat_grad_abs']:.2e} "
                 f"{' '.join(t['choice'])}")
     return {"alpha": alpha.detach(), "trace": trace}
@@ -209,6 +231,17 @@ def student_row(width: float) -> str:
     return base if float(width) == 1.0 else f"{base} x{float(width):g}"
 
 
+def searches(cfg: NasRunConfig) -> List[Tuple[float, float, str, str]]:
+    """(lambda, target ms, row name, folder) of every search of a run: one per lambda at
+    `target_ms`, or with `targets_ms` one per target and lambda (named by both)."""
+    if not cfg.targets_ms:
+        return [(float(lam), cfg.target_ms, f"lambda {lam:g}", f"lambda{lam:g}") for lam in cfg.lambdas]
+    if cfg.latency_loss != "hinge":
+        raise ValueError("targets_ms needs latency_loss: hinge (the linear term only scales with the target)")
+    return [(float(lam), float(t), f"target {t:g} ms, lambda {lam:g}", f"target{t:g}-lambda{lam:g}")
+            for t in cfg.targets_ms for lam in cfg.lambdas]
+
+
 def load_or_measure_table(cfg: NasRunConfig, out: Path, log) -> Dict:
     path = Path(cfg.latency_table)
     if path.is_file():
@@ -243,28 +276,28 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
     warm_state = {k: v.clone() for k, v in net.state_dict().items()}
     warm_cpu_s = time.process_time() - cpu0
     rows: Dict[str, Dict] = {}
-    for lam in cfg.lambdas:
+    for lam, target, name, folder in searches(cfg):
         net.load_state_dict(warm_state)
         cpu1 = time.process_time()
         found = search(cfg, net, tables[cfg.latency_batch], float(lam),
                        _batches(cfg, train.images[w_idx], train.labels[w_idx], cfg.seed + 1),
-                       _batches(cfg, train.images[a_idx], train.labels[a_idx], cfg.seed + 2), log)
+                       _batches(cfg, train.images[a_idx], train.labels[a_idx], cfg.seed + 2), log, target)
         search_cpu_s = time.process_time() - cpu1
         choice = net.choice(found["alpha"])
         seed_everything(cfg.seed)
-        child = train_from_scratch(cfg, ChildNet(net_cfg, choice), train.images, train.labels, log,
-                                   f"nas child lambda {lam:g}")
-        row = {"lambda": float(lam), "architecture": [s.name for s in choice],
+        child = train_from_scratch(cfg, ChildNet(net_cfg, choice), train.images, train.labels, log, f"nas child {name}")
+        row = {"lambda": float(lam), "target_ms": target, "latency_loss": cfg.latency_loss,
+               "architecture": [s.name for s in choice],
                "alpha": [[round(float(v), 4) for v in r] for r in found["alpha"]],
                "predicted_ms": {str(b): t.lookup_ms(choice) for b, t in tables.items()},
                "search_cpu_s": round(warm_cpu_s + search_cpu_s, 1), "warmup_cpu_s": round(warm_cpu_s, 1),
                "val_top1": top1(child, val.images, val.labels, cfg.preprocess),
                "test_top1": top1(child, test.images, test.labels, cfg.preprocess),
                "trace_tail": found["trace"][-3:]}
-        row.update(export_and_time(cfg, child, out / f"lambda{lam:g}" / "child.onnx", sample))
-        torch.save(child_checkpoint(cfg, net_cfg, row["architecture"], child, classes), out / f"lambda{lam:g}" / "child.pt")
-        rows[f"found, lambda {lam:g}"] = row
-        log(f"nas: lambda {lam:g}: {' '.join(row['architecture'])} predicted {row['predicted_ms']} measured "
+        row.update(export_and_time(cfg, child, out / folder / "child.onnx", sample))
+        torch.save(child_checkpoint(cfg, net_cfg, row["architecture"], child, classes), out / folder / "child.pt")
+        rows[f"found, {name}"] = row
+        log(f"nas: {name}: {' '.join(row['architecture'])} predicted {row['predicted_ms']} measured "
             f"{row['measured_ms']} test top-1 {row['test_top1']:.4f}")
         _write(cfg, out, rows)
     for width in (cfg.student_widths if cfg.baseline else ()):

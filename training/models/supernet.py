@@ -100,8 +100,9 @@ class InvertedResidual(nn.Module):
                  experts: int = 4):
         super().__init__()
         mid = cin * spec.expansion
-        depthwise = (DynamicConv2d(mid, mid, spec.kernel, stride, spec.kernel // 2, groups=mid, num_experts=experts)
-                     if spec.dynamic else nn.Conv2d(mid, mid, spec.kernel, stride, spec.kernel // 2, groups=mid, bias=False))
+        pad = spec.kernel // 2
+        depthwise = (DynamicConv2d(mid, mid, spec.kernel, stride, pad, groups=mid, num_experts=experts) if spec.dynamic
+                     else nn.Conv2d(mid, mid, spec.kernel, stride, pad, groups=mid, bias=False))
         layers = [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid, momentum=bn_momentum), _act(index),
                   depthwise, nn.BatchNorm2d(mid, momentum=bn_momentum), _act(index)]
         if spec.se:

@@ -121,6 +121,37 @@ def test_dynamic_ops_are_candidates_and_anneal_in_the_warm_up_and_the_children()
     assert seen[0] == [30.0] and seen[1] == [15.5] and seen[-1] == [1.0]   # the child anneals from the start
 
 
+def test_hinge_latency_term_is_free_below_the_target_and_the_search_stops_there():
+    from training.nas_run import NasRunConfig, latency_penalty, searches
+
+    for ms, kind, want, slope in ((0.4, "hinge", 0.0, 0.0), (0.75, "hinge", 1.0, 4.0), (0.4, "linear", 1.6, 4.0)):
+        x = torch.tensor(ms, requires_grad=True)
+        pen = latency_penalty(x, 2.0, 0.5, kind)
+        pen.backward()
+        assert float(pen) == pytest.approx(want) and float(x.grad) == pytest.approx(slope), kind
+    with pytest.raises(ValueError, match="latency_loss"):
+        latency_penalty(torch.tensor(1.0), 1.0, 1.0, "square")
+    torch.manual_seed(0)
+    net = Supernet(TINY)
+    raw = _fake_table(TINY, seed=3)
+    table = LatencyTable(raw, TINY, 1)
+    alpha = (0.5 + 1e-3 * torch.rand(net.valid.shape)).masked_fill(~net.valid, 0.0).requires_grad_()
+    start = table.lookup_ms(net.choice(alpha))
+    fastest = table.fixed_ms + sum(min(e["ms"][n]["1"] for n in e["ops"]) for e in raw["positions"])
+    target = fastest + 0.5 * (start - fastest)
+    opt = torch.optim.SGD([alpha], lr=0.005)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    trace = [arch_step(net, alpha, opt, x, y, table, lam=10.0, target_ms=target, latency_loss="hinge")
+             for _ in range(30)]
+    assert trace[0]["ms"] > target and trace[-1]["ms"] <= target   # pushed under the target ...
+    for t in trace:   # ... by a latency gradient that is there above the target only
+        assert (t["lat_grad_abs"] > 0.0) == (t["ms"] > target), t
+    assert [r[:3] for r in searches(NasRunConfig(latency_loss="hinge", targets_ms=(0.15, 0.3), lambdas=(1.0,)))] == \
+        [(1.0, 0.15, "target 0.15 ms, lambda 1"), (1.0, 0.3, "target 0.3 ms, lambda 1")]
+    with pytest.raises(ValueError, match="hinge"):
+        searches(NasRunConfig(targets_ms=(0.15,)))
+
+
 def test_derived_child_is_the_supernet_path_and_exports(tmp_path):
     torch.manual_seed(0)
     net = Supernet(TINY)

@@ -68,11 +68,18 @@ def test_target_is_not_met_within_the_noise_or_when_slower(tmp_path):
     assert "not met (difference not larger than the sd)" in markdown(summary, target_check(summary), None)
 
 
-def test_runs_with_the_same_seed_are_refused(tmp_path):
+def test_runs_of_one_seed_join_unless_they_repeat_a_row(tmp_path):
     _write_run(tmp_path / "a", 0, 0.3, 0.2)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
-    with pytest.raises(ValueError, match="share a seed"):
+    with pytest.raises(ValueError, match="share a seed and a row"):
         load_runs([tmp_path / "a", tmp_path / "b"])
+    # a second run of seed 0 with other rows (a latency target, no student) joins the first
+    (tmp_path / "c").mkdir()
+    target_row = _row(0.4, 0.2, 0.9, predicted={"1": 0.2, "8": 0.9})
+    (tmp_path / "c" / "nas.json").write_text(json.dumps({"config": {"seed": 0, "latency": {"batches": [1, 8]}},
+                                                         "rows": {"found, target 0.3 ms, lambda 1": target_row}}))
+    groups = group_rows(load_runs([tmp_path / "a", tmp_path / "c"]))
+    assert [r["seed"] for r in groups["found, target 0.3 ms, lambda 1"]] == [0] and len(groups[STUDENT]) == 1
 
 
 def test_nas_run_trains_width_scaled_students_and_remeasure_times_them(tmp_path):
