@@ -258,7 +258,10 @@ def run_report(cfg: NasReportConfig, log=print) -> Dict:
     (out / "nas-report.md").write_text(md)
     for p in [out / "nas-pareto.png"] + ([Path(cfg.figure)] if cfg.figure else []):
         pareto_figure(summary, groups, p, batches)
-    res = {"summary": summary, "target": checks, "remeasured": re, "runs": [r["dir"] for r in runs], "markdown": md}
+    cfg0 = runs[0]["config"]
+    budget = {k: cfg0.get(k) for k in ("warmup_steps", "search_steps", "child_steps", "batch_size")}
+    res = {"summary": summary, "target": checks, "remeasured": re, "runs": [r["dir"] for r in runs], "markdown": md,
+           "budget": budget}
     (out / "nas-report.json").write_text(json.dumps(res, indent=2) + "\n")
     log(md)
     return res

@@ -53,7 +53,8 @@ def test_verdict_needs_every_comparison_won_by_more_than_the_sd():
 
 def test_card_shows_how_a_nas_architecture_was_found(tmp_path):
     rep = tmp_path / "nas-report.json"
-    rep.write_text(json.dumps({"markdown": "| row | seeds |\n|---|---|\n| found, lambda 1 | 3 |\n", "target": {}, "summary": {}}))
+    rep.write_text(json.dumps({"markdown": "| row | seeds |\n|---|---|\n| found, lambda 1 | 3 |\n", "target": {}, "summary": {},
+                               "budget": {"child_steps": 4000, "batch_size": 32}}))
     d = _model(tmp_path)
     card = json.loads((d / "1" / "eval.json").read_text())
     card.update({"arch": "nas_child", "numClasses": 8, "model": {"arch": "nas_child", "nas_architecture": ["k3_e3", "skip"]}})
@@ -62,4 +63,4 @@ def test_card_shows_how_a_nas_architecture_was_found(tmp_path):
     text = (d / "MODEL_CARD.md").read_text()
     assert "## How the architecture was found (latency-aware NAS)" in text and "`k3_e3 skip`" in text
     assert "| found, lambda 1 | 3 |" in text and "python3 -m training nas --x" in text
-    assert "test top-1 50.00 % on 8 classes (chance 12.50 %)" in text
+    assert "test top-1 50.00 % on 8 classes (chance 12.50 %) after 4,000 steps of batch 32 from scratch" in text
