@@ -8,7 +8,9 @@ the supernet of training/models/supernet.py, on the benchmark's fine-grained cla
    alpha_bar = prox_one_hot(alpha); every `arch_every` steps an architecture step takes the
    gradient at that discrete point of CE + lambda x E[latency](alpha_bar) / target_ms on
    held-out training images (the table's latencies, `nas_latency.py`), takes a gradient step
-   on alpha and applies the proximal step onto the box [0, 1].
+   on alpha and applies the proximal step onto the box [0, 1]. With `latency_loss: hinge`
+   the latency term is lambda x max(0, E[latency] / target - 1), one search per target of
+   `targets_ms`: latency costs nothing below the target.
 3. The found child (the argmax of alpha) trains from scratch for `child_steps`, as does the
    hand-designed student (torchvision MobileNetV3-small) with the same recipe; both are
    exported to ONNX, checked with onnxruntime-node against PyTorch, and timed with it as the
