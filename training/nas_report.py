@@ -194,8 +194,13 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
     for name, s in summary.items():
         if name.startswith("found"):
             lines += [f"- {name}: " + "; ".join(f"seed {sd}: `{a}`" for sd, a in zip(s["seeds"], s["architectures"]))]
-    if table and table.get("validation"):
-        val = {" ".join(v["architecture"]): v for v in table["validation"]}
+    val = {" ".join(v["architecture"]): v for v in (table or {}).get("validation", [])}
+    found_archs = {a for name, s in summary.items() if name.startswith("found") for a in s["architectures"]}
+    if val and not found_archs & set(val):
+        lines += ["", f"The latency table ({table.get('command', 'nas-latency')}) was measured before these searches: "
+                  "its held-out children do not include the architectures they found"
+                  + (" (re-measured below)." if re else ".")]
+    elif val:
         lines += ["", f"The latency table ({table.get('command', 'nas-latency')}) on each found architecture, held out "
                   "from the children it was built from and timed whole in the same onnxruntime-node process "
                   "(predicted / measured ms, error):", "",
@@ -209,6 +214,7 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
                 cells = ([f"{v[f'batch {b}']['predicted_ms']:.3f} / {v[f'batch {b}']['measured_ms']:.3f}, "
                           f"{100 * v[f'batch {b}']['error']:+.0f} %" for b in batches] if v else ["not validated"] * len(batches))
                 lines.append(f"| {name} | {seed} | `{arch}` | " + " | ".join(cells) + " |")
+    if val:
         errs = [abs(v[f"batch {b}"]["error"]) for v in table["validation"] for b in batches]
         lines += ["", f"Over all {len(table['validation'])} held-out children (found and random): |error| at most "
                   + ", ".join(f"{100 * table['validation_max_abs_error'][b]:.1f} % at batch {b}" for b in batches)

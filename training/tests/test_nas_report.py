@@ -110,3 +110,17 @@ def test_nas_run_trains_width_scaled_students_and_remeasure_times_them(tmp_path)
     for r in got.get("found, lambda 1", []):
         assert set(r["measured_ms"]) == set(r["predicted_fresh_ms"]) == {"1", "8"}
         assert r["predicted_run_ms"] == rows["found, lambda 1"]["predicted_ms"]
+
+
+def test_a_table_measured_before_the_searches_says_so_instead_of_listing_them(tmp_path):
+    _write_run(tmp_path / "s0", 0, 0.3, 0.2)
+    summary = summarise(group_rows(load_runs([tmp_path / "s0"])))
+    v = {"architecture": ["k7_e6", "skip"], "batch 1": {"predicted_ms": 0.1, "measured_ms": 0.1, "error": 0.02},
+         "batch 8": {"predicted_ms": 0.5, "measured_ms": 0.5, "error": -0.04}}
+    table = {"command": "nas-latency", "validation": [v], "validation_max_abs_error": {"1": 0.02, "8": 0.04}}
+    md = markdown(summary, {}, None, table=table)
+    assert "was measured before these searches" in md and "not validated" not in md
+    assert "|error| at most 2.0 % at batch 1, 4.0 % at batch 8" in md
+    v["architecture"] = summary["found, lambda 0.3"]["architectures"][0].split()   # now it holds the found one
+    md = markdown(summary, {}, None, table=table)
+    assert "was measured before" not in md and "0.100 / 0.100, +2 %" in md
