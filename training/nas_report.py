@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from training.config import from_dict
-from training.nas_latency import LatencyConfig, measure_table, parse_architecture, table_json
+from training.nas_latency import LatencyConfig, LatencyTable, measure_table, parse_architecture, table_json
 from training.models.supernet import SupernetConfig
 
 STUDENT = "hand-designed MobileNetV3-small student"
@@ -126,6 +126,35 @@ def remeasure(runs: Sequence[Dict], cfg: LatencyConfig, log=print) -> Dict:
                    "predicted_fresh_ms": {b: v[f"batch {b}"]["predicted_ms"] for b in map(str, cfg.batches)},
                    "predicted_run_ms": row["predicted_ms"]}
             out["rows"].setdefault(name, []).append({"seed": r["seed"], **got})
+    return out
+
+
+def repeat_check(table: Dict, fresh: Dict, net: SupernetConfig) -> Dict[str, Dict[str, float]]:
+    """How a table holds from one measurement to the next: its predictions against the fresh
+    measurement's whole-graph times of the fresh table's held-out children, and the drift of
+    the graphs both timed (reference children of the same architectures), per batch."""
+    out: Dict[str, Dict[str, float]] = {}
+    refs = {" ".join(c): k for k, c in enumerate(table.get("reference_children", []))}
+    q = table["measure"]["quantile"]
+
+    def wall(t: Dict, gid: str) -> float:
+        v = sorted(t["rounds_ms"][gid])
+        return v[min(len(v) - 1, int(q * len(v)))]
+
+    for b in map(str, fresh["measure"]["batches"]):
+        if b not in table["fixed_ms"]["stem"]:
+            continue
+        lookup = LatencyTable(table, net, int(b))
+        errs = [(lookup.lookup_ms(parse_architecture(net, " ".join(v["architecture"]))) - v[f"batch {b}"]["measured_ms"])
+                / v[f"batch {b}"]["measured_ms"] for v in fresh["validation"]]
+        both = [(k, refs[" ".join(c)]) for k, c in enumerate(fresh.get("reference_children", [])) if " ".join(c) in refs]
+        drift = [wall(fresh, f"ref{k}@{b}") / wall(table, f"ref{j}@{b}") - 1 for k, j in both
+                 if f"ref{k}@{b}" in fresh.get("rounds_ms", {}) and f"ref{j}@{b}" in table.get("rounds_ms", {})]
+        out[b] = {"children": len(errs), "max_abs_error": max(map(abs, errs)) if errs else float("nan"),
+                  "mean_abs_error": statistics.mean(map(abs, errs)) if errs else float("nan"),
+                  "graphs_timed_twice": len(drift),
+                  "drift_median": statistics.median(drift) if drift else float("nan"),
+                  "drift_min": min(drift) if drift else float("nan"), "drift_max": max(drift) if drift else float("nan")}
     return out
 
 
@@ -243,6 +272,11 @@ def markdown(summary: Dict[str, Dict], checks: Dict[str, Dict], re: Optional[Dic
                     else:
                         cells.append(f"{m:.3f}, -, -")
                 lines.append(f"| {name} | {r['seed']} | " + " | ".join(cells) + " |")
+        for b, r in (re.get("repeat") or {}).items():
+            lines += ["", f"Batch {b}: the committed table against the fresh measurement of {r['children']} held-out "
+                      f"children: |error| at most {100 * r['max_abs_error']:.1f} % (mean {100 * r['mean_abs_error']:.1f} %); "
+                      f"the {r['graphs_timed_twice']} graphs both measurements timed moved by "
+                      f"{100 * r['drift_median']:+.1f} % (median; {100 * r['drift_min']:+.1f} to {100 * r['drift_max']:+.1f} %)."]
     return "\n".join(lines) + "\n"
 
 
@@ -257,9 +291,15 @@ def run_report(cfg: NasReportConfig, log=print) -> Dict:
     summary = summarise(groups, batches)
     checks = target_check(summary, batches[0])
     re = remeasure(runs, cfg.latency, log) if cfg.remeasure else None
-    if re:
-        (out / "nas_latency_remeasured.json").write_text(table_json(re.pop("table")))
     table = json.loads(Path(cfg.latency_table).read_text()) if cfg.latency_table and Path(cfg.latency_table).is_file() else None
+    if re:
+        fresh = re.pop("table")
+        (out / "nas_latency_remeasured.json").write_text(table_json(fresh))
+        if table:
+            try:
+                re["repeat"] = repeat_check(table, fresh, from_dict(SupernetConfig, runs[0]["config"]["supernet"]))
+            except ValueError as e:   # the table of another search space: nothing to repeat
+                log(f"nas-report: {cfg.latency_table} not compared with the fresh measurement: {e}")
     md = markdown(summary, checks, re, batches, table)
     (out / "nas-report.md").write_text(md)
     for p in [out / "nas-pareto.png"] + ([Path(cfg.figure)] if cfg.figure else []):

@@ -99,8 +99,15 @@ def test_nas_run_trains_width_scaled_students_and_remeasure_times_them(tmp_path)
     assert list(rows) == ["found, lambda 1", STUDENT + " x0.5", STUDENT]
     assert rows[STUDENT + " x0.5"]["width_mult"] == 0.5 and rows[STUDENT + " x0.5"]["parity"] <= 1e-4
     assert rows["found, lambda 1"]["warmup_cpu_s"] <= rows["found, lambda 1"]["search_cpu_s"]
-    res = run_report(NasReportConfig(runs=(cfg.out_dir,), out_dir=str(tmp_path / "r"), remeasure=True, latency=lat),
-                     log=lambda m: None)
+    res = run_report(NasReportConfig(runs=(cfg.out_dir,), out_dir=str(tmp_path / "r"), remeasure=True, latency=lat,
+                                     latency_table=str(tmp_path / "s0" / "nas_latency.json")), log=lambda m: None)
+    # the run's table against the fresh measurement: the same reference children, timed twice
+    run_table = json.loads((tmp_path / "s0" / "nas_latency.json").read_text())
+    for b in ("1", "8"):
+        rep = res["remeasured"]["repeat"][b]
+        assert rep["graphs_timed_twice"] == len(run_table["reference_children"]) and rep["children"] >= 1
+        assert 0.0 <= rep["mean_abs_error"] <= rep["max_abs_error"] and rep["drift_min"] <= rep["drift_median"] <= rep["drift_max"]
+    assert "graphs both measurements timed moved by" in res["markdown"]
     table = json.loads((tmp_path / "r" / "nas_latency_remeasured.json").read_text())
     arch = rows["found, lambda 1"]["architecture"]
     held_out = arch not in table["reference_children"]
