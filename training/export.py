@@ -163,6 +163,8 @@ def training_summary(train_config: Dict) -> Dict:
            "batchSize": tc.get("batch_size"), "optimizer": "AdamW", "lr": tc.get("lr"), "weightDecay": tc.get("weight_decay"),
            "warmupSteps": tc.get("warmup_steps"), "schedule": "linear warm-up, then cosine to 0",
            "labelSmoothing": tc.get("label_smoothing")}
+    if "child_steps" in tc:   # a `nas` run: the found child trained child_steps from scratch
+        out.update(epochs=None, maxSteps=None, steps=tc["child_steps"], warmupSteps=tc.get("lr_warmup_steps"))
     if tc.get("teacher"):
         out["kd"] = {k: (tc.get("kd") or {}).get(k) for k in ("temperature", "alpha")}
     data_yaml = Path(str(tc.get("data_root", ""))) / "config.yaml"

@@ -53,7 +53,8 @@ def _classifier_training(tr: Dict) -> List[str]:
                      f"{d.get('val_per_class')} / {d.get('test_per_class')} images per class (train / val / test), "
                      f"shapes {100 * d.get('min_size_frac', 0):.0f}-{100 * d.get('max_size_frac', 0):.0f} % of the image, "
                      f"noise std {d.get('noise_std')}.")
-    steps = f"at most {tr['maxSteps']} steps" if tr.get("maxSteps") else f"{tr.get('epochs')} epochs"
+    steps = (f"{tr['steps']:,} steps" if tr.get("steps") else
+             f"at most {tr['maxSteps']} steps" if tr.get("maxSteps") else f"{tr.get('epochs')} epochs")
     kd = tr.get("kd")
     lines.append(f"Recipe: seed {tr.get('seed')}, {steps} of batch {tr.get('batchSize')}, {tr.get('optimizer')} lr "
                  f"{tr.get('lr')} weight decay {tr.get('weightDecay')}, {tr.get('warmupSteps')} warm-up steps then cosine, "

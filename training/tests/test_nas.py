@@ -310,6 +310,9 @@ def test_export_takes_a_found_child_checkpoint(tmp_path):
     manifest = json_.loads((d / "model.json").read_text())
     assert manifest["outputs"][0]["shape"] == [-1, 3] and (d / "labels.txt").read_text().split() == classes
     assert card["arch"] == "nas_child" and card["model"]["nas_architecture"] == names
+    # the child's own schedule, not the supernet's warm-up: NasRunConfig's child_steps and lr_warmup_steps
+    assert card["training"]["steps"] == 600 and card["training"]["warmupSteps"] == 15
+    assert "Recipe: seed 0, 600 steps of batch 32," in (d / "MODEL_CARD.md").read_text()
     assert card["onnx"]["ortParity"]["worst"] <= 1e-4 and len(json_.loads((d / "1" / "golden" / "index.json").read_text())["items"]) == 4
     with pytest.raises(ValueError, match="not a candidate"):
         child_from_names(TINY, ["k7_e2", "k3_e2"])
