@@ -165,7 +165,7 @@ def pareto_figure(summary: Dict[str, Dict], groups: Dict[str, List[Dict]], path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 4.2))
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 5.0))
     axes = [axes] if len(batches) == 1 else list(axes)
     students = sorted((n for n in summary if n.startswith(STUDENT)),
                       key=lambda n: groups[n][0].get("width_mult", 1.0))
@@ -197,8 +197,10 @@ def pareto_figure(summary: Dict[str, Dict], groups: Dict[str, List[Dict]], path:
         seeds = max(summary[n]["test_top1"]["n"] for n in summary)
         ax.set_title(f"batch {b}: mean ± sd over {seeds} seed(s), hollow = one seed", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    # below the plots: inside, it hides points wherever the runs put them
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 2) // 3), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
