@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from training.config import from_dict
-from training.nas_latency import LatencyConfig, LatencyTable, measure_table, parse_architecture, table_json
+from training.nas_latency import (LatencyConfig, LatencyTable, low_quantile, measure_table, parse_architecture,
+                                  table_json)
 from training.models.supernet import SupernetConfig
 
 STUDENT = "hand-designed MobileNetV3-small student"
@@ -138,8 +139,7 @@ def repeat_check(table: Dict, fresh: Dict, net: SupernetConfig) -> Dict[str, Dic
     q = table["measure"]["quantile"]
 
     def wall(t: Dict, gid: str) -> float:
-        v = sorted(t["rounds_ms"][gid])
-        return v[min(len(v) - 1, int(q * len(v)))]
+        return low_quantile(t["rounds_ms"][gid], q)
 
     for b in map(str, fresh["measure"]["batches"]):
         if b not in table["fixed_ms"]["stem"]:

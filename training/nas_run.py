@@ -24,7 +24,7 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -101,9 +101,7 @@ def arch_step(net: Supernet, alpha: torch.Tensor, opt: torch.optim.Optimizer, x:
     ce = F.cross_entropy(net(x, alpha_bar, arch_grad=True), y, label_smoothing=label_smoothing)
     lat = table.expected_ms(alpha_bar)
     pen = latency_penalty(lat, lam, target_ms, latency_loss)
-    ce_grad, pen_grad = (torch.autograd.grad(t, alpha_bar, allow_unused=True)[0] for t in (ce, pen))
-    ce_grad = ce_grad.masked_fill(~net.valid, 0.0)
-    pen_grad = torch.zeros_like(ce_grad) if pen_grad is None else pen_grad.masked_fill(~net.valid, 0.0)
+    ce_grad, pen_grad = (torch.autograd.grad(t, alpha_bar)[0].masked_fill(~net.valid, 0.0) for t in (ce, pen))
     opt.zero_grad(set_to_none=True)
     alpha.grad = ce_grad + pen_grad
     opt.step()
@@ -153,8 +151,8 @@ def warm_up(cfg: NasRunConfig, net: Supernet, batches, log) -> None:
             log(f"nas: warm-up step {step + 1}/{cfg.warmup_steps} loss={np.mean(losses[-cfg.log_every_steps:]):.4f}")
 
 
-def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, batches, arch_batches, log,
-           target_ms: Optional[float] = None) -> Dict:
+def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, target_ms: float, batches,
+           arch_batches, log) -> Dict:
     """Proximal-gradient search from the current shared weights; returns alpha and the trace."""
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + 24)
     alpha = (0.5 + 1e-3 * torch.rand(net.valid.shape, generator=gen)).masked_fill(~net.valid, 0.0).requires_grad_()
@@ -171,12 +169,11 @@ def search(cfg: NasRunConfig, net: Supernet, table: LatencyTable, lam: float, ba
         loss = _weight_step(cfg, net, wopt, x, y, prox_one_hot(alpha.detach(), net.valid), step, cfg.search_steps)
         if (step + 1) % cfg.arch_every == 0:
             xa, ya = next(arch_batches)
-            terms = arch_step(net, alpha, aopt, xa, ya, table, lam, target_ms or cfg.target_ms, cfg.label_smoothing,
-                              cfg.latency_loss)
+            terms = arch_step(net, alpha, aopt, xa, ya, table, lam, target_ms, cfg.label_smoothing, cfg.latency_loss)
             trace.append({"step": step + 1, "loss": loss, **terms, "choice": [s.name for s in net.choice(alpha)]})
         if (step + 1) % cfg.log_every_steps == 0 and trace:
             t = trace[-1]
-            at = f" target {target_ms:g} ms" if target_ms is not None and cfg.targets_ms else ""
+            at = f" target {target_ms:g} ms" if cfg.targets_ms else ""
             log(f"nas: lambda {lam:g}{at} step {step + 1}/{cfg.search_steps} loss={loss:.4f} arch ce={t['ce']:.4f} "
                 f"E[ms]={t['ms']:.3f} |grad| ce {t['ce_grad_abs']:.2e} latency {t['lat_grad_abs']:.2e} "
                 f"{' '.join(t['choice'])}")
@@ -281,9 +278,9 @@ def run_nas(cfg: NasRunConfig, log=None) -> Dict:
     for lam, target, name, folder in searches(cfg):
         net.load_state_dict(warm_state)
         cpu1 = time.process_time()
-        found = search(cfg, net, tables[cfg.latency_batch], float(lam),
+        found = search(cfg, net, tables[cfg.latency_batch], float(lam), target,
                        _batches(cfg, train.images[w_idx], train.labels[w_idx], cfg.seed + 1),
-                       _batches(cfg, train.images[a_idx], train.labels[a_idx], cfg.seed + 2), log, target)
+                       _batches(cfg, train.images[a_idx], train.labels[a_idx], cfg.seed + 2), log)
         search_cpu_s = time.process_time() - cpu1
         choice = net.choice(found["alpha"])
         seed_everything(cfg.seed)
