@@ -124,8 +124,8 @@ export interface AdmissionTarget {
   readonly clock: () => number;
   /** Run time the shedding decisions assume for a batch of n, ms. */
   predictedRunMs(n: number): number;
-  /** Requests being prepared that will be submitted shortly (the adaptive policy waits for them). */
-  setIncoming(count: number): void;
+  /** Requests being prepared that will be submitted shortly, and those waiting for a place to be (the adaptive policy waits for them). */
+  setIncoming(count: number, backlog: number): void;
   /** Calls `listener` for each request when its batch starts (arrival and enqueue times, ms). */
   onStart(listener: (startMs: number, arrivedAtMs: number, enqueuedAtMs: number) => void): void;
 }
@@ -243,7 +243,7 @@ export class Admission {
 
   /** Tells the batcher (its policy) and the metrics how many requests are being prepared and waiting. */
   private report(): void {
-    this.target.setIncoming(this.gate.inside);
+    this.target.setIncoming(this.gate.inside, this.gate.waiting);
     this.hooks.onUpstream?.(this.gate.inside, this.gate.waiting);
   }
 

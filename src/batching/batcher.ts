@@ -67,6 +67,8 @@ export class Batcher<I, R> {
   readonly clock: () => number;
   /** Requests being prepared upstream that will be submitted shortly; see `setIncoming`. */
   private incoming = 0;
+  /** Requests waiting for a place to be prepared, behind `incoming`. */
+  private backlog = 0;
   private readonly queue: BoundedQueue<I, Batched<R>>;
   private readonly startListeners: StartListener[] = [];
   private readonly hooks: BatcherHooks;
@@ -210,6 +212,7 @@ export class Batcher<I, R> {
           earliestDeadlineMs: this.queue.earliestDeadlineMs(),
           idleInstances: this.idleInstances.length,
           incoming: this.incoming,
+          backlog: this.backlog,
         },
         nowMs,
         (n) => this.latency.estimateMs(n),
@@ -255,13 +258,16 @@ export class Batcher<I, R> {
   }
 
   /**
-   * Sets how many requests are being prepared for this queue right now: the adaptive policy waits
-   * for them instead of dispatching a batch without them (admission.ts reports it).
+   * Sets how many requests are being prepared for this queue right now, and how many wait for a
+   * place to be: the adaptive policy waits for the first instead of dispatching a batch without
+   * them, longer while the second are there (admission.ts reports both).
    */
-  setIncoming(count: number): void {
-    const fewer = count < this.incoming;
+  setIncoming(count: number, backlog = 0): void {
+    // Fewer on the way, or the line gone (the shorter delay bound applies again): ask the policy.
+    const sooner = count < this.incoming || (backlog <= 0 && this.backlog > 0);
     this.incoming = Math.max(0, count);
-    if (fewer && this.queue.length > 0) this.scheduleSoon();
+    this.backlog = Math.max(0, backlog);
+    if (sooner && this.queue.length > 0) this.scheduleSoon();
   }
 
   /** Calls `listener` for each request as its batch starts (admission learns the waits from it). */

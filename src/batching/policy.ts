@@ -13,6 +13,13 @@
 // request's cost (decoding and RPC share the cores), so a rule sized from the arrival rate and the
 // run time alone believes batch 1 keeps up, dispatches tiny batches and spends the CPU it saves on
 // per-batch overhead. Requests already being decoded are a direct signal of companions coming.
+//
+// A line in front of decoding (every decode place taken, more requests waiting for one) says more:
+// the host is saturated, so a batch dispatched now does not use idle capacity, it takes the cores
+// from the decodes of the requests behind it, and the queued requests' latency is dominated by that
+// line anyway. Then adaptive lets the batch grow for up to saturatedQueueDelayMs instead of
+// maxQueueDelayMs: fewer, larger batches cost less CPU per request, which drains the line sooner.
+// Without a line (light and moderate load) the short bound keeps latency as it was.
 
 export type BatchingPolicy = 'adaptive' | 'fixed';
 
@@ -24,6 +31,11 @@ export interface BatchingConfig {
   readonly maxBatchSize: number;
   /** Longest time the oldest queued request waits for companions, in ms. */
   readonly maxQueueDelayMs: number;
+  /**
+   * adaptive: the same bound while requests wait in line for a decode place (the host is
+   * saturated), in ms; the larger of the two applies then. Absent = maxQueueDelayMs.
+   */
+  readonly saturatedQueueDelayMs?: number;
   /** Batch sizes the model runs best at; a queue that reaches the largest dispatches at once. */
   readonly preferredBatchSizes: readonly number[];
   /** Queued requests beyond this are refused at once (RESOURCE_EXHAUSTED / 429). */
@@ -43,6 +55,8 @@ export interface QueueSnapshot {
   readonly idleInstances: number;
   /** Requests being decoded that will join this queue shortly (adaptive policy only); default 0. */
   readonly incoming?: number;
+  /** Requests waiting for a decode place behind those (adaptive policy only); default 0. */
+  readonly backlog?: number;
 }
 
 export type DispatchReason = 'full' | 'preferred' | 'drained' | 'delay' | 'deadline';
@@ -72,8 +86,9 @@ export const DEADLINE_MARGIN_MS = 2;
  *   run time of the current batch, minus DEADLINE_MARGIN_MS): dispatch now.
  * - adaptive: no request is being decoded for this queue (nothing is on its way): dispatch what
  *   is queued; waiting could only add latency.
- * - The oldest request waited maxQueueDelayMs: dispatch the largest preferred size that fits, or
- *   everything queued.
+ * - The oldest request waited maxQueueDelayMs (adaptive with a backlog in front of decoding: the
+ *   larger saturatedQueueDelayMs): dispatch the largest preferred size that fits, or everything
+ *   queued.
  * - Otherwise wait until the first of those instants (new arrivals ask again).
  */
 export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: number, estimateRunMs: RunTimeEstimate): Decision {
@@ -94,7 +109,9 @@ export function decide(config: BatchingConfig, queue: QueueSnapshot, nowMs: numb
   if (slackMs <= 0) return { action: 'dispatch', size: queueLength, reason: 'deadline' };
   if (adaptive && (queue.incoming ?? 0) <= 0) return { action: 'dispatch', size: queueLength, reason: 'drained' };
 
-  const delayLeftMs = queue.oldestEnqueuedAtMs + config.maxQueueDelayMs - nowMs;
+  const saturated = adaptive && (queue.backlog ?? 0) > 0;
+  const boundMs = saturated ? Math.max(config.maxQueueDelayMs, config.saturatedQueueDelayMs ?? 0) : config.maxQueueDelayMs;
+  const delayLeftMs = queue.oldestEnqueuedAtMs + boundMs - nowMs;
   if (delayLeftMs <= 0) {
     const fitting = preferred.filter((n) => n <= queueLength);
     const size = fitting.length > 0 ? Math.max(...fitting) : queueLength;

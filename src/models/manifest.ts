@@ -46,6 +46,8 @@ export const BatchingSchema = z
     policy: z.enum(['adaptive', 'fixed']).default('adaptive'),
     maxBatchSize: positiveInt.max(1024).default(32),
     maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
+    /** adaptive: the delay bound while requests wait in line for a decode place (batching/policy.ts). */
+    saturatedQueueDelayMs: z.number().min(0).max(10_000).default(20),
     preferredBatchSizes: z.array(positiveInt).default([]),
     maxQueueSize: positiveInt.max(1_000_000).default(256),
     instances: positiveInt.max(64).default(1),

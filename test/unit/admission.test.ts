@@ -160,6 +160,32 @@ describe('Admission', () => {
     assert.doesNotThrow(() => admission.admit(1, { startedAtMs: clock.now, timeoutMs: 50 }));
   });
 
+  it('tells the batcher how many are being prepared and how many wait for a place (the line the adaptive policy waits longer for)', async () => {
+    const { batcher, admission } = setup({}, 1);
+    const told: [number, number][] = [];
+    const setIncoming = batcher.setIncoming.bind(batcher);
+    batcher.setIncoming = (count: number, backlog = 0) => {
+      told.push([count, backlog]);
+      setIncoming(count, backlog);
+    };
+    const releases: (() => void)[] = [];
+    const work = (): Promise<void> => new Promise<void>((resolve) => releases.push(resolve));
+    const first = admission.prepare(undefined, undefined, work);
+    const second = admission.prepare(undefined, undefined, work);
+    await Promise.resolve();
+    assert.deepEqual(told, [
+      [1, 0],
+      [1, 1],
+    ]);
+    releases[0]!();
+    await first;
+    await Promise.resolve();
+    assert.deepEqual(told.at(-1), [1, 0], 'the waiting one got the place: the line is gone');
+    releases[1]!();
+    await second;
+    assert.deepEqual(told.at(-1), [0, 0]);
+  });
+
   it('counts requests being prepared as queue places and answers QUEUE_FULL with the limit', async () => {
     const { batcher, admission } = setup({ maxQueueSize: 3, maxBatchSize: 100, maxQueueDelayMs: 1000 });
     void batcher.submit(1).catch(() => {});

@@ -254,6 +254,31 @@ describe('Batcher', () => {
     assert.deepEqual([(await first).result, (await second).result], ['a', 'b']);
   });
 
+  it('adaptive policy waits longer while a line stands in front of decoding, and goes once the line is gone', async () => {
+    const b = new Batcher<number, string>({ ...config, maxQueueDelayMs: 5, saturatedQueueDelayMs: 50 }, runner, { clock });
+    b.setIncoming(4, 10); // every decode place taken, ten more waiting for one: the host is saturated
+    const first = b.submit(1);
+    await settle();
+    advance(20);
+    assert.equal(calls.length, 0, 'past maxQueueDelayMs, within saturatedQueueDelayMs: still waiting');
+    const second = b.submit(2);
+    b.setIncoming(4, 0); // the line is gone: the short bound applies again, and the oldest is past it
+    await settle();
+    assert.deepEqual(calls[0]!.items, [1, 2]);
+    calls[0]!.done.resolve(['a', 'b']);
+    assert.deepEqual([(await first).result, (await second).result], ['a', 'b']);
+
+    b.setIncoming(4, 10);
+    const third = b.submit(3);
+    await settle();
+    advance(49);
+    assert.equal(calls.length, 1, 'the saturated bound not reached yet');
+    advance(1);
+    assert.deepEqual(calls[1]!.items, [3], 'the saturated bound is a bound: at 50 ms the batch goes');
+    calls[1]!.done.resolve(['c']);
+    assert.equal((await third).result, 'c');
+  });
+
   it('refuses at submit a deadline shorter than one inference', async () => {
     const latency = new LatencyModel();
     latency.observe(1, 20);
