@@ -7,7 +7,11 @@
 //   A/B by default: batching off (maxBatchSize 1) / on (maxBatchSize 32) of this checkout.
 //   --checkouts DIR_A,DIR_B: the gateway of each checkout (its own src/ and node_modules, after
 //   `npm ci` there), same model and batching: a before/after comparison of two commits.
-//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin] [--checkouts A,B]
+//   --queue-delays MS_A,MS_B: this checkout at maxBatchSize --max-batch with two maxQueueDelayMs.
+//   --batching-a JSON, --batching-b JSON: more manifest batching fields for A or B (any mode), e.g.
+//   --checkouts X,X --batching-b '{"saturatedQueueDelayMs":50}' compares one setting of one build.
+//   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin]
+//                             [--checkouts A,B | --queue-delays A,B] [--queue-delay-ms 2] [--policy adaptive]
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -35,6 +39,9 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '3' },
     'no-pin': { type: 'boolean', default: false },
     checkouts: { type: 'string' },
+    'queue-delays': { type: 'string' },
+    'batching-a': { type: 'string' },
+    'batching-b': { type: 'string' },
   },
 });
 const model = values.model;
@@ -68,9 +75,19 @@ async function main(): Promise<void> {
   const maxBatch = Number(values['max-batch']);
   const checkouts = values.checkouts?.split(',').map((dir) => resolve(dir));
   if (checkouts && checkouts.length !== 2) throw new Error('--checkouts takes two directories: A,B');
+  const delays = values['queue-delays']?.split(',').map(Number);
+  if (delays && (delays.length !== 2 || delays.some((d) => !(d >= 0)))) throw new Error('--queue-delays takes two delays in ms: A,B');
+  if (checkouts && delays) throw new Error('--checkouts and --queue-delays do not combine');
+  const delay = Number(values['queue-delay-ms']);
   const variants: Variant[] = checkouts
-    ? checkouts.map((root) => ({ label: `${basename(root)} @ ${commitOf(root)}`, root, maxBatchSize: maxBatch }))
-    : [1, maxBatch].map((maxBatchSize) => ({ label: `maxBatchSize ${maxBatchSize}`, root: ROOT, maxBatchSize }));
+    ? checkouts.map((root) => ({ label: `${basename(root)} @ ${commitOf(root)}`, root, maxBatchSize: maxBatch, maxQueueDelayMs: delay }))
+    : delays
+      ? delays.map((maxQueueDelayMs) => ({ label: `maxQueueDelayMs ${maxQueueDelayMs}`, root: ROOT, maxBatchSize: maxBatch, maxQueueDelayMs }))
+      : [1, maxBatch].map((maxBatchSize) => ({ label: `maxBatchSize ${maxBatchSize}`, root: ROOT, maxBatchSize, maxQueueDelayMs: delay }));
+  const extra = [values['batching-a'], values['batching-b']].map((json) => (json ? (JSON.parse(json) as Record<string, unknown>) : {}));
+  variants.forEach((v, i) => {
+    if (Object.keys(extra[i]!).length > 0) variants[i] = { ...v, label: `${v.label} ${JSON.stringify(extra[i])}`, extra: extra[i]! };
+  });
   const gateways = await Promise.all(variants.map((v) => start(v, images)));
   const results = new Map<string, Result[]>(variants.map((v) => [v.label, []]));
   const loads: number[] = [];
@@ -112,6 +129,9 @@ interface Variant {
   readonly label: string;
   readonly root: string;
   readonly maxBatchSize: number;
+  readonly maxQueueDelayMs: number;
+  /** More manifest batching fields (--batching-a / --batching-b). */
+  readonly extra?: Record<string, unknown>;
 }
 
 function commitOf(root: string): string {
@@ -126,7 +146,7 @@ interface Started {
 }
 
 async function start(variant: Variant, images: Buffer[]): Promise<Started> {
-  const batching = { maxBatchSize: variant.maxBatchSize, maxQueueDelayMs: Number(values['queue-delay-ms']), preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy };
+  const batching = { maxBatchSize: variant.maxBatchSize, maxQueueDelayMs: variant.maxQueueDelayMs, preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy, ...variant.extra };
   const gateway = await startGatewayWith(join(values['models-dir'], model), batching, [], variant.root);
   // Requests serialized once and sent through the lean HTTP/2 caller: @grpc/grpc-js as a client
   // costs about twice its CPU per call.
