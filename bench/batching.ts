@@ -11,7 +11,7 @@
 //   --batching-a JSON, --batching-b JSON: more manifest batching fields for A or B (any mode), e.g.
 //   --checkouts X,X --batching-b '{"saturatedQueueDelayMs":50}' compares one setting of one build.
 //   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin]
-//                             [--checkouts A,B | --queue-delays A,B] [--queue-delay-ms 2] [--policy adaptive]
+//                             [--checkouts A,B | --queue-delays A,B] [--queue-delay-ms 2] [--policy adaptive] [--size 64]
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -42,11 +42,14 @@ const { values } = parseArgs({
     'queue-delays': { type: 'string' },
     'batching-a': { type: 'string' },
     'batching-b': { type: 'string' },
+    size: { type: 'string', default: '64' },
   },
 });
 const model = values.model;
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
+/** Side of the square test images, px (the report's 64px and 224px stages). */
+const size = Number(values.size);
 
 interface Result {
   label: string;
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   console.log(`bench:batching: ${pinned}; load average ${loadavg()[0]!.toFixed(2)}`);
   const images = await Promise.all(
     Array.from({ length: 16 }, (_, i) =>
-      sharp({ create: { width: 64, height: 64, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 100 + i * 5, sigma: 40 } } })
+      sharp({ create: { width: size, height: size, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 100 + i * 5, sigma: 40 } } })
         .png()
         .toBuffer(),
     ),
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
   }
   const [a, b] = variants.map((v) => results.get(v.label)!) as [Result[], Result[]];
   const spread = (xs: readonly number[], digits = 2): string => `**${median(xs).toFixed(digits)}** (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
-  console.log(`\nmodel ${model}, ${requests} requests per run, ${concurrency} concurrent gRPC clients, CPU; ${pinned}; load average at each round's start: ${loads.join(', ')}`);
+  console.log(`\nmodel ${model}, ${size}px images, ${requests} requests per run, ${concurrency} concurrent gRPC clients, CPU; ${pinned}; load average at each round's start: ${loads.join(', ')}`);
   console.log(`A = ${variants[0]!.label}, B = ${variants[1]!.label}`);
   console.log('| round | gateway | throughput (req/s) | p50 (ms) | p99 (ms) | mean batch | gateway CPU ms/request | load generator CPU ms/request |');
   console.log('|---|---|---|---|---|---|---|---|');

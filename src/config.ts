@@ -45,6 +45,11 @@ export const ConfigSchema = z
     sessionNiceOffset: z.coerce.number().int().min(0).max(19).default(0),
     /** Largest encoded image accepted, in bytes (HTTP body and gRPC message limits derive from it). */
     maxImageBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+    /**
+     * gRPC server's HTTP/2 receive window per stream, bytes (the connection's is 4x): requests larger
+     * than the window wait for the server to acknowledge each part (src/server/grpc-flow-control.ts).
+     */
+    grpcFlowControlWindow: z.coerce.number().int().min(65_535).max(2 ** 31 - 1).default(4 * 1024 * 1024),
     /** Largest decoded image accepted, in pixels (width x height): refuses decompression bombs. */
     maxImagePixels: z.coerce.number().int().positive().default(40_000_000),
     /** Largest top_k a request may ask for. */
@@ -111,6 +116,7 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'session-nice-offset': 'sessionNiceOffset',
   'max-image-bytes': 'maxImageBytes',
   'max-image-pixels': 'maxImagePixels',
+  'grpc-flow-control-window': 'grpcFlowControlWindow',
   'drain-timeout-ms': 'drainTimeoutMs',
   'log-level': 'logLevel',
   'metrics-port': 'metricsPort',

@@ -60,7 +60,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     // The gRPC limit leaves room for the other fields of a request beside the image.
     const tls = readTls(config);
     const textBytes = maxTextBytes(config);
-    grpcServer = await startGrpcServer(services, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, adminApi: config.adminApi, tls });
+    grpcServer = await startGrpcServer(services, { host: config.host, port: config.grpcPort, maxMessageBytes: config.maxImageBytes + textBytes + 64 * 1024, adminApi: config.adminApi, flowControlWindowBytes: config.grpcFlowControlWindow, tls });
     httpServer = await startHttpServer(services, metrics, {
       host: config.host,
       port: config.httpPort,
@@ -85,6 +85,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   }
   const grpc = grpcServer;
   const http = httpServer;
+  if (grpc.windowProblem) logger.warn({ problem: grpc.windowProblem }, 'gRPC HTTP/2 receive windows not raised');
   logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa), modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
 
   const loaded = repository.loadAll().then(

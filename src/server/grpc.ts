@@ -11,6 +11,7 @@ import type { TlsMaterial } from '../config.js';
 import { classifyHandlers } from './grpc-classify.js';
 import { PROTO_LOADER_OPTIONS, SERVICE_NAME, callStatus, loadGatewayProto } from './grpc-common.js';
 import { DecodeCheckedServer } from './grpc-decode.js';
+import { raiseReceiveWindows } from './grpc-flow-control.js';
 import { KSERVE_SERVICE_NAME, addKServeService } from './grpc-kserve.js';
 import { labelSetHandlers } from './grpc-labelsets.js';
 import { zeroShotHandlers } from './grpc-zeroshot.js';
@@ -24,6 +25,8 @@ export interface GrpcServerHandle {
   readonly server: grpc.Server;
   readonly port: number;
   readonly health: HealthImplementation;
+  /** Why the HTTP/2 receive windows could not be raised (grpc-flow-control.ts); undefined = raised. */
+  readonly windowProblem: string | undefined;
   setServing(serving: boolean): void;
   /** Stops accepting calls, lets running ones finish (GOAWAY to clients), forces after `graceMs`. */
   close(graceMs: number): Promise<void>;
@@ -36,6 +39,8 @@ export interface GrpcOptions {
   readonly maxMessageBytes: number;
   /** Serve PutLabelSet and DeleteLabelSet (else UNIMPLEMENTED). */
   readonly adminApi: boolean;
+  /** HTTP/2 receive window per stream, bytes (grpc-flow-control.ts); the connection's is 4x. */
+  readonly flowControlWindowBytes: number;
   readonly tls?: TlsMaterial | undefined;
 }
 
@@ -77,9 +82,12 @@ export async function startGrpcServer(services: Services, options: GrpcOptions):
     server.bindAsync(hostPort(options.host, options.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 
+  const windowProblem = raiseReceiveWindows(server, options.flowControlWindowBytes);
+
   return {
     server,
     port,
+    windowProblem,
     health,
     setServing(serving) {
       const status = serving ? 'SERVING' : 'NOT_SERVING';

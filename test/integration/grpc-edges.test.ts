@@ -1,13 +1,17 @@
 // gRPC edges on the real gateway: request bytes that are not a protobuf message answer
 // INVALID_ARGUMENT with the catalog's x-error-code (not INTERNAL) on every service, unary and
-// streaming; grpc.health.v1.Health is listed by reflection; and a gateway bound to the IPv6
-// loopback (::1) serves gRPC and HTTP.
+// streaming; grpc.health.v1.Health is listed by reflection; the HTTP/2 receive windows a client is
+// offered are the configured ones (not HTTP/2's 64 KiB), and a request of many windows' worth is
+// answered; and a gateway bound to the IPv6 loopback (::1) serves gRPC and HTTP.
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import sharp from 'sharp';
 import { solidImage } from '../helpers/images.js';
+import { waitUntil } from '../helpers/wait.js';
 import { FIXTURE_MODELS, GatewayClient, type TestGateway, makeRepository, reflectionServices, startTestGateway } from '../helpers/gateway.js';
 
 /** Field 15 with wire type 7, which protobuf does not define: no decoder accepts these bytes. */
@@ -70,6 +74,46 @@ describe('gRPC edges', () => {
   it('lists grpc.health.v1.Health by reflection', async () => {
     const services = await reflectionServices(`127.0.0.1:${gw.gateway.grpcPort}`);
     for (const name of ['grpc.health.v1.Health', 'gateway.v1.InferenceGateway', 'inference.GRPCInferenceService']) assert.ok(services.includes(name), services.join(', '));
+  });
+});
+
+/** The receive windows the gateway's gRPC port offers a new HTTP/2 connection: per stream, and the connection's. */
+async function offeredWindows(port: number): Promise<{ stream: number; connection: number }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const settings = await new Promise<http2.Settings>((resolve, reject) => {
+      session.once('remoteSettings', resolve);
+      session.once('error', reject);
+    });
+    // The connection window is raised by a WINDOW_UPDATE right after the SETTINGS.
+    await waitUntil(() => (session.state.remoteWindowSize ?? 0) > 65_535, 'the connection WINDOW_UPDATE');
+    return { stream: settings.initialWindowSize ?? NaN, connection: session.state.remoteWindowSize ?? NaN };
+  } finally {
+    session.close();
+  }
+}
+
+describe('gRPC HTTP/2 receive windows', () => {
+  let gw: TestGateway | undefined;
+  after(async () => gw?.stop());
+
+  it('offers 4 MiB per stream and 16 MiB per connection by default, and --grpc-flow-control-window sets them', async () => {
+    gw = await startTestGateway(await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic') }]));
+    assert.deepEqual(await offeredWindows(gw.gateway.grpcPort), { stream: 4 * 1024 * 1024, connection: 16 * 1024 * 1024 });
+    await gw.stop();
+    gw = await startTestGateway(await makeRepository([{ from: join(FIXTURE_MODELS, 'tiny-dynamic') }]), { grpcFlowControlWindow: 1024 * 1024 });
+    assert.deepEqual(await offeredWindows(gw.gateway.grpcPort), { stream: 1024 * 1024, connection: 4 * 1024 * 1024 });
+  });
+
+  it('answers concurrent requests of many 64 KiB windows each', async () => {
+    assert.ok(gw);
+    // Noise does not compress: a 512x512 PNG is about 0.77 MB, over ten HTTP/2 default windows.
+    const image = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+      .png()
+      .toBuffer();
+    assert.ok(image.length > 10 * 65_535, `image of ${image.length} bytes`);
+    const replies = await Promise.all(Array.from({ length: 8 }, () => gw!.client.classify({ model: 'tiny-dynamic', image })));
+    for (const reply of replies) assert.equal(reply.labels.length, 4);
   });
 });
 
