@@ -10,6 +10,8 @@
 //   --queue-delays MS_A,MS_B: this checkout at maxBatchSize --max-batch with two maxQueueDelayMs.
 //   --batching-a JSON, --batching-b JSON: more manifest batching fields for A or B (any mode), e.g.
 //   --checkouts X,X --batching-b '{"saturatedQueueDelayMs":50}' compares one setting of one build.
+//   --env-a JSON, --env-b JSON: environment variables added for A's or B's gateway process, e.g.
+//   --env-b '{"LD_PRELOAD":"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}'.
 //   npm run bench:batching -- [--model shapes-mobilenetv3] [--requests 3000] [--concurrency 32] [--repeats 3] [--no-pin]
 //                             [--checkouts A,B | --queue-delays A,B] [--queue-delay-ms 2] [--policy adaptive] [--size 64]
 import { execFileSync } from 'node:child_process';
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     'queue-delays': { type: 'string' },
     'batching-a': { type: 'string' },
     'batching-b': { type: 'string' },
+    'env-a': { type: 'string' },
+    'env-b': { type: 'string' },
     size: { type: 'string', default: '64' },
   },
 });
@@ -88,8 +92,10 @@ async function main(): Promise<void> {
       ? delays.map((maxQueueDelayMs) => ({ label: `maxQueueDelayMs ${maxQueueDelayMs}`, root: ROOT, maxBatchSize: maxBatch, maxQueueDelayMs }))
       : [1, maxBatch].map((maxBatchSize) => ({ label: `maxBatchSize ${maxBatchSize}`, root: ROOT, maxBatchSize, maxQueueDelayMs: delay }));
   const extra = [values['batching-a'], values['batching-b']].map((json) => (json ? (JSON.parse(json) as Record<string, unknown>) : {}));
+  const envs = [values['env-a'], values['env-b']].map((json) => (json ? (JSON.parse(json) as Record<string, string>) : {}));
   variants.forEach((v, i) => {
-    if (Object.keys(extra[i]!).length > 0) variants[i] = { ...v, label: `${v.label} ${JSON.stringify(extra[i])}`, extra: extra[i]! };
+    if (Object.keys(extra[i]!).length > 0) variants[i] = { ...variants[i]!, label: `${variants[i]!.label} ${JSON.stringify(extra[i])}`, extra: extra[i]! };
+    if (Object.keys(envs[i]!).length > 0) variants[i] = { ...variants[i]!, label: `${variants[i]!.label} env ${JSON.stringify(envs[i])}`, env: envs[i]! };
   });
   const gateways = await Promise.all(variants.map((v) => start(v, images)));
   const results = new Map<string, Result[]>(variants.map((v) => [v.label, []]));
@@ -135,6 +141,8 @@ interface Variant {
   readonly maxQueueDelayMs: number;
   /** More manifest batching fields (--batching-a / --batching-b). */
   readonly extra?: Record<string, unknown>;
+  /** More environment variables for its process (--env-a / --env-b). */
+  readonly env?: Record<string, string>;
 }
 
 function commitOf(root: string): string {
@@ -150,7 +158,7 @@ interface Started {
 
 async function start(variant: Variant, images: Buffer[]): Promise<Started> {
   const batching = { maxBatchSize: variant.maxBatchSize, maxQueueDelayMs: variant.maxQueueDelayMs, preferredBatchSizes: [], maxQueueSize: 4096, policy: values.policy, ...variant.extra };
-  const gateway = await startGatewayWith(join(values['models-dir'], model), batching, [], variant.root);
+  const gateway = await startGatewayWith(join(values['models-dir'], model), batching, [], variant.root, variant.env ? { ...process.env, ...variant.env } : undefined);
   // Requests serialized once and sent through the lean HTTP/2 caller: @grpc/grpc-js as a client
   // costs about twice its CPU per call.
   const frames = images.map((image) => H2UnaryCaller.frame(serializeRequest('Classify', { model, image, top_k: 1 })));

@@ -111,8 +111,8 @@ export function benchExecutionProvider(): 'cpu' | 'cuda' {
 }
 
 /** Starts the real gateway (`root`/src/main.ts) on ephemeral loopback ports over `modelsDir` (CPU provider unless set). */
-export function startGatewayProcess(modelsDir: string, extraArgs: readonly string[] = [], root = ROOT): Promise<ServerProcess> {
-  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', executionProvider, ...extraArgs], { root });
+export function startGatewayProcess(modelsDir: string, extraArgs: readonly string[] = [], root = ROOT, env?: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  return startServer('src/main.ts', ['--grpc-port', '0', '--http-port', '0', '--models-dir', modelsDir, '--execution-provider', executionProvider, ...extraArgs], { root, ...(env ? { env } : {}) });
 }
 
 /** A temporary model repository holding one model folder; `remove` deletes it. */
@@ -135,10 +135,10 @@ export async function makeModelRepository(modelDir: string, batching: Record<str
 }
 
 /** Starts a gateway over a temporary copy of `modelDir` with `batching` edits; stopping it also removes the copy. */
-export async function startGatewayWith(modelDir: string, batching: Record<string, unknown>, extraArgs: readonly string[] = [], root = ROOT): Promise<ServerProcess & { repository: TempRepository }> {
+export async function startGatewayWith(modelDir: string, batching: Record<string, unknown>, extraArgs: readonly string[] = [], root = ROOT, env?: NodeJS.ProcessEnv): Promise<ServerProcess & { repository: TempRepository }> {
   const repository = await makeModelRepository(modelDir, batching);
   try {
-    const server = await startGatewayProcess(repository.root, extraArgs, root);
+    const server = await startGatewayProcess(repository.root, extraArgs, root, env);
     return {
       ...server,
       repository,
