@@ -4,7 +4,7 @@
 // An image request is often larger than 64 KiB: the client then stops after each 64 KiB until the
 // server's main thread has read the data and sent a WINDOW_UPDATE, so on a busy host large
 // requests arrive in slices, each a turn of the event loop, and few of them are ever inside the
-// gateway at once to share a batch (docs/performance.md, "HTTP/2 windows").
+// gateway at once to share a batch (docs/performance.md, "Third round, 2026-12-01").
 //
 // The windows are raised on grpc-js's own HTTP/2 servers, which it keeps in a private field; the
 // function says why when that field is not there (a grpc-js upgrade), and the gateway then serves
@@ -34,7 +34,11 @@ export function raiseReceiveWindows(server: grpc.Server, streamWindowBytes: numb
     // The SETTINGS every new session sends: the per-stream window.
     h2.updateSettings({ initialWindowSize: stream });
     // The connection window is not a setting: each session raises its own with a WINDOW_UPDATE.
-    h2.on('session', (session: Http2Session) => session.setLocalWindowSize(connection));
+    h2.on('session', (session: Http2Session) => {
+      // A connection torn down before this runs has no window to raise; throwing here would be an
+      // uncaught exception in the server's event handler.
+      if (!session.destroyed && !session.closed) session.setLocalWindowSize(connection);
+    });
   }
   return undefined;
 }
