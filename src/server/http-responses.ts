@@ -188,7 +188,7 @@ const modelExample = {
         version: '1',
         kind: 'image-classifier',
         provider: 'cpu',
-        batching: { policy: 'adaptive', maxBatchSize: 32, maxQueueDelayMs: 2, preferredBatchSizes: [], maxQueueSize: 256, instances: 1, defaultTimeoutMs: 10000 },
+        batching: { policy: 'adaptive', maxBatchSize: 32, maxQueueDelayMs: 2, saturatedQueueDelayMs: 20, preferredBatchSizes: [], maxQueueSize: 256, instances: 1, defaultTimeoutMs: 10000 },
         labelsCount: 64,
         inputs: ['input'],
         outputs: ['logits'],
