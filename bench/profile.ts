@@ -238,10 +238,19 @@ async function main(): Promise<void> {
   // by perf over its measured window: the same stages per image, for the comparison.
   const limitBatch = Math.max(1, Math.round(cpu.meanBatch));
   const limitPerf = join(raw, 'limit-perf.data');
-  let limitRecorder: { stop(): Promise<void> } | undefined;
+  let limitRecorder: ReturnType<typeof startPerf> | undefined;
   const limitJob = await measureLimitsIn(
     { modelDir: values['model-dir'], provider: 'cpu', seed: 1, stageMs: seconds * 1000, sets: [{ size: images.width, batchSizes: [limitBatch] }] },
-    { nodeArgs: PERF_NODE_FLAGS.split(' '), cwd: raw, onSpawn: (limitPid) => (limitRecorder = startPerf(limitPid, limitPerf)) },
+    {
+      nodeArgs: PERF_NODE_FLAGS.split(' '),
+      cwd: raw,
+      // Attached once the limit's threads exist: attached at its spawn, perf sampled under half of
+      // its CPU (its decode threads were never seen).
+      onReady: async (limitPid) => {
+        limitRecorder = startPerf(limitPid, limitPerf);
+        await limitRecorder.attached;
+      },
+    },
   );
   await limitRecorder?.stop();
   const limitPoint = limitJob.limits[0]!.points.find((p) => p.workers === 1) ?? limitJob.limits[0]!.best;

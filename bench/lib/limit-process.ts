@@ -10,8 +10,16 @@ const job = JSON.parse(process.argv[2] ?? '{}') as LimitJob;
 const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
 const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
 const result: LimitJobResult = { limits: [], singles: [], pid: process.pid, ...(cpus !== undefined ? { cpus } : {}) };
+let held = job.holdUntilGo === true;
 for (const set of job.sets) {
   const images = await makeImageSet(set.size, 16, job.seed);
+  if (held) {
+    // sharp made these images on libuv's pool and libvips's threads: they exist now.
+    process.stdout.write('ready\n');
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()).resume());
+    process.stdin.pause();
+    held = false;
+  }
   result.limits.push(await measureLimit(job.modelDir, images, set.batchSizes, job.stageMs, job.provider));
 }
 if (job.single && job.sets[0]) {

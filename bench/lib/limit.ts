@@ -166,6 +166,11 @@ export interface LimitJob {
   readonly sets: readonly { readonly size: number; readonly batchSizes: readonly number[] }[];
   /** Single-request latency on the first set, once per intra-op thread setting (0 = onnxruntime's default). */
   readonly single?: { readonly iterations: number; readonly intraOpThreads: readonly number[] };
+  /**
+   * Profiling: once its first images are made (libuv's and libvips's threads exist), print `ready`
+   * and wait for a line on stdin before measuring, so a sampler attached meanwhile sees every thread.
+   */
+  readonly holdUntilGo?: boolean;
 }
 
 export interface LimitJobResult {
@@ -180,13 +185,27 @@ export interface LimitJobResult {
  * Runs a LimitJob in its own process (bench/lib/limit-process.ts), on the server CPUs when the run
  * is pinned; the process exits when done, so nothing of it runs beside the servers measured later.
  */
-export async function measureLimitsIn(job: LimitJob, options: { nodeArgs?: readonly string[]; cwd?: string; onSpawn?: (pid: number) => void } = {}): Promise<LimitJobResult> {
+export async function measureLimitsIn(
+  job: LimitJob,
+  options: { nodeArgs?: readonly string[]; cwd?: string; onSpawn?: (pid: number) => void; onReady?: (pid: number) => Promise<void> } = {},
+): Promise<LimitJobResult> {
   const [command, ...prefixArgs] = [...serverCommandPrefix(), process.execPath];
   const script = fileURLToPath(new URL('./limit-process.ts', import.meta.url));
-  const child = spawn(command, [...prefixArgs, ...(options.nodeArgs ?? []), '--import', import.meta.resolve('tsx'), script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const { onReady } = options;
+  const args = [...prefixArgs, ...(options.nodeArgs ?? []), '--import', import.meta.resolve('tsx'), script, JSON.stringify({ ...job, holdUntilGo: onReady !== undefined })];
+  const child = spawn(command, args, { stdio: [onReady ? 'pipe' : 'ignore', 'pipe', 'inherit'], ...(options.cwd ? { cwd: options.cwd } : {}) });
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
   let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  let released = false;
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    if (!onReady || released || !/^ready$/m.test(stdout)) return;
+    released = true;
+    void onReady(child.pid!).then(
+      () => child.stdin!.end('go\n'),
+      () => child.kill(),
+    );
+  });
   const code = await new Promise<number | null>((resolve, reject) => child.once('exit', resolve).once('error', reject));
   if (code !== 0) throw new Error(`the in-process limit exited with code ${code}`);
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as LimitJobResult;

@@ -7,6 +7,7 @@
 // (--perf-basic-prof's map cannot: freed code's addresses are reused and misnamed);
 // --interpreted-frames-native-stack shows interpreted functions too.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { type CallFrame, stageResolver } from './stages.js';
 
@@ -22,14 +23,26 @@ export async function perfUsable(): Promise<string | undefined> {
   }
 }
 
-/** Starts sampling `pid` (every thread) at `hz` into `file`; stop() ends it and waits for the file. */
-export function startPerf(pid: number, file: string, hz = 997): { stop(): Promise<void> } {
+/**
+ * Starts sampling `pid` (every thread) at `hz` into `file`; `attached` resolves once perf has
+ * written its file header (it attaches right before); stop() ends it and waits for the file.
+ */
+export function startPerf(pid: number, file: string, hz = 997): { readonly attached: Promise<void>; stop(): Promise<void> } {
   // -k mono: the clock of node's jitdump records, so perf inject can match code to samples.
   const child: ChildProcess = spawn('perf', ['record', '-k', 'mono', '-e', 'cpu-clock', '-F', String(hz), '-g', '-p', String(pid), '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const attached = (async () => {
+    for (let i = 0; i < 200; i++) {
+      if (((await stat(file).catch(() => undefined))?.size ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // The header is written as the events are opened on every thread; leave it a moment more.
+    await new Promise((r) => setTimeout(r, 250));
+  })();
   return {
+    attached,
     stop: async () => {
       child.kill('SIGINT');
       const code = await exited;
