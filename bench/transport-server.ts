@@ -3,12 +3,16 @@
 // with the same canned response, no decoding and no inference. Its throughput on the benchmark's
 // cores is what the transport costs before any model work; combined with the in-process limit
 // it bounds what any gateway on these protocols can serve on this machine, and its one-at-a-time
-// p50 is the floor of the low-load overhead.
+// p50 is the floor of the low-load overhead. A third listener answers Classify the same way from a
+// bare node:http2 stream handler with the same codecs and gRPC framing, no grpc-js: what a lean
+// unary path could cost at best (`npm run bench:protocol-floor` compares the two).
 //   node --import tsx bench/transport-server.ts [--host 127.0.0.1]
-// Prints one JSON line {"msg":"server ready","grpcPort":N,"httpPort":N} on stdout once it listens.
+// Prints one JSON line {"msg":"server ready","grpcPort":N,"httpPort":N,"rawH2Port":N} on stdout once it listens.
+import http2 from 'node:http2';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
+import { raiseReceiveWindows } from '../src/server/grpc-flow-control.js';
 import { loadGatewayProto } from '../src/server/grpc.js';
 import { hostPort } from '../src/server/host-port.js';
 
@@ -34,6 +38,37 @@ server.addService((pkg['InferenceGateway'] as grpc.ServiceClientConstructor).ser
 const grpcPort = await new Promise<number>((resolve, reject) =>
   server.bindAsync(hostPort(host, 0), grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
 );
+// The gateway's HTTP/2 windows (4 MiB per stream, 16 MiB per connection), on both gRPC listeners.
+const windowProblem = raiseReceiveWindows(server, 4 * 2 ** 20);
+if (windowProblem) throw new Error(windowProblem);
+
+// The bare HTTP/2 listener: decodes the request and encodes the answer with grpc-js's own codecs
+// for the method (protobufjs underneath), frames it, and ends with the grpc-status trailer.
+const classify = (pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service['Classify']!;
+const CLASSIFY_PATH = classify.path;
+const raw = http2.createServer({ settings: { initialWindowSize: 4 * 2 ** 20 } });
+raw.on('session', (session) => session.setLocalWindowSize(16 * 2 ** 20));
+raw.on('stream', (stream, headers) => {
+  if (headers[':path'] !== CLASSIFY_PATH) {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unimplemented' }, { endStream: true });
+    return;
+  }
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    classify.requestDeserialize(body.subarray(5, 5 + body.readUInt32BE(1)));
+    const message = classify.responseSerialize(answer);
+    const frame = Buffer.allocUnsafe(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(frame);
+  });
+});
+const rawH2Port = await new Promise<number>((resolve) => raw.listen(0, host, () => resolve((raw.address() as { port: number }).port)));
 
 const app = Fastify({ bodyLimit: 10 * 2 ** 20 });
 app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -41,10 +76,11 @@ app.post('/v1/classify', async () => answer);
 await app.listen({ host, port: 0 });
 const address = app.server.address();
 const httpPort = typeof address === 'object' && address ? address.port : 0;
-process.stdout.write(`${JSON.stringify({ msg: 'server ready', grpcPort, httpPort })}\n`);
+process.stdout.write(`${JSON.stringify({ msg: 'server ready', grpcPort, httpPort, rawH2Port })}\n`);
 
 const stop = (): void => {
   server.forceShutdown();
+  raw.close();
   void app.close().then(() => process.exit(0));
 };
 process.once('SIGTERM', stop);

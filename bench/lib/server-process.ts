@@ -21,6 +21,8 @@ export interface ServerProcess {
   /** Undefined for servers without gRPC (the naive baseline). */
   readonly grpcPort: number | undefined;
   readonly httpPort: number;
+  /** The transport server's bare node:http2 gRPC listener (bench/transport-server.ts). */
+  readonly rawH2Port?: number | undefined;
   /** SIGTERM, then waits for exit (SIGKILL after `graceMs`). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -29,6 +31,7 @@ interface LogLine {
   msg?: string;
   grpcPort?: number;
   httpPort?: number;
+  rawH2Port?: number;
   unavailable?: string[];
 }
 
@@ -59,9 +62,10 @@ export async function startServer(script: string, args: readonly string[], optio
     await exited;
     clearTimeout(timer);
   };
-  const ready = (async (): Promise<{ grpcPort: number | undefined; httpPort: number }> => {
+  const ready = (async (): Promise<{ grpcPort: number | undefined; httpPort: number; rawH2Port: number | undefined }> => {
     let grpcPort: number | undefined;
     let httpPort: number | undefined;
+    let rawH2Port: number | undefined;
     for await (const text of createInterface({ input: child.stdout })) {
       let line: LogLine;
       try {
@@ -71,10 +75,11 @@ export async function startServer(script: string, args: readonly string[], optio
       }
       if (line.grpcPort !== undefined) grpcPort = line.grpcPort;
       if (line.httpPort !== undefined) httpPort = line.httpPort;
+      if (line.rawH2Port !== undefined) rawH2Port = line.rawH2Port;
       if (line.msg === 'gateway ready' || line.msg === 'server ready') {
         if (line.unavailable?.length) throw new Error(`${script}: model unavailable: ${line.unavailable.join(', ')}`);
         if (httpPort === undefined) throw new Error(`${script} reported ready without an HTTP port`);
-        return { grpcPort, httpPort };
+        return { grpcPort, httpPort, rawH2Port };
       }
     }
     throw new Error(`${script} exited before it was ready (code ${child.exitCode})`);
