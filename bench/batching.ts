@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
 import { serializeRequest } from './lib/grpc-client.js';
-import { H2UnaryCaller } from './lib/h2-grpc.js';
+import { H2UnaryCaller, driveClosedLoop } from './lib/h2-grpc.js';
 import { median } from './lib/limit.js';
 import { processCpuSeconds } from './lib/observe.js';
 import { choosePinning, pinGenerator } from './lib/pinning.js';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const results = new Map<string, Result[]>(variants.map((v) => [v.label, []]));
   const loads: number[] = [];
   try {
-    for (const g of gateways) await drive(g.client, g.frames, Math.min(200, requests)); // warm-up
+    for (const g of gateways) await driveClosedLoop(g.client, g.frames, Math.min(200, requests), concurrency); // warm-up
     for (let round = 1; round <= repeats; round++) {
       loads.push(Math.round(loadavg()[0]! * 100) / 100);
       for (const g of rotated(gateways, round)) results.get(g.variant.label)!.push(await measure(g, round));
@@ -171,7 +171,7 @@ async function measure(g: Started, round: number): Promise<Result> {
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
   const cpu0 = { gateway: (await processCpuSeconds(gateway.pid)) ?? NaN, client: process.cpuUsage() };
   const t0 = performance.now();
-  await drive(client, frames, requests, (us) => hist.recordValue(us));
+  await driveClosedLoop(client, frames, requests, concurrency, (us) => hist.recordValue(us));
   const seconds = (performance.now() - t0) / 1000;
   const gatewayCpuMs = ((((await processCpuSeconds(gateway.pid)) ?? NaN) - cpu0.gateway) * 1000) / requests;
   const clientCpu = process.cpuUsage(cpu0.client);
@@ -182,36 +182,6 @@ async function measure(g: Started, round: number): Promise<Result> {
   hist.destroy();
   console.log(`round ${round}, ${result.label}: ${result.throughput.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean batch ${meanBatch.toFixed(2)}, CPU per request: gateway ${gatewayCpuMs.toFixed(3)} ms, load generator ${clientCpuMs.toFixed(3)} ms`);
   return result;
-}
-
-/** Keeps `concurrency` calls in flight until `total` have completed. */
-async function drive(client: H2UnaryCaller, frames: Buffer[], total: number, record?: (micros: number) => void): Promise<void> {
-  let issued = 0;
-  let done = 0;
-  let lastReport = 0;
-  await new Promise<void>((resolve, reject) => {
-    const next = (): void => {
-      if (issued >= total) return;
-      const i = issued++;
-      const start = performance.now();
-      client.call(frames[i % frames.length]!).then((answer) => {
-        if (answer.status !== 0) {
-          reject(new Error(`call failed: grpc-status ${answer.status} ${answer.message}`));
-          return;
-        }
-        record?.(Math.round((performance.now() - start) * 1000));
-        done++;
-        if (record && process.stderr.isTTY && done - lastReport >= total / 20) {
-          lastReport = done;
-          process.stderr.write(`\r  ${done}/${total}`);
-        }
-        if (done === total) resolve();
-        else next();
-      }, reject);
-    };
-    for (let c = 0; c < concurrency; c++) next();
-  });
-  if (record && process.stderr.isTTY) process.stderr.write('\r');
 }
 
 async function batchStats(httpPort: number): Promise<{ sum: number; count: number }> {

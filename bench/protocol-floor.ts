@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { serializeRequest } from './lib/grpc-client.js';
-import { H2UnaryCaller } from './lib/h2-grpc.js';
+import { H2UnaryCaller, driveClosedLoop } from './lib/h2-grpc.js';
 import { makeImageSet } from './lib/images.js';
 import { median } from './lib/limit.js';
 import { processCpuSeconds } from './lib/observe.js';
@@ -34,23 +34,6 @@ interface Round {
   readonly cpuUs: number;
 }
 
-async function drive(client: H2UnaryCaller, frames: readonly Buffer[], total: number): Promise<void> {
-  let issued = 0;
-  let done = 0;
-  await new Promise<void>((resolve, reject) => {
-    const next = (): void => {
-      if (issued >= total) return;
-      const i = issued++;
-      client.call(frames[i % frames.length]!).then((answer) => {
-        if (answer.status !== 0) return reject(new Error(`call failed: grpc-status ${answer.status} ${answer.message}`));
-        if (++done === total) resolve();
-        else next();
-      }, reject);
-    };
-    for (let c = 0; c < concurrency; c++) next();
-  });
-}
-
 async function main(): Promise<void> {
   const choice = choosePinning({ disabled: values['no-pin'] });
   if (choice.pinning) pinGenerator(choice.pinning);
@@ -65,14 +48,14 @@ async function main(): Promise<void> {
   ];
   const loads: number[] = [];
   try {
-    for (const t of targets) await drive(t.client, frames, Math.min(2000, requests)); // warm-up
+    for (const t of targets) await driveClosedLoop(t.client, frames, Math.min(2000, requests), concurrency); // warm-up
     const repeats = Math.max(1, Number(values.repeats));
     for (let round = 0; round < repeats; round++) {
       loads.push(Math.round(loadavg()[0]! * 100) / 100);
       for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
         const cpu0 = (await processCpuSeconds(server.pid)) ?? NaN;
         const t0 = performance.now();
-        await drive(t.client, frames, requests);
+        await driveClosedLoop(t.client, frames, requests, concurrency);
         const seconds = (performance.now() - t0) / 1000;
         const cpu = ((await processCpuSeconds(server.pid)) ?? NaN) - cpu0;
         t.rounds.push({ perSec: requests / seconds, cpuUs: (cpu * 1e6) / requests });

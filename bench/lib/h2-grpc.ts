@@ -5,6 +5,7 @@
 // shares a small machine with the gateway it measures (on 2 cores grpc-js alone took ~1 ms of CPU
 // per call, a third of the gateway's own cost).
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 
 export interface H2Answer {
   /** grpc-status (0 = OK); -1 for a transport failure. */
@@ -65,4 +66,38 @@ export class H2UnaryCaller {
   close(): void {
     this.session.close();
   }
+}
+
+/**
+ * Keeps `concurrency` calls of `client` in flight (frames in turn) until `total` have answered OK;
+ * rejects on the first other answer. `record` gets each call's latency in µs; with it, progress
+ * goes to stderr when that is a terminal.
+ */
+export async function driveClosedLoop(client: H2UnaryCaller, frames: readonly Buffer[], total: number, concurrency: number, record?: (micros: number) => void): Promise<void> {
+  let issued = 0;
+  let done = 0;
+  let lastReport = 0;
+  await new Promise<void>((resolve, reject) => {
+    const next = (): void => {
+      if (issued >= total) return;
+      const i = issued++;
+      const start = performance.now();
+      client.call(frames[i % frames.length]!).then((answer) => {
+        if (answer.status !== 0) {
+          reject(new Error(`call failed: grpc-status ${answer.status} ${answer.message}`));
+          return;
+        }
+        record?.(Math.round((performance.now() - start) * 1000));
+        done++;
+        if (record && process.stderr.isTTY && done - lastReport >= total / 20) {
+          lastReport = done;
+          process.stderr.write(`\r  ${done}/${total}`);
+        }
+        if (done === total) resolve();
+        else next();
+      }, reject);
+    };
+    for (let c = 0; c < concurrency; c++) next();
+  });
+  if (record && process.stderr.isTTY) process.stderr.write('\r');
 }
