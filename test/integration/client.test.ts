@@ -49,7 +49,9 @@ describe('typed client', () => {
     assert.equal(a.labels.length, 3);
     assert.ok(a.timing!.totalMs > 0 && b.timing!.totalMs > 0 && b.batchSize >= 1 && b.requestId !== '');
     const [ga, hb] = await Promise.all([g.listModels(), h.listModels()]);
-    assert.deepEqual(hb.models.map((m) => [m.name, m.kind, m.state, m.defaultVersion, m.versions[0]!.batching!.maxBatchSize]), ga.models.map((m) => [m.name, m.kind, m.state, m.defaultVersion, m.versions[0]!.batching!.maxBatchSize]));
+    const summary = (m: (typeof ga.models)[number]): unknown[] => [m.name, m.kind, m.state, m.defaultVersion, m.versions[0]!.batching!.maxBatchSize, m.versions[0]!.batching!.saturatedQueueDelayMs];
+    assert.deepEqual(hb.models.map(summary), ga.models.map(summary));
+    assert.ok(ga.models.every((m) => m.versions[0]!.batching!.saturatedQueueDelayMs === 20), 'the manifest default, on both transports');
   });
 
   it('errors carry the catalog code and both statuses, whatever the transport', async () => {
