@@ -77,6 +77,7 @@ export class Batcher<I, R> {
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
   private scheduleQueued = false;
+  private rescheduleQueued = false;
   private inFlight = 0;
   private closedBy: GatewayError | undefined;
   private drainWaiters: (() => void)[] = [];
@@ -267,7 +268,21 @@ export class Batcher<I, R> {
     const sooner = count < this.incoming || (backlog <= 0 && this.backlog > 0);
     this.incoming = Math.max(0, count);
     this.backlog = Math.max(0, backlog);
-    if (sooner && this.queue.length > 0) this.scheduleSoon();
+    if (sooner && this.queue.length > 0) this.scheduleAfterTurn();
+  }
+
+  /**
+   * Asks the policy once this turn's promise continuations have run. A request whose decode just
+   * ended is reported here before its own continuation submits it: asked in a microtask, the
+   * policy would dispatch the waiting batch one request short of the one it was waiting for.
+   */
+  private scheduleAfterTurn(): void {
+    if (this.rescheduleQueued) return;
+    this.rescheduleQueued = true;
+    setImmediate(() => {
+      this.rescheduleQueued = false;
+      this.schedule();
+    });
   }
 
   /** Calls `listener` for each request as its batch starts (admission learns the waits from it). */

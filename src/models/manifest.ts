@@ -46,7 +46,10 @@ export const BatchingSchema = z
     policy: z.enum(['adaptive', 'fixed']).default('adaptive'),
     maxBatchSize: positiveInt.max(1024).default(32),
     maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
-    /** adaptive: the delay bound while requests wait in line for a decode place (batching/policy.ts). */
+    /**
+     * adaptive: the delay bound while requests wait in line for a decode place (batching/policy.ts);
+     * never below maxQueueDelayMs (raised to it, so what is reported is what applies).
+     */
     saturatedQueueDelayMs: z.number().min(0).max(10_000).default(20),
     preferredBatchSizes: z.array(positiveInt).default([]),
     maxQueueSize: positiveInt.max(1_000_000).default(256),
@@ -58,7 +61,8 @@ export const BatchingSchema = z
   .superRefine((b, ctx) => {
     const bad = b.preferredBatchSizes.filter((n) => n > b.maxBatchSize);
     if (bad.length > 0) ctx.addIssue({ code: 'custom', path: ['preferredBatchSizes'], message: `sizes ${bad.join(', ')} exceed maxBatchSize ${b.maxBatchSize}` });
-  });
+  })
+  .transform((b) => ({ ...b, saturatedQueueDelayMs: Math.max(b.saturatedQueueDelayMs, b.maxQueueDelayMs) }));
 
 export type BatchingSettings = z.infer<typeof BatchingSchema>;
 

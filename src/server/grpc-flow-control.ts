@@ -25,9 +25,8 @@ export const CONNECTION_WINDOW_STREAMS = 4;
  */
 export function raiseReceiveWindows(server: grpc.Server, streamWindowBytes: number): string | undefined {
   const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map) || http2Servers.size === 0) {
-    return 'this @grpc/grpc-js keeps no http2Servers map: the gRPC server keeps the 64 KiB HTTP/2 windows';
-  }
+  if (!(http2Servers instanceof Map)) return 'this @grpc/grpc-js keeps no http2Servers map: the gRPC server keeps the 64 KiB HTTP/2 windows';
+  if (http2Servers.size === 0) return 'the gRPC server has no HTTP/2 server yet (call once it is bound): it keeps the 64 KiB HTTP/2 windows';
   const stream = Math.min(MAX_WINDOW_BYTES, streamWindowBytes);
   const connection = Math.min(MAX_WINDOW_BYTES, stream * CONNECTION_WINDOW_STREAMS);
   for (const h2 of http2Servers.keys() as IterableIterator<Http2Server>) {

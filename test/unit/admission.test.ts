@@ -186,6 +186,23 @@ describe('Admission', () => {
     assert.deepEqual(told.at(-1), [0, 0]);
   });
 
+  it('a batch waiting for a request being prepared takes it when its preparation ends (submitted after the report, as ImagePipeline does)', async () => {
+    const batches: number[][] = [];
+    const batcher = new Batcher<number, string>({ ...config, maxQueueDelayMs: 1000 }, (items) => {
+      batches.push([...items]);
+      return Promise.resolve(items.map(String));
+    });
+    const admission = new Admission(batcher, { places: 2 });
+    let finish!: (n: number) => void;
+    const first = admission.prepare(undefined, undefined, () => Promise.resolve(1)).then((n) => batcher.submit(n));
+    const second = admission.prepare(undefined, undefined, () => new Promise<number>((resolve) => (finish = resolve))).then((n) => batcher.submit(n));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(batches, [], 'the first waits for the second, which is being prepared');
+    finish(2); // its preparation ends: the report (nothing on the way) comes before its submit
+    await Promise.all([first, second]);
+    assert.deepEqual(batches, [[1, 2]]);
+  });
+
   it('counts requests being prepared as queue places and answers QUEUE_FULL with the limit', async () => {
     const { batcher, admission } = setup({ maxQueueSize: 3, maxBatchSize: 100, maxQueueDelayMs: 1000 });
     void batcher.submit(1).catch(() => {});

@@ -53,7 +53,13 @@ describe('parseManifest()', () => {
     assert.equal(m.preprocessing.layout, 'NCHW');
     assert.equal(m.batching.maxBatchSize, 32);
     assert.equal(m.batching.maxQueueSize, 256);
+    assert.equal(m.batching.saturatedQueueDelayMs, 20);
     assert.equal(m.kind === 'image-classifier' && m.file, 'model.onnx');
+  });
+
+  it('raises saturatedQueueDelayMs to maxQueueDelayMs, the bound that applies', () => {
+    assert.equal(parseManifest({ ...valid, batching: { maxQueueDelayMs: 30 } }, 'shapes').batching.saturatedQueueDelayMs, 30);
+    assert.equal(parseManifest({ ...valid, batching: { maxQueueDelayMs: 5, saturatedQueueDelayMs: 50 } }, 'shapes').batching.saturatedQueueDelayMs, 50);
   });
 
   it('accepts a clip manifest', () => {
