@@ -12,9 +12,10 @@ import http2 from 'node:http2';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
-import { raiseReceiveWindows } from '../src/server/grpc-flow-control.js';
+import { CONNECTION_WINDOW_STREAMS, raiseReceiveWindows } from '../src/server/grpc-flow-control.js';
 import { loadGatewayProto } from '../src/server/grpc.js';
 import { hostPort } from '../src/server/host-port.js';
+import { H2UnaryCaller } from './lib/h2-grpc.js';
 
 const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' } } });
 const host = values.host;
@@ -38,16 +39,17 @@ server.addService((pkg['InferenceGateway'] as grpc.ServiceClientConstructor).ser
 const grpcPort = await new Promise<number>((resolve, reject) =>
   server.bindAsync(hostPort(host, 0), grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
 );
-// The gateway's HTTP/2 windows (4 MiB per stream, 16 MiB per connection), on both gRPC listeners.
-const windowProblem = raiseReceiveWindows(server, 4 * 2 ** 20);
+// The gateway's default HTTP/2 windows (4 MiB per stream, 4x that per connection), on both gRPC listeners.
+const STREAM_WINDOW_BYTES = 4 * 2 ** 20;
+const windowProblem = raiseReceiveWindows(server, STREAM_WINDOW_BYTES);
 if (windowProblem) throw new Error(windowProblem);
 
 // The bare HTTP/2 listener: decodes the request and encodes the answer with grpc-js's own codecs
 // for the method (protobufjs underneath), frames it, and ends with the grpc-status trailer.
 const classify = (pkg['InferenceGateway'] as grpc.ServiceClientConstructor).service['Classify']!;
 const CLASSIFY_PATH = classify.path;
-const raw = http2.createServer({ settings: { initialWindowSize: 4 * 2 ** 20 } });
-raw.on('session', (session) => session.setLocalWindowSize(16 * 2 ** 20));
+const raw = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+raw.on('session', (session) => session.setLocalWindowSize(STREAM_WINDOW_BYTES * CONNECTION_WINDOW_STREAMS));
 raw.on('stream', (stream, headers) => {
   if (headers[':path'] !== CLASSIFY_PATH) {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'unimplemented' }, { endStream: true });
@@ -58,11 +60,7 @@ raw.on('stream', (stream, headers) => {
   stream.on('end', () => {
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     classify.requestDeserialize(body.subarray(5, 5 + body.readUInt32BE(1)));
-    const message = classify.responseSerialize(answer);
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
+    const frame = H2UnaryCaller.frame(classify.responseSerialize(answer));
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(frame);

@@ -128,7 +128,7 @@ function toModelMsg(m: ModelStatus): unknown {
         ? {
             max_batch_size: v.info.batching.maxBatchSize,
             max_queue_delay_ms: v.info.batching.maxQueueDelayMs,
-            saturated_queue_delay_ms: Math.max(v.info.batching.maxQueueDelayMs, v.info.batching.saturatedQueueDelayMs ?? 0),
+            saturated_queue_delay_ms: v.info.batching.saturatedQueueDelayMs ?? v.info.batching.maxQueueDelayMs, // the manifest raised it to at least maxQueueDelayMs
             preferred_batch_sizes: v.info.batching.preferredBatchSizes,
             max_queue_size: v.info.batching.maxQueueSize,
             instances: v.info.batching.instances,
