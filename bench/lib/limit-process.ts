@@ -20,7 +20,7 @@ for (const set of job.sets) {
     process.stdin.pause();
     held = false;
   }
-  result.limits.push(await measureLimit(job.modelDir, images, set.batchSizes, job.stageMs, job.provider));
+  result.limits.push(await measureLimit(job.modelDir, images, set.batchSizes, job.stageMs, job.provider, job.confirmMs ?? 0));
 }
 if (job.single && job.sets[0]) {
   const images = await makeImageSet(job.sets[0].size, 16, job.seed);
