@@ -199,6 +199,7 @@ async function main(): Promise<void> {
   const gateway = await startGatewayWith(modelDir, adaptiveBatching);
   const gw: StageTarget = { server: gateway, serverName: 'gateway', hasMetrics: true, model };
   const limits: (LimitResult & { round: number })[] = [];
+  const limitsAtGatewayBatch: (LimitResult & { round: number })[] = [];
   const singlesByRound: SingleLatency[] = [];
   const rounds: HeadlineRound[] = [];
   const roundStages: { shipped64: StageRecord; shipped224: StageRecord; one: StageRecord; unbatched: StageRecord }[] = [];
@@ -251,6 +252,23 @@ async function main(): Promise<void> {
           }
         }
         roundStages.push(measured as (typeof roundStages)[number]);
+        // The limit again at the batch sizes the gateway formed in this round (its own process, the
+        // same CPUs, a stage's window): the CPU ratio against it is the gateway's own path alone,
+        // and the headline ratio's remainder is the batch size 32 closed-loop clients allow.
+        const own = await measureLimitsIn({
+          modelDir,
+          provider,
+          seed,
+          stageMs: plan.stageMs,
+          sets: [
+            { size: small.width, batchSizes: [meanBatchOf(measured.shipped64!)] },
+            { size: large.width, batchSizes: [meanBatchOf(measured.shipped224!)] },
+          ],
+        });
+        for (const l of own.limits) {
+          limitsAtGatewayBatch.push({ ...l, round });
+          note(`  limit ${l.images} at the gateway's batch ${l.best.batchSize}: ${l.best.imagesPerSec.toFixed(1)} images/s, ${l.best.cpuMsPerImage.toFixed(3)} ms CPU/image`);
+        }
         rounds.push({ round, loadAverage1m, stageIds: [...job.limits.map((l) => `limit ${l.images}`), measured.shipped64!.id, measured.shipped224!.id, measured.one!.id, measured.unbatched!.id] });
       }
       for (const p of plan.unbatchedProtocols.filter((p) => p !== 'grpc')) unbatched.push(await stage(ub, closed(p, small, NAIVE_CONCURRENCY)));
@@ -270,7 +288,7 @@ async function main(): Promise<void> {
   }
   const capacity = best(grpcSweep);
   const single = singlesByRound[0]!;
-  const headline = headlineFigures(limits, singlesByRound, roundStages, small, large);
+  const headline = headlineFigures(limits, limitsAtGatewayBatch, singlesByRound, roundStages, small, large);
 
   // 3. Deadline scenario: one warm gateway per policy configuration, all started up front, and the
   // load levels interleaved (each level runs every configuration back to back, in a rotating
@@ -367,6 +385,7 @@ async function main(): Promise<void> {
     headline,
     rounds,
     limits,
+    limitsAtGatewayBatch,
     singleLatency: single,
     stages,
     comparisons,
@@ -382,6 +401,11 @@ async function warmUp(t: StageTarget, images: ImageSet, plan: Plan, protocol: 'g
   await runStage(t, { protocol, images, load: { mode: 'closed', concurrency: NAIVE_CONCURRENCY }, durationMs: plan.serverWarmupMs, warmupMs: 0, isWarmUp: true });
 }
 
+/** The stage's mean batch, rounded (at least 1): the batch size the limit is measured at beside it. */
+function meanBatchOf(s: StageRecord): number {
+  return Math.max(1, Math.round(s.batch?.mean ?? 1));
+}
+
 function best(records: readonly StageRecord[]): StageRecord {
   return records.reduce((a, b) => (b.result.throughputPerSec > a.result.throughputPerSec ? b : a));
 }
@@ -394,12 +418,14 @@ async function shippedMaxQueueDelayMs(modelDir: string): Promise<number> {
 /** The headline figures, one value per round, with the targets of issue 17. */
 function headlineFigures(
   limits: readonly (LimitResult & { round: number })[],
+  atGatewayBatch: readonly (LimitResult & { round: number })[],
   singles: readonly SingleLatency[],
   rounds: readonly { shipped64: StageRecord; shipped224: StageRecord; one: StageRecord; unbatched: StageRecord }[],
   small: ImageSet,
   large: ImageSet,
 ): HeadlineFigure[] {
   const limitOf = (round: number, images: string): LimitResult => limits.find((l) => l.round === round && l.images === images)!;
+  const ownBatchOf = (round: number, images: string): LimitResult => atGatewayBatch.find((l) => l.round === round && l.images === images)!;
   const per = <T>(fn: (r: (typeof rounds)[number], round: number) => T): T[] => rounds.map((r, i) => fn(r, i + 1));
   const throughputRatio = (s: StageRecord, l: LimitResult): { value: number; detail: string } => ({
     value: s.result.throughputPerSec / l.best.imagesPerSec,
@@ -415,6 +441,8 @@ function headlineFigures(
     figure('grpc_vs_limit_224', `pinned throughput: gateway gRPC, ${NAIVE_CONCURRENCY} clients / in-process limit, ${large.name}`, 'ratio', per((r, i) => throughputRatio(r.shipped224, limitOf(i, large.name))), TARGETS.limit224),
     figure('cpu_vs_limit_64', `server CPU per request: gateway gRPC / in-process limit per image, ${small.name}`, 'ratio', per((r, i) => cpuRatio(r.shipped64, limitOf(i, small.name))), TARGETS.cpuRatio),
     figure('cpu_vs_limit_224', `server CPU per request: gateway gRPC / in-process limit per image, ${large.name}`, 'ratio', per((r, i) => cpuRatio(r.shipped224, limitOf(i, large.name))), TARGETS.cpuRatio),
+    figure('cpu_vs_limit_own_batch_64', `the same against the limit at the gateway's mean batch (the gateway's own path alone), ${small.name}`, 'ratio', per((r, i) => cpuRatio(r.shipped64, ownBatchOf(i, small.name)))),
+    figure('cpu_vs_limit_own_batch_224', `the same against the limit at the gateway's mean batch, ${large.name}`, 'ratio', per((r, i) => cpuRatio(r.shipped224, ownBatchOf(i, large.name)))),
     figure('gateway_cpu_ms_64', `gateway server CPU per answered request, gRPC ${NAIVE_CONCURRENCY} clients, ${small.name}`, 'ms', per((r) => ms(r.shipped64.serverCpuMsPerRequest, r.shipped64.id))),
     figure('limit_cpu_ms_64', `in-process limit CPU per image, ${small.name}`, 'ms', per((_, i) => { const l = limitOf(i, small.name); return ms(l.best.cpuMsPerImage, `${l.best.layout}, batch ${l.best.batchSize}`); })),
     figure('gateway_cpu_ms_224', `gateway server CPU per answered request, gRPC ${NAIVE_CONCURRENCY} clients, ${large.name}`, 'ms', per((r) => ms(r.shipped224.serverCpuMsPerRequest, r.shipped224.id))),

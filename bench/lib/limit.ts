@@ -3,8 +3,9 @@
 // over all cores. Two layouts are tried, one worker thread per core with one intra-op thread
 // each, and one worker with one intra-op thread per core, at several batch sizes; the best
 // images/s is the limit. The best point is then measured again, over its own window, and that
-// second measurement is the limit's figure: the best of several short, noisy points is lucky by
-// construction (its noise was what chose it), so choosing and measuring use different samples.
+// second measurement is the limit's figure: short windows are noisy (and slower while onnxruntime
+// and V8 warm up), and the best of several noisy points was chosen partly by its noise, so choosing
+// and measuring use different samples.
 // Also the single-request latency (decode + preprocess + run at batch 1).
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

@@ -43,6 +43,8 @@ export interface BenchReport {
   readonly rounds?: readonly HeadlineRound[];
   /** Every round's limit search (`round` from 1). */
   readonly limits: readonly (LimitResult & { readonly round?: number })[];
+  /** Every round's limit at the batch sizes the gateway formed in that round (absent before 2026-12-01). */
+  readonly limitsAtGatewayBatch?: readonly (LimitResult & { readonly round?: number })[];
   readonly singleLatency: SingleLatency;
   readonly stages: readonly StageRecord[];
   readonly comparisons: readonly Comparison[];
@@ -255,7 +257,16 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
     ),
   );
   if (report.limits.some((l) => l.selected)) {
-    lines.push('', "Each search point is a short window; the search's best point is measured again over a stage's window, and that measurement is the limit the headline divides by (the best of several noisy points is lucky by construction).");
+    lines.push('', "Each search point is a short window; the search's best point is measured again over a stage's window, and that measurement is the limit the headline divides by (a short window is noisy, and slower while onnxruntime and V8 warm up; the best of several noisy points is chosen partly by its noise).");
+  }
+  if (report.limitsAtGatewayBatch && report.limitsAtGatewayBatch.length > 0) {
+    lines.push('', "At the gateway's own batch: after each round's gateway stages, the limit at the mean batch the gateway formed (rounded), over a stage's window.", '');
+    lines.push(
+      table(
+        ['round', 'images', 'layout', 'batch', 'images/s', 'CPU per image (ms)'],
+        report.limitsAtGatewayBatch.map((l) => [String(l.round ?? 1), l.images, l.best.layout, String(l.best.batchSize), f1(l.best.imagesPerSec), l.best.cpuMsPerImage.toFixed(3)]),
+      ),
+    );
   }
   const s = report.singleLatency;
   lines.push('', `Single request in-process (${s.images}, one after another, intra-op threads ${s.intraOpThreads || 'default'}, ${s.iterations} requests): p50 ${s.p50TotalMs.toFixed(3)} ms (preprocess ${s.p50PreprocessMs.toFixed(3)} + run ${s.p50RunMs.toFixed(3)}), mean ${s.meanTotalMs.toFixed(3)} ms.`, '');
