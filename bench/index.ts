@@ -100,7 +100,7 @@ const PLANS: Readonly<Record<Mode, Plan>> = {
     stageMs: 2500,
     openMs: 2000,
     warmupMs: 500,
-    serverWarmupMs: 2000,
+    serverWarmupMs: 8000,
     limitStageMs: 400,
     limitBatchSizes: [1, 4, 8, 16, 32],
     limitBatchSizesLarge: [1, 8, 32],
