@@ -12,7 +12,11 @@ import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import * as ort from 'onnxruntime-node';
 import { type ClassifierManifest, parseManifest } from '../src/models/manifest.js';
+import { configureOrtTelemetry } from '../src/models/ort-telemetry.js';
 import { ImagePreprocessor } from '../src/models/preprocess.js';
+
+// As the gateway does by default: onnxruntime's usage telemetry off before the first session.
+configureOrtTelemetry(false);
 
 const { values } = parseArgs({ options: { 'model-dir': { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } } });
 const modelDir = values['model-dir'];

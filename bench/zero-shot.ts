@@ -34,7 +34,11 @@ import { loadGatewayProto } from '../src/server/grpc.js';
 import { GatewayGrpcClient } from './lib/grpc-client.js';
 import { type PipelineAnswer, hfFolderFor, loadHfZeroShot } from './zero-shot-hf.js';
 import { labelSetBench } from './zero-shot-label-sets.js';
+import { configureOrtTelemetry } from '../src/models/ort-telemetry.js';
 import { rerankBench } from './zero-shot-rerank.js';
+
+// As the gateway does by default: onnxruntime's usage telemetry off before the first session.
+configureOrtTelemetry(false);
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({

@@ -12,6 +12,9 @@ npx tsc --noEmit -p loadtest/k6/tsconfig.json
 echo "== lint"
 npx eslint .
 echo "== TypeScript tests"
+# Tests that open sessions without a gateway would otherwise start onnxruntime's usage telemetry
+# (src/models/ort-telemetry.ts); the process test removes this for its child, to test the default.
+export ORT_DISABLE_TELEMETRY=1
 # --test-timeout bounds each test and each file's process (10 min, far above any file on a loaded
 # machine): a test that leaves a handle open fails by name instead of hanging CI until it is killed.
 node --import tsx --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec test/unit/*.test.ts test/integration/*.test.ts test/deploy/*.test.ts

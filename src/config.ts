@@ -43,6 +43,12 @@ export const ConfigSchema = z
      * starve the batches of their deadlines (docs/performance.md): off by default.
      */
     sessionNiceOffset: z.coerce.number().int().min(0).max(19).default(0),
+    /**
+     * Let onnxruntime send its usage telemetry (Microsoft's 1DS client in onnxruntime-node: an event
+     * store under ~/.cache, uploads to events.data.microsoft.com). Off: the gateway sets
+     * ORT_DISABLE_TELEMETRY=1 before its first session, unless the environment already sets it.
+     */
+    onnxruntimeTelemetry: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
     /** Largest encoded image accepted, in bytes (HTTP body and gRPC message limits derive from it). */
     maxImageBytes: z.coerce.number().int().positive().default(10 * 1024 * 1024),
     /**
@@ -114,6 +120,7 @@ const FLAGS: Record<string, keyof GatewayConfig> = {
   'intra-op-threads': 'intraOpThreads',
   'intra-op-spinning': 'intraOpSpinning',
   'session-nice-offset': 'sessionNiceOffset',
+  'onnxruntime-telemetry': 'onnxruntimeTelemetry',
   'max-image-bytes': 'maxImageBytes',
   'max-image-pixels': 'maxImagePixels',
   'grpc-flow-control-window': 'grpcFlowControlWindow',

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { type GatewayConfig, readTls } from './config.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { configureOrtTelemetry } from './models/ort-telemetry.js';
 import { PromptCache } from './models/prompt-cache.js';
 import { ModelRepository } from './models/repository.js';
 import { type GrpcServerHandle, startGrpcServer } from './server/grpc.js';
@@ -38,6 +39,8 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   const tracing = tracingSettings(config.otlpEndpoint, process.env);
   const stopTracing = tracing ? startTracing(tracing) : undefined;
   if (tracing) logger.info({ url: tracing.url, protocol: tracing.protocol, serviceName: tracing.serviceName }, 'tracing on (OTLP/HTTP)');
+  // Before the first session opens: onnxruntime reads its telemetry switch then, once per process.
+  const onnxruntimeTelemetry = configureOrtTelemetry(config.onnxruntimeTelemetry);
   const promptCache = new PromptCache({ maxEntries: config.promptCacheEntries, maxBytes: config.promptCacheBytes }, metrics);
   const repository = new ModelRepository(config.modelsDir, (modelName, modelDir) => ({
     modelName,
@@ -86,7 +89,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   const grpc = grpcServer;
   const http = httpServer;
   if (grpc.windowProblem) logger.warn({ problem: grpc.windowProblem }, 'gRPC HTTP/2 receive windows not raised');
-  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa), modelsDir: config.modelsDir, executionProvider: config.executionProvider }, 'gateway listening');
+  logger.info({ host: config.host, grpcPort: grpc.port, httpPort: http.port, metricsPort: metricsServer?.port, apiKeys: config.apiKeys.length, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa), modelsDir: config.modelsDir, executionProvider: config.executionProvider, onnxruntimeTelemetry }, 'gateway listening');
 
   const loaded = repository.loadAll().then(
     () => {

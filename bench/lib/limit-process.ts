@@ -3,8 +3,12 @@
 // JSON argument (LimitJob); it rebuilds the seeded images, measures, and prints one JSON line
 // (LimitJobResult) on stdout. Progress goes to stderr.
 import { readFile } from 'node:fs/promises';
+import { configureOrtTelemetry } from '../../src/models/ort-telemetry.js';
 import { makeImageSet } from './images.js';
 import { type LimitJob, type LimitJobResult, measureLimit, measureSingleLatency } from './limit.js';
+
+// As the gateway does by default: onnxruntime's usage telemetry off before the first session.
+configureOrtTelemetry(false);
 
 const job = JSON.parse(process.argv[2] ?? '{}') as LimitJob;
 const status = await readFile('/proc/self/status', 'utf8').catch(() => '');

@@ -1,8 +1,11 @@
 // The gateway as a real process: flags and GATEWAY_* environment variables, logs, health
-// (HTTP and grpc.health.v1), server reflection, and SIGTERM: readiness drops, every accepted
-// request still gets exactly one answer, and the process exits 0.
+// (HTTP and grpc.health.v1), server reflection, onnxruntime's telemetry kept off, and SIGTERM:
+// readiness drops, every accepted request still gets exactly one answer, and the process exits 0.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -18,10 +21,14 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-function startProcess(): { child: ChildProcess; logs: LogLine[]; waitFor(msg: string): Promise<LogLine> } {
+/** Runs the gateway with `home` as its HOME and TMPDIR, where onnxruntime's telemetry would write. */
+function startProcess(home: string): { child: ChildProcess; logs: LogLine[]; waitFor(msg: string): Promise<LogLine> } {
+  // Without the runner's own ORT_DISABLE_TELEMETRY, if it has one: the gateway's default is tested.
+  const env = { ...process.env };
+  delete env['ORT_DISABLE_TELEMETRY'];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--host', '127.0.0.1', '--grpc-port', '0', '--models-dir', FIXTURE_MODELS], {
     cwd: REPO_ROOT,
-    env: { ...process.env, GATEWAY_HTTP_PORT: '0', GATEWAY_EXECUTION_PROVIDER: 'cpu', GATEWAY_DRAIN_TIMEOUT_MS: '10000' },
+    env: { ...env, HOME: home, TMPDIR: home, GATEWAY_HTTP_PORT: '0', GATEWAY_EXECUTION_PROVIDER: 'cpu', GATEWAY_DRAIN_TIMEOUT_MS: '10000' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
@@ -51,8 +58,9 @@ describe('gateway process', () => {
   let proc: ReturnType<typeof startProcess>;
   let http: string;
   let grpcAddress: string;
+  const home = mkdtempSync(join(tmpdir(), 'gateway-home-'));
   before(async () => {
-    proc = startProcess();
+    proc = startProcess(home);
     const listening = await proc.waitFor('gateway listening');
     http = `http://127.0.0.1:${listening.httpPort}`;
     grpcAddress = `127.0.0.1:${listening.grpcPort}`;
@@ -60,6 +68,7 @@ describe('gateway process', () => {
   });
   after(() => {
     if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('takes its ports from flags and environment and logs them', () => {
@@ -77,6 +86,15 @@ describe('gateway process', () => {
   it('serves reflection for its own service', async () => {
     const services = await reflectionServices(grpcAddress);
     assert.ok(services.includes('gateway.v1.InferenceGateway'), `reflection lists ${services.join(', ')}`);
+  });
+
+  it("keeps onnxruntime's telemetry off and says so: no debug log, no event store", () => {
+    // With telemetry on, onnxruntime-node writes $TMPDIR/mat-debug-<pid>.log and
+    // ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ when its first session opens (src/models/ort-telemetry.ts).
+    assert.equal(proc.logs.find((l) => l.msg === 'gateway listening')?.['onnxruntimeTelemetry'], 'off');
+    assert.ok(proc.logs.some((l) => l.msg === 'model version ready'), 'sessions opened');
+    assert.deepEqual(readdirSync(home).filter((f) => f.startsWith('mat-debug-')), []);
+    assert.equal(existsSync(join(home, '.cache', 'Microsoft')), false);
   });
 
   it('on SIGTERM answers every accepted request exactly once and exits 0', async () => {

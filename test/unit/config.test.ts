@@ -37,6 +37,12 @@ describe('loadConfig()', () => {
     assert.deepEqual([on.intraOpThreads, on.intraOpSpinning], [3, true]);
     assert.throws(() => loadConfig(['--intra-op-spinning', 'yes'], {}), /intraOpSpinning/);
   });
+  it("keeps onnxruntime's telemetry off unless told", () => {
+    assert.equal(loadConfig([], {}).onnxruntimeTelemetry, false);
+    assert.equal(loadConfig([], { GATEWAY_ONNXRUNTIME_TELEMETRY: 'true' }).onnxruntimeTelemetry, true);
+    assert.equal(loadConfig(['--onnxruntime-telemetry', 'false'], { GATEWAY_ONNXRUNTIME_TELEMETRY: 'true' }).onnxruntimeTelemetry, false);
+    assert.throws(() => loadConfig(['--onnxruntime-telemetry', 'maybe'], {}), /onnxruntimeTelemetry/);
+  });
   it('runs session threads at the gateway priority unless told; 0-19', () => {
     assert.equal(loadConfig([], {}).sessionNiceOffset, 0);
     assert.equal(loadConfig(['--session-nice-offset', '10'], {}).sessionNiceOffset, 10);
