@@ -30,11 +30,11 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parseConfig } from '../src/config.js';
 import { startGateway } from '../src/gateway.js';
+import { configureOrtTelemetry } from '../src/models/ort-telemetry.js';
 import { loadGatewayProto } from '../src/server/grpc.js';
 import { GatewayGrpcClient } from './lib/grpc-client.js';
 import { type PipelineAnswer, hfFolderFor, loadHfZeroShot } from './zero-shot-hf.js';
 import { labelSetBench } from './zero-shot-label-sets.js';
-import { configureOrtTelemetry } from '../src/models/ort-telemetry.js';
 import { rerankBench } from './zero-shot-rerank.js';
 
 // As the gateway does by default: onnxruntime's usage telemetry off before the first session.

@@ -64,6 +64,11 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** One row of the limit tables: round, images, layout, batch, images/s (with `mark`), CPU per image. */
+function limitRow(l: LimitResult & { readonly round?: number }, p: LimitPoint, mark = ''): string[] {
+  return [String(l.round ?? 1), l.images, p.layout, String(p.batchSize), `${f1(p.imagesPerSec)}${mark}`, p.cpuMsPerImage === undefined ? '-' : p.cpuMsPerImage.toFixed(3)];
+}
+
 /** Stages whose batch-size distribution is charted: low load, saturation, HTTP, adaptive at the highest load. */
 function distributionStages(report: BenchReport): StageRecord[] {
   const withBatch = report.stages.filter((s) => s.batch && s.batch.batches > 0);
@@ -250,9 +255,8 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
       ['round', 'images', 'layout', 'batch', 'images/s', 'CPU per image (ms)'],
       report.limits.flatMap((l) => {
         const chosen = l.selected ?? l.best;
-        const row = (p: LimitPoint, mark: string): string[] => [String(l.round ?? 1), l.images, p.layout, String(p.batchSize), `${f1(p.imagesPerSec)}${mark}`, p.cpuMsPerImage === undefined ? '-' : p.cpuMsPerImage.toFixed(3)];
-        const searched = l.points.map((p) => row(p, p === chosen || (p.batchSize === chosen.batchSize && p.layout === chosen.layout) ? (l.selected ? ' (best of the search)' : ' (best)') : ''));
-        return l.selected ? [...searched, row(l.best, ' **measured again: the limit**')] : searched;
+        const searched = l.points.map((p) => limitRow(l, p, p.batchSize === chosen.batchSize && p.layout === chosen.layout ? (l.selected ? ' (best of the search)' : ' (best)') : ''));
+        return l.selected ? [...searched, limitRow(l, l.best, ' **measured again: the limit**')] : searched;
       }),
     ),
   );
@@ -264,7 +268,7 @@ function markdown(report: BenchReport, chartFiles: readonly string[]): string {
     lines.push(
       table(
         ['round', 'images', 'layout', 'batch', 'images/s', 'CPU per image (ms)'],
-        report.limitsAtGatewayBatch.map((l) => [String(l.round ?? 1), l.images, l.best.layout, String(l.best.batchSize), f1(l.best.imagesPerSec), l.best.cpuMsPerImage.toFixed(3)]),
+        report.limitsAtGatewayBatch.map((l) => limitRow(l, l.best)),
       ),
     );
   }
